@@ -1,0 +1,40 @@
+# Build, try and test pop3d. `make help` lists the targets.
+CARGO ?= cargo
+DEMO_DIR := target/demo
+DEMO_PORT ?= 1110
+DEMO_MGMT_PORT ?= 6000
+
+.PHONY: all build demo test unit interop bench fuzz soak clean help
+
+all: build ## build release binaries and link ./run and ./admin_monitor
+	cp target/release/pop3d ./run
+	cp target/release/admin_monitor ./admin_monitor
+
+build:
+	$(CARGO) build --release --bins
+
+demo: all ## run the server on 127.0.0.1:1110 with a copy of testdata/maildir
+	rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
+	cp -r testdata/maildir $(DEMO_DIR)/mail
+	@echo
+	@echo "pop3d demo: users alice:alice and bob:bob, admin admin:admin"
+	@echo "  curl pop3://alice:alice@127.0.0.1:$(DEMO_PORT)/        # list alice's messages"
+	@echo "  curl pop3://alice:alice@127.0.0.1:$(DEMO_PORT)/1       # fetch message 1"
+	@echo "  telnet 127.0.0.1 $(DEMO_PORT)                          # then USER alice, PASS alice, LIST, RETR 1, QUIT"
+	@echo "  ./admin_monitor 1.0 admin admin -STATUS             # management"
+	@echo "Stop with Ctrl-C."
+	@echo
+	./run 127.0.0.1 $(DEMO_PORT) -d $(DEMO_DIR)/mail --mgmt-port $(DEMO_MGMT_PORT) -u alice:alice bob:bob
+
+test: ## run every test (unit, integration against the real server, real clients)
+	$(CARGO) test --release
+
+interop: all ## fetch the demo mailbox with fetchmail, mpop and getmail6
+	tests/interop/run.sh
+
+clean:
+	$(CARGO) clean
+	rm -f run admin_monitor
+
+help:
+	@grep -E '^[a-z]+:.*## ' Makefile | sed 's/:.*## /\t/'

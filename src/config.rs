@@ -1,0 +1,314 @@
+//! The command line: raw flags parsed by getopts, then checked and turned
+//! into a [`Config`] the rest of the server can trust.
+//!
+//! Every problem becomes one [`ConfigError`] line a user can act on; the
+//! binary prints it with the usage and exits with status 2. Nothing here
+//! touches the network or the disk.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use getopts::Options;
+use log::LevelFilter;
+
+use crate::state::users::{Credentials, CredentialsError};
+
+pub const DEFAULT_MAX_CONNECTIONS: usize = 500;
+pub const DEFAULT_MAX_USERS: usize = 100_000;
+pub const DEFAULT_MGMT_PORT: u16 = 6000;
+pub const DEFAULT_ADMIN: &str = "admin:admin";
+/// RFC 1939 §3: an autologout timer "MUST be of at least 10 minutes".
+pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 600;
+/// The original measured 4 KiB as the best read size for RETR.
+pub const DEFAULT_RETR_BUFFER: usize = 4096;
+/// Undocumented knob for the benchmark's buffer-size experiment.
+pub const RETR_BUFFER_ENV: &str = "POP3D_RETR_BUFFER";
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// POP3 listening addresses (two for `localhost`).
+    pub pop3_addrs: Vec<SocketAddr>,
+    pub mgmt_addr: SocketAddr,
+    pub mail_root: PathBuf,
+    pub max_connections: usize,
+    pub max_users: usize,
+    pub admin: Credentials,
+    /// True when `-a` was not given: admin:admin is in use.
+    pub admin_is_default: bool,
+    pub users: Vec<Credentials>,
+    pub users_file: Option<PathBuf>,
+    pub idle_timeout: Duration,
+    pub log_level: LevelFilter,
+    pub retr_buffer: usize,
+}
+
+/// What the command line asks for.
+#[derive(Debug)]
+pub enum Invocation {
+    Run(Box<Config>),
+    Help,
+    Version,
+}
+
+/// One thing wrong with the command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigError {
+    Flags(String),
+    MissingAddress,
+    MissingPort,
+    BadAddress(String),
+    BadPort(String),
+    BadNumber { flag: &'static str, value: String },
+    OutOfRange { flag: &'static str, min: u64, max: u64 },
+    BadUser { entry: String, reason: CredentialsError },
+    DuplicateUser(String),
+    BadLogLevel(String),
+    UnexpectedArgument(String),
+    BadEnv { name: &'static str, value: String },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::Flags(message) => f.write_str(message),
+            ConfigError::MissingAddress => f.write_str("missing <ip>: the address to listen on"),
+            ConfigError::MissingPort => f.write_str("missing <port>: the POP3 port to listen on"),
+            ConfigError::BadAddress(value) => {
+                write!(f, "'{value}' is not an IPv4 or IPv6 address (or 'localhost')")
+            }
+            ConfigError::BadPort(value) => write!(f, "'{value}' is not a port number (0-65535)"),
+            ConfigError::BadNumber { flag, value } => write!(f, "{flag}: '{value}' is not a whole number"),
+            ConfigError::OutOfRange { flag, min, max } => write!(f, "{flag} must be between {min} and {max}"),
+            ConfigError::BadUser { entry, reason } => {
+                let name = entry.split(':').next().unwrap_or_default();
+                write!(f, "bad user entry for '{name}': {reason}")
+            }
+            ConfigError::DuplicateUser(name) => write!(f, "user '{name}' is given twice"),
+            ConfigError::BadLogLevel(value) => {
+                write!(f, "--log-level: '{value}' is not one of off, error, warn, info, debug, trace")
+            }
+            ConfigError::UnexpectedArgument(value) => {
+                write!(f, "unexpected argument '{value}' (users follow -u as user:password)")
+            }
+            ConfigError::BadEnv { name, value } => write!(f, "{name}: '{value}' is not a size from 1 to 1048576"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn options() -> Options {
+    let mut options = Options::new();
+    options
+        .optmulti("u", "user", "a POP3 account; more may follow as plain arguments", "USER:PASS")
+        .optopt("d", "maildir", "mail root; USER's Maildir is DIR/USER (default ./mail)", "DIR")
+        .optopt("c", "max-connections", "most POP3 connections at once (default 500)", "N")
+        .optopt("", "max-users", "most accounts MGMT may create (default 100000)", "N")
+        .optopt("", "mgmt-addr", "management address (default 127.0.0.1)", "IP")
+        .optopt("", "mgmt-port", "management port (default 6000)", "PORT")
+        .optopt("a", "admin", "management account, also a POP3 user (default admin:admin)", "USER:PASS")
+        .optopt("f", "users-file", "load users from FILE and save MGMT changes to it", "FILE")
+        .optopt("t", "idle-timeout", "seconds of inactivity before autologout (default 600)", "SECS")
+        .optopt("l", "log-level", "off, error, warn, info (default), debug or trace", "LEVEL")
+        .optflag("h", "help", "print this help and exit")
+        .optflag("V", "version", "print the version and exit");
+    options
+}
+
+/// The usage text printed by `--help` and after every error.
+pub fn usage(program: &str) -> String {
+    let brief = format!("Usage: {program} <ip> <port> [options] -u <user>:<pass> [<user>:<pass> ...]");
+    options().usage(&brief)
+}
+
+/// Parses the arguments after the program name.
+pub fn parse<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Result<Invocation, ConfigError> {
+    parse_with_env(args, std::env::var(RETR_BUFFER_ENV).ok())
+}
+
+fn parse_with_env<S: AsRef<std::ffi::OsStr>>(args: &[S], retr_env: Option<String>) -> Result<Invocation, ConfigError> {
+    let matches = options().parse(args).map_err(|error| ConfigError::Flags(error.to_string()))?;
+    if matches.opt_present("help") {
+        return Ok(Invocation::Help);
+    }
+    if matches.opt_present("version") {
+        return Ok(Invocation::Version);
+    }
+    let mut free = matches.free.iter();
+    let ip = free.next().ok_or(ConfigError::MissingAddress)?;
+    let port = free.next().ok_or(ConfigError::MissingPort)?;
+    let port: u16 = port.parse().map_err(|_| ConfigError::BadPort(port.clone()))?;
+    let pop3_addrs = listen_addrs(ip)?.into_iter().map(|ip| SocketAddr::new(ip, port)).collect();
+
+    // As in the original, users may follow `-u` as plain arguments.
+    let extra_users: Vec<&String> = free.collect();
+    if let (false, Some(first)) = (matches.opt_present("user"), extra_users.first()) {
+        return Err(ConfigError::UnexpectedArgument((*first).clone()));
+    }
+    let mut users = Vec::new();
+    for entry in matches.opt_strs("user").iter().chain(extra_users.into_iter()) {
+        let credentials = parse_credentials(entry)?;
+        if users.iter().any(|u: &Credentials| u.name == credentials.name) {
+            return Err(ConfigError::DuplicateUser(credentials.name.to_string()));
+        }
+        users.push(credentials);
+    }
+
+    let admin_is_default = !matches.opt_present("admin");
+    let admin = parse_credentials(&matches.opt_str("admin").unwrap_or_else(|| DEFAULT_ADMIN.to_owned()))?;
+
+    let mgmt_ip = match matches.opt_str("mgmt-addr") {
+        Some(value) => parse_ip(&value)?,
+        None => IpAddr::V4(Ipv4Addr::LOCALHOST),
+    };
+    let mgmt_port = match matches.opt_str("mgmt-port") {
+        Some(value) => value.parse().map_err(|_| ConfigError::BadPort(value))?,
+        None => DEFAULT_MGMT_PORT,
+    };
+    let retr_buffer = match retr_env {
+        Some(value) => match value.parse() {
+            Ok(size) if (1..=1 << 20).contains(&size) => size,
+            _ => return Err(ConfigError::BadEnv { name: RETR_BUFFER_ENV, value }),
+        },
+        None => DEFAULT_RETR_BUFFER,
+    };
+    let log_level = match matches.opt_str("log-level") {
+        Some(value) => value.parse().map_err(|_| ConfigError::BadLogLevel(value))?,
+        None => LevelFilter::Info,
+    };
+
+    Ok(Invocation::Run(Box::new(Config {
+        pop3_addrs,
+        mgmt_addr: SocketAddr::new(mgmt_ip, mgmt_port),
+        mail_root: PathBuf::from(matches.opt_str("maildir").unwrap_or_else(|| "./mail".to_owned())),
+        max_connections: number(&matches, "max-connections", DEFAULT_MAX_CONNECTIONS as u64, 1, u32::MAX as u64)? as usize,
+        max_users: number(&matches, "max-users", DEFAULT_MAX_USERS as u64, 1, u32::MAX as u64)? as usize,
+        admin,
+        admin_is_default,
+        users,
+        users_file: matches.opt_str("users-file").map(PathBuf::from),
+        idle_timeout: Duration::from_secs(number(&matches, "idle-timeout", DEFAULT_IDLE_TIMEOUT_SECS, 1, 86_400)?),
+        log_level,
+        retr_buffer,
+    })))
+}
+
+/// `localhost` listens on both loopbacks; anything else is one literal.
+fn listen_addrs(value: &str) -> Result<Vec<IpAddr>, ConfigError> {
+    if value.eq_ignore_ascii_case("localhost") {
+        return Ok(vec![IpAddr::V4(Ipv4Addr::LOCALHOST), IpAddr::V6(Ipv6Addr::LOCALHOST)]);
+    }
+    Ok(vec![parse_ip(value)?])
+}
+
+fn parse_ip(value: &str) -> Result<IpAddr, ConfigError> {
+    let bare = value.strip_prefix('[').and_then(|v| v.strip_suffix(']')).unwrap_or(value);
+    bare.parse().map_err(|_| ConfigError::BadAddress(value.to_owned()))
+}
+
+fn parse_credentials(entry: &str) -> Result<Credentials, ConfigError> {
+    Credentials::parse(entry).map_err(|reason| ConfigError::BadUser { entry: entry.to_owned(), reason })
+}
+
+fn number(matches: &getopts::Matches, flag: &'static str, default: u64, min: u64, max: u64) -> Result<u64, ConfigError> {
+    let Some(value) = matches.opt_str(flag) else { return Ok(default) };
+    let parsed: u64 = value.parse().map_err(|_| ConfigError::BadNumber { flag: flag_name(flag), value })?;
+    if !(min..=max).contains(&parsed) {
+        return Err(ConfigError::OutOfRange { flag: flag_name(flag), min, max });
+    }
+    Ok(parsed)
+}
+
+fn flag_name(flag: &'static str) -> &'static str {
+    match flag {
+        "max-connections" => "--max-connections",
+        "max-users" => "--max-users",
+        "idle-timeout" => "--idle-timeout",
+        _ => flag,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(args: &[&str]) -> Result<Config, ConfigError> {
+        match parse_with_env(args, None)? {
+            Invocation::Run(config) => Ok(*config),
+            other => panic!("expected a configuration, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_original_command_line_works() {
+        let config = run(&["127.0.0.1", "1110", "-u", "alice:pw", "bob:p:w"]).unwrap();
+        assert_eq!(config.pop3_addrs, vec!["127.0.0.1:1110".parse().unwrap()]);
+        let names: Vec<_> = config.users.iter().map(|u| u.name.to_string()).collect();
+        assert_eq!(names, ["alice", "bob"]);
+        assert!(config.users[1].password.matches("p:w"));
+        assert_eq!(config.mgmt_addr, "127.0.0.1:6000".parse().unwrap());
+        assert_eq!(config.max_connections, 500);
+        assert_eq!(config.idle_timeout, Duration::from_secs(600));
+        assert!(config.admin_is_default);
+    }
+
+    #[test]
+    fn localhost_means_both_loopbacks_and_ipv6_literals_work() {
+        let config = run(&["localhost", "110", "-u", "a:b"]).unwrap();
+        assert_eq!(config.pop3_addrs.len(), 2);
+        let config = run(&["::1", "110", "-u", "a:b", "--mgmt-addr", "::1"]).unwrap();
+        assert_eq!(config.pop3_addrs, vec!["[::1]:110".parse().unwrap()]);
+        assert_eq!(config.mgmt_addr, "[::1]:6000".parse().unwrap());
+    }
+
+    #[test]
+    fn options_are_read() {
+        let config = run(&[
+            "0.0.0.0", "0", "-d", "/var/mail", "-c", "10000", "-t", "30", "-l", "debug", "-a", "root:s3cret", "--mgmt-port",
+            "7000", "-u", "a:b",
+        ])
+        .unwrap();
+        assert_eq!(config.mail_root, PathBuf::from("/var/mail"));
+        assert_eq!(config.max_connections, 10000);
+        assert_eq!(config.idle_timeout, Duration::from_secs(30));
+        assert_eq!(config.log_level, LevelFilter::Debug);
+        assert_eq!(config.admin.name.as_str(), "root");
+        assert!(!config.admin_is_default);
+        assert_eq!(config.mgmt_addr.port(), 7000);
+    }
+
+    #[test]
+    fn bad_command_lines_say_what_is_wrong() {
+        let cases: &[(&[&str], ConfigError)] = &[
+            (&[], ConfigError::MissingAddress),
+            (&["127.0.0.1"], ConfigError::MissingPort),
+            (&["nowhere", "110"], ConfigError::BadAddress("nowhere".into())),
+            (&["127.0.0.1", "70000"], ConfigError::BadPort("70000".into())),
+            (&["127.0.0.1", "110", "alice:pw"], ConfigError::UnexpectedArgument("alice:pw".into())),
+            (&["127.0.0.1", "110", "-u", "a:b", "a:c"], ConfigError::DuplicateUser("a".into())),
+            (&["127.0.0.1", "110", "-c", "0"], ConfigError::OutOfRange { flag: "--max-connections", min: 1, max: u32::MAX as u64 }),
+            (&["127.0.0.1", "110", "-c", "x"], ConfigError::BadNumber { flag: "--max-connections", value: "x".into() }),
+            (&["127.0.0.1", "110", "-l", "loud"], ConfigError::BadLogLevel("loud".into())),
+        ];
+        for (args, expected) in cases {
+            assert_eq!(run(args).unwrap_err(), *expected, "{args:?}");
+        }
+        assert!(matches!(run(&["127.0.0.1", "110", "-u", "../etc:x"]), Err(ConfigError::BadUser { .. })));
+        assert!(matches!(run(&["127.0.0.1", "110", "--bogus"]), Err(ConfigError::Flags(_))));
+    }
+
+    #[test]
+    fn user_errors_never_show_the_password() {
+        let error = run(&["127.0.0.1", "110", "-u", "bad/name:topsecret"]).unwrap_err();
+        assert!(!error.to_string().contains("topsecret"), "{error}");
+    }
+
+    #[test]
+    fn help_and_version_win() {
+        assert!(matches!(parse_with_env(&["-h"], None), Ok(Invocation::Help)));
+        assert!(matches!(parse_with_env(&["--version"], None), Ok(Invocation::Version)));
+    }
+}

@@ -1,0 +1,219 @@
+//! The POP3 command grammar: one line of bytes in, a [`Command`] or a
+//! [`CommandError`] out.
+//!
+//! Pure parsing (RFC 1939 §3, §5-7; RFC 2449 §5 CAPA). Keywords are
+//! case-insensitive; arguments are separated by spaces. Whether a command is
+//! allowed in the current state is the session's business, not this module's.
+
+use std::fmt;
+use std::num::NonZeroU32;
+
+/// A 1-based message number as the client writes it (RFC 1939 §3: "message
+/// numbers ... are always base 10" and start at 1).
+pub type MessageNumber = NonZeroU32;
+
+/// One parsed POP3 command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    User(String),
+    /// The password is everything after `PASS `, spaces included, as in
+    /// RFC 1939 §7 ("the password ... may contain spaces").
+    Pass(String),
+    Quit,
+    Stat,
+    List(Option<MessageNumber>),
+    Retr(MessageNumber),
+    Dele(MessageNumber),
+    Noop,
+    Rset,
+    Top(MessageNumber, u64),
+    Uidl(Option<MessageNumber>),
+    Capa,
+}
+
+impl Command {
+    /// The keyword, for logs that must never show arguments (a password).
+    pub fn keyword(&self) -> &'static str {
+        match self {
+            Command::User(_) => "USER",
+            Command::Pass(_) => "PASS",
+            Command::Quit => "QUIT",
+            Command::Stat => "STAT",
+            Command::List(_) => "LIST",
+            Command::Retr(_) => "RETR",
+            Command::Dele(_) => "DELE",
+            Command::Noop => "NOOP",
+            Command::Rset => "RSET",
+            Command::Top(..) => "TOP",
+            Command::Uidl(_) => "UIDL",
+            Command::Capa => "CAPA",
+        }
+    }
+}
+
+/// Why a line is not a valid command. Each variant becomes the reason text
+/// of an `-ERR` reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommandError {
+    Empty,
+    Unknown,
+    NotText,
+    MissingArgument(&'static str),
+    TooManyArguments,
+    BadMessageNumber,
+    BadLineCount,
+}
+
+impl fmt::Display for CommandError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CommandError::Empty => f.write_str("empty command"),
+            CommandError::Unknown => f.write_str("unknown command"),
+            CommandError::NotText => f.write_str("command is not valid UTF-8 text"),
+            CommandError::MissingArgument(what) => write!(f, "missing argument: {what}"),
+            CommandError::TooManyArguments => f.write_str("too many arguments"),
+            CommandError::BadMessageNumber => f.write_str("invalid message number"),
+            CommandError::BadLineCount => f.write_str("invalid line count"),
+        }
+    }
+}
+
+/// Parses one command line (without its CRLF).
+pub fn parse(line: &[u8]) -> Result<Command, CommandError> {
+    let text = std::str::from_utf8(line).map_err(|_| CommandError::NotText)?;
+    let (keyword, rest) = split_keyword(text);
+    if keyword.is_empty() {
+        return Err(CommandError::Empty);
+    }
+    let mut args = rest.split_ascii_whitespace();
+    let command = match keyword.to_ascii_uppercase().as_str() {
+        "USER" => Command::User(required(args.next(), "user name")?.to_owned()),
+        "PASS" => {
+            // Only the one separating space belongs to the syntax.
+            if rest.is_empty() {
+                return Err(CommandError::MissingArgument("password"));
+            }
+            return Ok(Command::Pass(rest.to_owned()));
+        }
+        "QUIT" => Command::Quit,
+        "STAT" => Command::Stat,
+        "LIST" => Command::List(args.next().map(message_number).transpose()?),
+        "RETR" => Command::Retr(message_number(required(args.next(), "message number")?)?),
+        "DELE" => Command::Dele(message_number(required(args.next(), "message number")?)?),
+        "NOOP" => Command::Noop,
+        "RSET" => Command::Rset,
+        "TOP" => {
+            let number = message_number(required(args.next(), "message number")?)?;
+            let lines = required(args.next(), "line count")?;
+            Command::Top(number, decimal(lines).ok_or(CommandError::BadLineCount)?)
+        }
+        "UIDL" => Command::Uidl(args.next().map(message_number).transpose()?),
+        "CAPA" => Command::Capa,
+        _ => return Err(CommandError::Unknown),
+    };
+    if args.next().is_some() {
+        return Err(CommandError::TooManyArguments);
+    }
+    Ok(command)
+}
+
+/// Splits `KEYWORD rest` at the first space; `rest` keeps inner spaces.
+fn split_keyword(text: &str) -> (&str, &str) {
+    let text = text.trim_start_matches(' ');
+    match text.split_once(' ') {
+        Some((keyword, rest)) => (keyword, rest),
+        None => (text, ""),
+    }
+}
+
+fn required<'a>(arg: Option<&'a str>, what: &'static str) -> Result<&'a str, CommandError> {
+    arg.ok_or(CommandError::MissingArgument(what))
+}
+
+fn message_number(arg: &str) -> Result<MessageNumber, CommandError> {
+    decimal(arg)
+        .and_then(|n| u32::try_from(n).ok())
+        .and_then(NonZeroU32::new)
+        .ok_or(CommandError::BadMessageNumber)
+}
+
+/// Plain base-10 digits only: no sign, no spaces, no overflow.
+fn decimal(arg: &str) -> Option<u64> {
+    if arg.is_empty() || !arg.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    arg.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn n(value: u32) -> MessageNumber {
+        NonZeroU32::new(value).unwrap()
+    }
+
+    #[test]
+    fn keywords_are_case_insensitive() {
+        for keyword in ["stat", "STAT", "Stat", "sTaT"] {
+            assert_eq!(parse(keyword.as_bytes()), Ok(Command::Stat));
+        }
+        assert_eq!(parse(b"retr 3"), Ok(Command::Retr(n(3))));
+    }
+
+    #[test]
+    fn every_command_with_its_arguments() {
+        let cases: &[(&str, Command)] = &[
+            ("USER alice", Command::User("alice".into())),
+            ("PASS secret", Command::Pass("secret".into())),
+            ("PASS two words ", Command::Pass("two words ".into())),
+            ("QUIT", Command::Quit),
+            ("LIST", Command::List(None)),
+            ("LIST 2", Command::List(Some(n(2)))),
+            ("RETR 1", Command::Retr(n(1))),
+            ("DELE 4294967295", Command::Dele(n(u32::MAX))),
+            ("NOOP", Command::Noop),
+            ("RSET", Command::Rset),
+            ("TOP 1 0", Command::Top(n(1), 0)),
+            ("TOP 1 18446744073709551615", Command::Top(n(1), u64::MAX)),
+            ("UIDL", Command::Uidl(None)),
+            ("UIDL 7", Command::Uidl(Some(n(7)))),
+            ("CAPA", Command::Capa),
+        ];
+        for (line, expected) in cases {
+            assert_eq!(parse(line.as_bytes()).as_ref(), Ok(expected), "{line}");
+        }
+    }
+
+    #[test]
+    fn bad_arguments_are_rejected_with_a_reason() {
+        use CommandError::*;
+        let cases: &[(&[u8], CommandError)] = &[
+            (b"", Empty),
+            (b"   ", Empty),
+            (b"FOO", Unknown),
+            (b"RETRX 1", Unknown),
+            (b"RETR", MissingArgument("message number")),
+            (b"RETR 0", BadMessageNumber),
+            (b"RETR -1", BadMessageNumber),
+            (b"RETR +1", BadMessageNumber),
+            (b"RETR abc", BadMessageNumber),
+            (b"RETR 1.5", BadMessageNumber),
+            (b"RETR 4294967296", BadMessageNumber),
+            (b"RETR 99999999999999999999", BadMessageNumber),
+            (b"RETR 1 2", TooManyArguments),
+            (b"STAT 1", TooManyArguments),
+            (b"LIST x", BadMessageNumber),
+            (b"TOP 1", MissingArgument("line count")),
+            (b"TOP 1 -1", BadLineCount),
+            (b"TOP 1 99999999999999999999", BadLineCount),
+            (b"USER", MissingArgument("user name")),
+            (b"USER a b", TooManyArguments),
+            (b"PASS", MissingArgument("password")),
+            (b"USER \xff", NotText),
+        ];
+        for (line, expected) in cases {
+            assert_eq!(parse(line).as_ref(), Err(expected), "{:?}", String::from_utf8_lossy(line));
+        }
+    }
+}

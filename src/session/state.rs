@@ -1,0 +1,310 @@
+//! The POP3 state machine (RFC 1939 §3): AUTHORIZATION, TRANSACTION and the
+//! UPDATE step on QUIT, and the reply to every command in every state.
+//!
+//! Handlers write replies to any `Write` and never see the socket. A handler
+//! either succeeds (its `+OK` reply is written) or returns a [`Failure`]
+//! that becomes one `-ERR` line; the session always goes on after a
+//! failure. Only I/O errors end the connection.
+
+use std::fmt::Write as _;
+use std::io::{self, Write};
+use std::num::NonZeroU32;
+
+use crate::protocol::command::{self, Command};
+use crate::protocol::encode::MessageEncoder;
+use crate::protocol::response::{self, Failure, ResponseCode};
+use crate::state::users::{AccountId, UserName};
+use crate::state::Shared;
+use crate::storage::maildrop::{Maildrop, Message, MessageError, OpenError};
+
+use super::transfer;
+
+/// What the connection loop does after a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    /// QUIT was answered; close the connection.
+    Close,
+}
+
+/// The CAPA list (RFC 2449 §5); only what this server really does.
+const CAPABILITIES: &[&str] = &[
+    "TOP",
+    "UIDL",
+    "USER",
+    "RESP-CODES",
+    "PIPELINING",
+    "AUTH-RESP-CODE",
+    "EXPIRE NEVER",
+    concat!("IMPLEMENTATION pop3d-", env!("CARGO_PKG_VERSION")),
+];
+
+/// The two states a client can send commands in.
+enum Phase {
+    Authorization {
+        /// The name given by USER, waiting for PASS.
+        user: Option<String>,
+    },
+    Transaction(Box<Transaction>),
+}
+
+struct Transaction {
+    user: UserName,
+    account: AccountId,
+    maildrop: Maildrop,
+}
+
+/// Totals for the log line written when the connection closes.
+#[derive(Debug, Default, Clone)]
+pub struct Activity {
+    /// Who logged in, kept after QUIT for the closing log line.
+    pub user: Option<UserName>,
+    pub retrieved: u64,
+    pub deleted: u64,
+}
+
+/// One client's progress through the protocol.
+pub struct Pop3State<'a> {
+    shared: &'a Shared,
+    phase: Phase,
+    pub activity: Activity,
+}
+
+/// A handler's way out: a refusal to report, or a broken connection.
+enum Refusal {
+    Failed(Failure),
+    Io(io::Error),
+}
+
+impl From<Failure> for Refusal {
+    fn from(failure: Failure) -> Self {
+        Refusal::Failed(failure)
+    }
+}
+
+impl From<io::Error> for Refusal {
+    fn from(error: io::Error) -> Self {
+        Refusal::Io(error)
+    }
+}
+
+type Handled = Result<Flow, Refusal>;
+
+impl<'a> Pop3State<'a> {
+    pub fn new(shared: &'a Shared) -> Self {
+        Self { shared, phase: Phase::Authorization { user: None }, activity: Activity::default() }
+    }
+
+    /// The logged-in user, if any.
+    pub fn user(&self) -> Option<&UserName> {
+        match &self.phase {
+            Phase::Transaction(transaction) => Some(&transaction.user),
+            Phase::Authorization { .. } => None,
+        }
+    }
+
+    /// False once MGMT has deleted the account this session is logged in to.
+    pub fn account_still_exists(&self) -> bool {
+        match &self.phase {
+            Phase::Transaction(t) => self.shared.users.is_current(&t.user, t.account),
+            Phase::Authorization { .. } => true,
+        }
+    }
+
+    /// Parses and answers one command line.
+    pub fn handle_line(&mut self, line: &[u8], out: &mut impl Write) -> io::Result<Flow> {
+        let result = match command::parse(line) {
+            Ok(command) => {
+                log::debug!("command {}{}", command.keyword(), self.user().map(|u| format!(" ({u})")).unwrap_or_default());
+                self.handle(command, out)
+            }
+            Err(error) => Err(Failure::new(error.to_string()).into()),
+        };
+        match result {
+            Ok(flow) => Ok(flow),
+            Err(Refusal::Failed(failure)) => failure.write_to(out).map(|()| Flow::Continue),
+            Err(Refusal::Io(error)) => Err(error),
+        }
+    }
+
+    fn handle(&mut self, command: Command, out: &mut impl Write) -> Handled {
+        match command {
+            Command::Capa => self.capa(out),
+            Command::Quit => self.quit(out),
+            Command::User(name) => self.user_command(name, out),
+            Command::Pass(password) => self.pass(&password, out),
+            Command::Noop => {
+                self.transaction()?;
+                reply(out, "")
+            }
+            Command::Stat => {
+                let (count, octets) = self.transaction()?.maildrop.stat();
+                reply(out, format_args!("{count} {octets}"))
+            }
+            Command::List(number) => self.listing(number, out, |message| message.size().to_string()),
+            Command::Uidl(number) => self.listing(number, out, Message::uidl),
+            Command::Retr(number) => self.retrieve(number, None, out),
+            Command::Top(number, lines) => self.retrieve(number, Some(lines), out),
+            Command::Dele(number) => {
+                let maildrop = &mut self.transaction()?.maildrop;
+                maildrop.mark_deleted(number).map_err(|e| message_failure(number, e))?;
+                self.activity.deleted += 1;
+                reply(out, format_args!("message {number} deleted"))
+            }
+            Command::Rset => {
+                let maildrop = &mut self.transaction()?.maildrop;
+                maildrop.reset();
+                let (count, octets) = maildrop.stat();
+                self.activity.deleted = 0;
+                reply(out, format_args!("maildrop has {count} messages ({octets} octets)"))
+            }
+        }
+    }
+
+    /// The open transaction, or the refusal every TRANSACTION-only command
+    /// gets before login.
+    fn transaction(&mut self) -> Result<&mut Transaction, Failure> {
+        match &mut self.phase {
+            Phase::Transaction(transaction) => Ok(transaction),
+            Phase::Authorization { .. } => Err(Failure::new("not logged in; send USER and PASS first")),
+        }
+    }
+
+    fn capa(&self, out: &mut impl Write) -> Handled {
+        response::ok(out, "Capability list follows")?;
+        for capability in CAPABILITIES {
+            response::data_line(out, capability)?;
+        }
+        response::end_of_data(out)?;
+        Ok(Flow::Continue)
+    }
+
+    fn user_command(&mut self, name: String, out: &mut impl Write) -> Handled {
+        let Phase::Authorization { user } = &mut self.phase else {
+            return Err(Failure::new("already logged in").into());
+        };
+        // A name that can never exist is refused here; an unknown but valid
+        // one is accepted so that USER does not reveal which users exist.
+        if UserName::parse(&name).is_err() {
+            *user = None;
+            return Err(Failure::with_code(ResponseCode::Auth, "invalid user name").into());
+        }
+        *user = Some(name);
+        reply(out, "send PASS")
+    }
+
+    fn pass(&mut self, password: &str, out: &mut impl Write) -> Handled {
+        let Phase::Authorization { user } = &mut self.phase else {
+            return Err(Failure::new("already logged in").into());
+        };
+        // RFC 1939 §7: after a failed PASS the client starts again with USER.
+        let Some(name) = user.take() else {
+            return Err(Failure::new("send USER first").into());
+        };
+        let authenticated = self.shared.users.authenticate(&name, password);
+        let (Some(account), Ok(user)) = (authenticated, UserName::parse(&name)) else {
+            log::info!("failed login for {name:?}");
+            return Err(Failure::with_code(ResponseCode::Auth, "invalid user name or password").into());
+        };
+        let maildrop = match Maildrop::open(&self.shared.maildir_of(&user)) {
+            Ok(maildrop) => maildrop,
+            Err(OpenError::Busy) => {
+                return Err(Failure::with_code(ResponseCode::InUse, "maildrop is locked by another session").into());
+            }
+            Err(OpenError::Io(error)) => {
+                log::error!("cannot open maildrop of {user}: {error}");
+                return Err(Failure::with_code(ResponseCode::SysTemp, "cannot open maildrop, try again later").into());
+            }
+        };
+        let (count, octets) = maildrop.stat();
+        log::info!("{user} logged in, {count} messages ({octets} octets)");
+        self.activity.user = Some(user.clone());
+        self.phase = Phase::Transaction(Box::new(Transaction { user, account, maildrop }));
+        reply(out, format_args!("maildrop has {count} messages ({octets} octets)"))
+    }
+
+    /// LIST and UIDL share one shape (RFC 1939 §5, §7): with an argument a
+    /// one-line "+OK n value", without it a multi-line "n value" listing of
+    /// every message not marked deleted.
+    fn listing(
+        &mut self,
+        number: Option<NonZeroU32>,
+        out: &mut impl Write,
+        value: impl Fn(&Message) -> String,
+    ) -> Handled {
+        let maildrop = &self.transaction()?.maildrop;
+        if let Some(number) = number {
+            let message = maildrop.message(number).map_err(|e| message_failure(number, e))?;
+            return reply(out, format_args!("{number} {}", value(message)));
+        }
+        let (count, octets) = maildrop.stat();
+        response::ok(out, format_args!("{count} messages ({octets} octets)"))?;
+        let mut line = String::new();
+        for (number, message) in maildrop.live_messages() {
+            line.clear();
+            let _ = write!(line, "{number} {}", value(message));
+            response::data_line(out, &line)?;
+        }
+        response::end_of_data(out)?;
+        Ok(Flow::Continue)
+    }
+
+    /// RETR (`top_lines` is `None`) and TOP (RFC 1939 §7).
+    fn retrieve(&mut self, number: NonZeroU32, top_lines: Option<u64>, out: &mut impl Write) -> Handled {
+        let buffer_size = self.shared.retr_buffer;
+        let maildrop = &mut self.transaction()?.maildrop;
+        let size = maildrop.message(number).map_err(|e| message_failure(number, e))?.size();
+        let mut file = maildrop.open_message(number).map_err(|e| message_failure(number, e))?;
+        let encoder = match top_lines {
+            Some(lines) => {
+                response::ok(out, "top of message follows")?;
+                MessageEncoder::top(lines)
+            }
+            None => {
+                response::ok(out, format_args!("{size} octets"))?;
+                self.activity.retrieved += 1;
+                MessageEncoder::whole_message()
+            }
+        };
+        transfer::send_message(&mut file, encoder, out, buffer_size)?;
+        Ok(Flow::Continue)
+    }
+
+    fn quit(&mut self, out: &mut impl Write) -> Handled {
+        let phase = std::mem::replace(&mut self.phase, Phase::Authorization { user: None });
+        let Phase::Transaction(transaction) = phase else {
+            reply(out, "bye")?;
+            return Ok(Flow::Close);
+        };
+        // RFC 1939 §6: the UPDATE state, entered only through QUIT.
+        let report = transaction.maildrop.commit();
+        self.activity.deleted = report.removed as u64;
+        if report.failed > 0 {
+            Failure::with_code(ResponseCode::SysTemp, format!("{} deleted messages not removed", report.failed))
+                .write_to(out)?;
+            return Ok(Flow::Close);
+        }
+        reply(out, format_args!("bye, {} messages deleted", report.removed))?;
+        Ok(Flow::Close)
+    }
+}
+
+/// Writes a one-line `+OK` reply and carries on.
+fn reply(out: &mut impl Write, text: impl std::fmt::Display) -> Handled {
+    response::ok(out, text)?;
+    Ok(Flow::Continue)
+}
+
+fn message_failure(number: NonZeroU32, error: MessageError) -> Failure {
+    match error {
+        MessageError::NoSuchMessage => Failure::new(format!("no such message {number}")),
+        MessageError::Deleted => Failure::new(format!("message {number} is deleted")),
+        MessageError::Changed => {
+            Failure::with_code(ResponseCode::SysTemp, format!("message {number} changed on disk; log in again"))
+        }
+        MessageError::Io(error) => {
+            log::error!("cannot read message {number}: {error}");
+            Failure::with_code(ResponseCode::SysTemp, format!("cannot read message {number}"))
+        }
+    }
+}

@@ -1,0 +1,347 @@
+//! The user table: who may log in, with which password, and who is admin.
+//!
+//! Shared by every POP3 session (to authenticate, and to notice an account
+//! deleted while its session is open) and by MGMT (to add, delete and reset
+//! accounts live). User names are validated here once, so no name that could
+//! escape the mail root (`..`, `/`, a leading `.`) ever reaches the storage.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use parking_lot::RwLock;
+
+/// A user name that is safe to use as a directory name under the mail root:
+/// 1-64 of `A-Z a-z 0-9 . _ -`, not starting with `.`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct UserName(String);
+
+/// Why a user name was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidUserName;
+
+impl fmt::Display for InvalidUserName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("user names are 1-64 of A-Z a-z 0-9 . _ - and do not start with '.'")
+    }
+}
+
+impl std::error::Error for InvalidUserName {}
+
+impl UserName {
+    pub const MAX_LEN: usize = 64;
+
+    pub fn parse(name: &str) -> Result<Self, InvalidUserName> {
+        let allowed = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-');
+        let valid = (1..=Self::MAX_LEN).contains(&name.len()) && !name.starts_with('.') && name.bytes().all(allowed);
+        if valid {
+            Ok(Self(name.to_owned()))
+        } else {
+            Err(InvalidUserName)
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for UserName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A password. Its `Debug` never shows it, so it cannot leak into a log.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Password(String);
+
+impl Password {
+    pub fn new(password: impl Into<String>) -> Self {
+        Self(password.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Compares without an early exit, so the time taken does not tell how
+    /// many leading characters of a guess were right.
+    pub fn matches(&self, guess: &str) -> bool {
+        let (a, b) = (self.0.as_bytes(), guess.as_bytes());
+        let mut difference = a.len() ^ b.len();
+        for (i, &byte) in a.iter().enumerate() {
+            difference |= usize::from(byte ^ b.get(i).copied().unwrap_or(!byte));
+        }
+        difference == 0
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(***)")
+    }
+}
+
+/// A `user:password` pair as given on the command line or in a users file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub name: UserName,
+    pub password: Password,
+}
+
+/// Why a `user:password` pair was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CredentialsError {
+    MissingColon,
+    EmptyPassword,
+    BadName(InvalidUserName),
+}
+
+impl fmt::Display for CredentialsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CredentialsError::MissingColon => f.write_str("expected user:password"),
+            CredentialsError::EmptyPassword => f.write_str("the password is empty"),
+            CredentialsError::BadName(error) => error.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for CredentialsError {}
+
+impl Credentials {
+    /// Parses `user:password`; the password may itself contain `:`.
+    pub fn parse(text: &str) -> Result<Self, CredentialsError> {
+        let (name, password) = text.split_once(':').ok_or(CredentialsError::MissingColon)?;
+        let name = UserName::parse(name).map_err(CredentialsError::BadName)?;
+        if password.is_empty() {
+            return Err(CredentialsError::EmptyPassword);
+        }
+        Ok(Self { name, password: Password::new(password) })
+    }
+}
+
+/// Identifies one incarnation of an account: deleting a user and adding it
+/// again yields a new id, so a session of the old account can tell.
+pub type AccountId = u64;
+
+#[derive(Debug, Clone)]
+struct Account {
+    password: Password,
+    id: AccountId,
+}
+
+/// Why a change to the table was refused (MGMT turns these into `-ERR`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserTableError {
+    AlreadyExists,
+    MaxUsersReached,
+    NotFound,
+    AdminCannotBeDeleted,
+    BelowCurrentCount,
+}
+
+impl fmt::Display for UserTableError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            UserTableError::AlreadyExists => "USER ALREADY EXISTS",
+            UserTableError::MaxUsersReached => "MAX USERS REACHED",
+            UserTableError::NotFound => "USER NOT FOUND",
+            UserTableError::AdminCannotBeDeleted => "ADMIN CANNOT BE DELETED",
+            UserTableError::BelowCurrentCount => "MAX USERS BELOW CURRENT USER COUNT",
+        })
+    }
+}
+
+impl std::error::Error for UserTableError {}
+
+/// The live table of accounts.
+#[derive(Debug)]
+pub struct UserTable {
+    accounts: RwLock<BTreeMap<UserName, Account>>,
+    /// The account that may log in to MGMT; it is also a POP3 user.
+    admin: UserName,
+    max_users: AtomicUsize,
+    next_id: AtomicU64,
+}
+
+impl UserTable {
+    /// Builds the table; `admin` is added to (or overrides) `users`.
+    /// `max_users` is raised to the number of accounts if lower.
+    pub fn new(admin: Credentials, users: impl IntoIterator<Item = Credentials>, max_users: usize) -> Self {
+        let table = Self {
+            accounts: RwLock::new(BTreeMap::new()),
+            admin: admin.name.clone(),
+            max_users: AtomicUsize::new(usize::MAX),
+            next_id: AtomicU64::new(1),
+        };
+        {
+            let mut accounts = table.accounts.write();
+            for credentials in users.into_iter().chain([admin]) {
+                let id = table.new_id();
+                accounts.insert(credentials.name, Account { password: credentials.password, id });
+            }
+            table.max_users.store(max_users.max(accounts.len()), Ordering::Relaxed);
+        }
+        table
+    }
+
+    fn new_id(&self) -> AccountId {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The account id if `name` exists and `password` is its password.
+    pub fn authenticate(&self, name: &str, password: &str) -> Option<AccountId> {
+        let name = UserName::parse(name).ok()?;
+        let accounts = self.accounts.read();
+        let account = accounts.get(&name)?;
+        account.password.matches(password).then_some(account.id)
+    }
+
+    /// True if the MGMT admin account has this name and password.
+    pub fn authenticate_admin(&self, name: &str, password: &str) -> bool {
+        name == self.admin.as_str() && self.authenticate(name, password).is_some()
+    }
+
+    /// True while the account `id` of `name` still exists (not deleted).
+    pub fn is_current(&self, name: &UserName, id: AccountId) -> bool {
+        self.accounts.read().get(name).is_some_and(|account| account.id == id)
+    }
+
+    pub fn admin(&self) -> &UserName {
+        &self.admin
+    }
+
+    pub fn len(&self) -> usize {
+        self.accounts.read().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// All user names, sorted.
+    pub fn names(&self) -> Vec<UserName> {
+        self.accounts.read().keys().cloned().collect()
+    }
+
+    /// All accounts with their passwords, for writing a users file.
+    pub fn snapshot(&self) -> Vec<Credentials> {
+        let accounts = self.accounts.read();
+        accounts
+            .iter()
+            .map(|(name, account)| Credentials { name: name.clone(), password: account.password.clone() })
+            .collect()
+    }
+
+    pub fn max_users(&self) -> usize {
+        self.max_users.load(Ordering::Relaxed)
+    }
+
+    pub fn set_max_users(&self, max_users: usize) -> Result<(), UserTableError> {
+        let accounts = self.accounts.read();
+        if max_users < accounts.len() {
+            return Err(UserTableError::BelowCurrentCount);
+        }
+        self.max_users.store(max_users, Ordering::Relaxed);
+        Ok(())
+    }
+
+    pub fn add(&self, credentials: Credentials) -> Result<(), UserTableError> {
+        let mut accounts = self.accounts.write();
+        if accounts.contains_key(&credentials.name) {
+            return Err(UserTableError::AlreadyExists);
+        }
+        if accounts.len() >= self.max_users() {
+            return Err(UserTableError::MaxUsersReached);
+        }
+        let id = self.new_id();
+        accounts.insert(credentials.name, Account { password: credentials.password, id });
+        Ok(())
+    }
+
+    pub fn delete(&self, name: &str) -> Result<(), UserTableError> {
+        if name == self.admin.as_str() {
+            return Err(UserTableError::AdminCannotBeDeleted);
+        }
+        let name = UserName::parse(name).map_err(|_| UserTableError::NotFound)?;
+        self.accounts.write().remove(&name).map(drop).ok_or(UserTableError::NotFound)
+    }
+
+    /// Sets a new password; open sessions of the user are not affected.
+    pub fn set_password(&self, name: &str, password: Password) -> Result<(), UserTableError> {
+        let name = UserName::parse(name).map_err(|_| UserTableError::NotFound)?;
+        let mut accounts = self.accounts.write();
+        let account = accounts.get_mut(&name).ok_or(UserTableError::NotFound)?;
+        account.password = password;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn credentials(text: &str) -> Credentials {
+        Credentials::parse(text).unwrap()
+    }
+
+    #[test]
+    fn user_names_cannot_escape_the_mail_root() {
+        for good in ["alice", "a.b", "A_1-x", &"x".repeat(64)] {
+            assert!(UserName::parse(good).is_ok(), "{good}");
+        }
+        for bad in ["", ".", "..", ".hidden", "a/b", "../etc", "a b", "é", "a\0", &"x".repeat(65)] {
+            assert!(UserName::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn credentials_split_at_the_first_colon() {
+        let parsed = credentials("bob:pa:ss");
+        assert_eq!(parsed.name.as_str(), "bob");
+        assert!(parsed.password.matches("pa:ss"));
+        assert_eq!(Credentials::parse("bob"), Err(CredentialsError::MissingColon));
+        assert_eq!(Credentials::parse("bob:"), Err(CredentialsError::EmptyPassword));
+        assert!(matches!(Credentials::parse("../x:y"), Err(CredentialsError::BadName(_))));
+    }
+
+    #[test]
+    fn passwords_never_show_in_debug_output() {
+        let text = format!("{:?}", credentials("carol:hunter2"));
+        assert!(!text.contains("hunter2"), "{text}");
+    }
+
+    #[test]
+    fn password_comparison_is_exact() {
+        let password = Password::new("secret");
+        assert!(password.matches("secret"));
+        for wrong in ["", "secre", "secret!", "Secret", "secreu"] {
+            assert!(!password.matches(wrong), "{wrong}");
+        }
+    }
+
+    #[test]
+    fn accounts_are_added_deleted_and_reincarnated() {
+        let table = UserTable::new(credentials("admin:admin"), [credentials("alice:pw")], 3);
+        let first = table.authenticate("alice", "pw").unwrap();
+        assert_eq!(table.authenticate("alice", "nope"), None);
+        assert_eq!(table.authenticate("nobody", "pw"), None);
+        assert!(table.authenticate_admin("admin", "admin"));
+        assert!(!table.authenticate_admin("alice", "pw"));
+        assert_eq!(table.delete("admin"), Err(UserTableError::AdminCannotBeDeleted));
+        assert_eq!(table.delete("ghost"), Err(UserTableError::NotFound));
+        table.add(credentials("bob:pw")).unwrap();
+        assert_eq!(table.add(credentials("bob:pw")), Err(UserTableError::AlreadyExists));
+        assert_eq!(table.add(credentials("carl:pw")), Err(UserTableError::MaxUsersReached));
+        assert_eq!(table.set_max_users(2), Err(UserTableError::BelowCurrentCount));
+        table.delete("alice").unwrap();
+        assert!(!table.is_current(&UserName::parse("alice").unwrap(), first));
+        table.add(credentials("alice:pw")).unwrap();
+        let second = table.authenticate("alice", "pw").unwrap();
+        assert_ne!(first, second);
+        table.set_password("alice", Password::new("alice")).unwrap();
+        assert!(table.authenticate("alice", "alice").is_some());
+    }
+}

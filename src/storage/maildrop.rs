@@ -1,0 +1,285 @@
+//! One user's Maildir as a POP3 session sees it: a locked, numbered list of
+//! messages, some marked for deletion.
+//!
+//! Opening takes the maildrop lock, moves new/ mail into cur/ (as Dovecot
+//! does, naming each file with its sizes), then lists cur/ in delivery order.
+//! Numbers are fixed for the life of the [`Maildrop`] (RFC 1939 §4).
+//! Nothing is ever removed from disk except by [`Maildrop::commit`], which
+//! the session calls only for QUIT in TRANSACTION state (RFC 1939 §6); a
+//! maildrop dropped any other way deletes nothing.
+
+use std::fs::{self, DirBuilder, File};
+use std::io::{self, Read};
+use std::num::NonZeroU32;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+
+use super::lock::{LockError, MaildropLock};
+use super::name;
+use crate::protocol::encode::VirtualSize;
+
+/// One message of the maildrop.
+#[derive(Debug, Clone)]
+pub struct Message {
+    /// File name in cur/; updated if another program renames the file.
+    file_name: Box<str>,
+    /// Octets on disk, to notice a file rewritten behind our back.
+    file_size: u64,
+    /// Octets as RETR sends them before byte-stuffing (RFC 1939 §11).
+    size: u64,
+    deleted: bool,
+}
+
+impl Message {
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The RFC 1939 §7 unique-id of this message.
+    pub fn uidl(&self) -> String {
+        name::uidl(&self.file_name)
+    }
+}
+
+/// Why a maildrop could not be opened.
+#[derive(Debug)]
+pub enum OpenError {
+    /// Another session holds the lock.
+    Busy,
+    Io(io::Error),
+}
+
+impl From<LockError> for OpenError {
+    fn from(error: LockError) -> Self {
+        match error {
+            LockError::Busy => OpenError::Busy,
+            LockError::Io(error) => OpenError::Io(error),
+        }
+    }
+}
+
+impl From<io::Error> for OpenError {
+    fn from(error: io::Error) -> Self {
+        OpenError::Io(error)
+    }
+}
+
+/// Why a message-level operation failed.
+#[derive(Debug)]
+pub enum MessageError {
+    /// No message has that number.
+    NoSuchMessage,
+    /// The message is marked for deletion in this session.
+    Deleted,
+    /// The file vanished or changed size since the maildrop was opened.
+    Changed,
+    Io(io::Error),
+}
+
+/// What a commit did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct CommitReport {
+    pub removed: usize,
+    /// Messages marked for deletion that could not be removed.
+    pub failed: usize,
+}
+
+/// A locked maildrop, open for one session.
+#[derive(Debug)]
+pub struct Maildrop {
+    cur: PathBuf,
+    messages: Vec<Message>,
+    _lock: MaildropLock,
+}
+
+impl Maildrop {
+    /// Opens (creating it, mode 0700, when missing) the Maildir at `maildir`.
+    pub fn open(maildir: &Path) -> Result<Self, OpenError> {
+        let mut builder = DirBuilder::new();
+        builder.recursive(true).mode(0o700);
+        for sub in ["cur", "new", "tmp"] {
+            builder.create(maildir.join(sub))?;
+        }
+        let lock = MaildropLock::acquire(maildir)?;
+        let cur = maildir.join("cur");
+        deliver_new(&maildir.join("new"), &cur)?;
+        let messages = scan_cur(&cur)?;
+        Ok(Self { cur, messages, _lock: lock })
+    }
+
+    /// Messages not marked deleted, with their numbers.
+    pub fn live_messages(&self) -> impl Iterator<Item = (NonZeroU32, &Message)> {
+        self.messages
+            .iter()
+            .zip(1u32..)
+            .filter(|(message, _)| !message.deleted)
+            .map(|(message, number)| (NonZeroU32::new(number).expect("numbers start at 1"), message))
+    }
+
+    /// Count and total size of the messages not marked deleted (STAT).
+    pub fn stat(&self) -> (usize, u64) {
+        self.live_messages().fold((0, 0), |(count, octets), (_, message)| (count + 1, octets + message.size))
+    }
+
+    /// The message numbered `number`, unless absent or marked deleted.
+    pub fn message(&self, number: NonZeroU32) -> Result<&Message, MessageError> {
+        let message = self.messages.get(index(number)).ok_or(MessageError::NoSuchMessage)?;
+        if message.deleted {
+            return Err(MessageError::Deleted);
+        }
+        Ok(message)
+    }
+
+    pub fn mark_deleted(&mut self, number: NonZeroU32) -> Result<(), MessageError> {
+        self.message(number)?;
+        self.messages[index(number)].deleted = true;
+        Ok(())
+    }
+
+    /// Unmarks every message (RSET).
+    pub fn reset(&mut self) {
+        self.messages.iter_mut().for_each(|message| message.deleted = false);
+    }
+
+    /// Opens message `number` for reading, checking it is the file listed.
+    pub fn open_message(&mut self, number: NonZeroU32) -> Result<File, MessageError> {
+        let message = self.message(number)?;
+        let file = match File::open(self.cur.join(&*message.file_name)) {
+            Ok(file) => file,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => self.reopen_renamed(number)?,
+            Err(error) => return Err(MessageError::Io(error)),
+        };
+        let on_disk = file.metadata().map_err(MessageError::Io)?.len();
+        if on_disk != self.messages[index(number)].file_size {
+            return Err(MessageError::Changed);
+        }
+        Ok(file)
+    }
+
+    /// Another Maildir client may rename a file to change its flags (the
+    /// part after `:`); find it again by its unique part.
+    fn reopen_renamed(&mut self, number: NonZeroU32) -> Result<File, MessageError> {
+        let message = &mut self.messages[index(number)];
+        let renamed = find_by_unique_part(&self.cur, name::unique_part(&message.file_name))
+            .map_err(MessageError::Io)?
+            .ok_or(MessageError::Changed)?;
+        let file = File::open(self.cur.join(&renamed)).map_err(MessageError::Io)?;
+        message.file_name = renamed.into();
+        Ok(file)
+    }
+
+    /// Removes every message marked deleted (the RFC 1939 §6 UPDATE state).
+    pub fn commit(mut self) -> CommitReport {
+        let mut report = CommitReport::default();
+        for number in 1..=self.messages.len() {
+            if !self.messages[number - 1].deleted {
+                continue;
+            }
+            let number = NonZeroU32::new(number as u32).expect("numbers start at 1");
+            match self.remove(number) {
+                Ok(()) => report.removed += 1,
+                Err(error) => {
+                    log::warn!("cannot remove {}: {error}", self.messages[index(number)].file_name);
+                    report.failed += 1;
+                }
+            }
+        }
+        report
+    }
+
+    fn remove(&mut self, number: NonZeroU32) -> io::Result<()> {
+        let file_name = &self.messages[index(number)].file_name;
+        match fs::remove_file(self.cur.join(&**file_name)) {
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                match find_by_unique_part(&self.cur, name::unique_part(file_name))? {
+                    Some(renamed) => fs::remove_file(self.cur.join(renamed)),
+                    None => Ok(()), // already gone: the goal is met
+                }
+            }
+            other => other,
+        }
+    }
+}
+
+fn index(number: NonZeroU32) -> usize {
+    number.get() as usize - 1
+}
+
+/// Moves every message from new/ to cur/, naming it with its sizes.
+fn deliver_new(new: &Path, cur: &Path) -> io::Result<()> {
+    for entry in fs::read_dir(new)? {
+        let entry = entry?;
+        let Some(file_name) = visible_file_name(&entry) else { continue };
+        let path = entry.path();
+        let (file_size, size) = match measure(&path) {
+            Ok(sizes) => sizes,
+            // Taken by another program between listing and reading.
+            Err(error) if error.kind() == io::ErrorKind::NotFound => continue,
+            Err(error) => return Err(error),
+        };
+        let target = cur.join(name::name_in_cur(&file_name, file_size, size));
+        match fs::rename(&path, target) {
+            Err(error) if error.kind() != io::ErrorKind::NotFound => return Err(error),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Lists cur/ in delivery order with each message's sizes.
+fn scan_cur(cur: &Path) -> io::Result<Vec<Message>> {
+    let mut messages = Vec::new();
+    for entry in fs::read_dir(cur)? {
+        let entry = entry?;
+        let Some(file_name) = visible_file_name(&entry) else { continue };
+        let fields = name::size_fields(&file_name);
+        let (file_size, size) = match (fields.file_size, fields.virtual_size) {
+            (Some(file_size), Some(size)) => (file_size, size),
+            _ => match measure(&entry.path()) {
+                Ok(sizes) => sizes,
+                Err(error) if error.kind() == io::ErrorKind::NotFound => continue,
+                Err(error) => return Err(error),
+            },
+        };
+        messages.push(Message { file_name: file_name.into(), file_size, size, deleted: false });
+    }
+    messages.sort_by(|a, b| name::delivery_order(&a.file_name, &b.file_name));
+    Ok(messages)
+}
+
+/// The entry's name if it is a regular file that is not hidden.
+fn visible_file_name(entry: &fs::DirEntry) -> Option<String> {
+    let file_name = entry.file_name().into_string().ok()?;
+    let is_file = entry.file_type().is_ok_and(|kind| kind.is_file());
+    (is_file && !file_name.starts_with('.')).then_some(file_name)
+}
+
+/// Octets on disk and octets as sent (RFC 1939 §11) of one file.
+fn measure(path: &Path) -> io::Result<(u64, u64)> {
+    let mut file = File::open(path)?;
+    let mut buffer = vec![0; 64 * 1024];
+    let mut virtual_size = VirtualSize::new();
+    let mut file_size = 0u64;
+    loop {
+        let read = match file.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(read) => read,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+            Err(error) => return Err(error),
+        };
+        virtual_size.update(&buffer[..read]);
+        file_size += read as u64;
+    }
+    Ok((file_size, virtual_size.finish()))
+}
+
+fn find_by_unique_part(cur: &Path, unique: &str) -> io::Result<Option<String>> {
+    for entry in fs::read_dir(cur)? {
+        if let Some(file_name) = entry?.file_name().to_str() {
+            if name::unique_part(file_name) == unique {
+                return Ok(Some(file_name.to_owned()));
+            }
+        }
+    }
+    Ok(None)
+}

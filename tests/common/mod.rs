@@ -1,0 +1,248 @@
+//! Test harness: the real `pop3d` binary on an ephemeral loopback port,
+//! a real Maildir in a temporary folder, and a line-oriented raw client.
+//!
+//! The server is started with `<ip> 0 --mgmt-port 0`; the ports it chose
+//! are read from its log ("POP3 listening on ...", "MGMT listening on ..."),
+//! which a thread keeps draining so the server never blocks on stderr.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long any single wait in a test may take before it fails.
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+/// The log line a server writes once every listener is up.
+pub const READY: &str = "pop3d ready";
+
+pub struct TestServer {
+    child: Child,
+    pub dir: tempfile::TempDir,
+    pub pop3: Vec<SocketAddr>,
+    pub mgmt: Option<SocketAddr>,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl TestServer {
+    /// Starts on 127.0.0.1 with users alice:alice-pw and bob:bob-pw.
+    pub fn start() -> Self {
+        Self::start_with(&["-u", "alice:alice-pw", "bob:bob-pw"])
+    }
+
+    /// Starts on 127.0.0.1 with extra arguments after `<ip> <port>`.
+    pub fn start_with(args: &[&str]) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        Self::start_in(dir, "127.0.0.1", args)
+    }
+
+    /// Starts with the mail root `<dir>/mail`, listening on `ip`.
+    pub fn start_in(dir: tempfile::TempDir, ip: &str, args: &[&str]) -> Self {
+        let mail = dir.path().join("mail");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_pop3d"));
+        command.arg(ip).arg("0").arg("-d").arg(&mail).args(["--mgmt-port", "0", "-l", "debug"]).args(args);
+        Self::spawn(command, dir)
+    }
+
+    pub fn spawn(mut command: Command, dir: tempfile::TempDir) -> Self {
+        let mut child = command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("start pop3d");
+        let stderr = child.stderr.take().unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (found, addresses) = mpsc::channel();
+        let sink = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                for (prefix, kind) in [("POP3 listening on ", "pop3"), ("MGMT listening on ", "mgmt")] {
+                    if let Some(addr) = line.split(prefix).nth(1) {
+                        let _ = found.send((kind, addr.trim().parse::<SocketAddr>().unwrap()));
+                    }
+                }
+                if line.contains(READY) {
+                    let _ = found.send(("ready", "0.0.0.0:0".parse().unwrap()));
+                }
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let mut server = Self { child, dir, pop3: Vec::new(), mgmt: None, log };
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match addresses.recv_timeout(left) {
+                Ok(("pop3", addr)) => server.pop3.push(addr),
+                Ok(("mgmt", addr)) => server.mgmt = Some(addr),
+                Ok(_) => break,
+                Err(_) => panic!("server did not start; log:\n{}", server.log_text()),
+            }
+        }
+        server
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.pop3[0]
+    }
+
+    pub fn mail_root(&self) -> PathBuf {
+        self.dir.path().join("mail")
+    }
+
+    pub fn maildir(&self, user: &str) -> PathBuf {
+        self.mail_root().join(user)
+    }
+
+    /// Writes a message into `<user>/new/` as a delivery agent would.
+    pub fn deliver(&self, user: &str, name: &str, content: &[u8]) -> PathBuf {
+        deliver(&self.maildir(user), name, content)
+    }
+
+    pub fn connect(&self) -> Client {
+        Client::connect(self.addr())
+    }
+
+    /// A client already logged in as `user` with `password`.
+    pub fn login(&self, user: &str, password: &str) -> Client {
+        let mut client = self.connect();
+        assert!(client.command(&format!("USER {user}")).starts_with("+OK"));
+        let reply = client.command(&format!("PASS {password}"));
+        assert!(reply.starts_with("+OK"), "login of {user} failed: {reply}");
+        client
+    }
+
+    pub fn log_text(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    /// Waits until some log line contains `needle`.
+    pub fn wait_for_log(&self, needle: &str) {
+        let deadline = Instant::now() + PATIENCE;
+        while !self.log_text().contains(needle) {
+            assert!(Instant::now() < deadline, "log never said {needle:?}:\n{}", self.log_text());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Stops the server abruptly (SIGKILL), as a crash would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Writes a message into `<maildir>/new/` (creating the Maildir).
+pub fn deliver(maildir: &Path, name: &str, content: &[u8]) -> PathBuf {
+    for sub in ["cur", "new", "tmp"] {
+        std::fs::create_dir_all(maildir.join(sub)).unwrap();
+    }
+    let path = maildir.join("new").join(name);
+    std::fs::write(&path, content).unwrap();
+    path
+}
+
+/// Every file in `<maildir>/cur`, sorted, lock and hidden files excluded.
+pub fn files_in_cur(maildir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(maildir.join("cur"))
+        .map(|dir| dir.map(|e| e.unwrap().file_name().into_string().unwrap()).collect())
+        .unwrap_or_default();
+    names.retain(|n| !n.starts_with('.'));
+    names.sort();
+    names
+}
+
+/// A raw POP3 (or MGMT) client speaking CRLF lines over TCP.
+pub struct Client {
+    pub reader: BufReader<TcpStream>,
+}
+
+impl Client {
+    pub fn connect(addr: SocketAddr) -> Self {
+        let stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+        stream.set_read_timeout(Some(PATIENCE)).unwrap();
+        let mut client = Self { reader: BufReader::new(stream) };
+        let greeting = client.line();
+        assert!(greeting.starts_with("+OK"), "greeting: {greeting}");
+        client
+    }
+
+    /// Connects without reading a greeting.
+    pub fn connect_raw(addr: SocketAddr) -> Self {
+        let stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+        stream.set_read_timeout(Some(PATIENCE)).unwrap();
+        Self { reader: BufReader::new(stream) }
+    }
+
+    pub fn stream(&self) -> &TcpStream {
+        self.reader.get_ref()
+    }
+
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.reader.get_mut().write_all(bytes).unwrap();
+    }
+
+    pub fn send(&mut self, line: &str) {
+        self.send_raw(format!("{line}\r\n").as_bytes());
+    }
+
+    /// One reply line without its CRLF; panics on a line without CRLF.
+    pub fn line(&mut self) -> String {
+        let bytes = self.raw_line();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    /// One reply line as bytes, CRLF removed.
+    pub fn raw_line(&mut self) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        self.reader.read_until(b'\n', &mut bytes).unwrap();
+        assert!(bytes.ends_with(b"\r\n"), "line without CRLF: {:?}", String::from_utf8_lossy(&bytes));
+        bytes.truncate(bytes.len() - 2);
+        bytes
+    }
+
+    pub fn command(&mut self, line: &str) -> String {
+        self.send(line);
+        self.line()
+    }
+
+    /// The data lines of a multi-line reply, still byte-stuffed, up to ".".
+    pub fn data_lines(&mut self) -> Vec<String> {
+        let mut lines = Vec::new();
+        loop {
+            let line = self.line();
+            if line == "." {
+                return lines;
+            }
+            lines.push(line);
+        }
+    }
+
+    /// The exact octets of a multi-line body after the status line, through
+    /// the final ".\r\n" (stuffing included).
+    pub fn raw_body(&mut self) -> Vec<u8> {
+        let mut body = Vec::new();
+        loop {
+            let start = body.len();
+            self.reader.read_until(b'\n', &mut body).unwrap();
+            assert!(body.len() > start, "connection closed inside a multi-line reply");
+            if &body[start..] == b".\r\n" {
+                return body;
+            }
+        }
+    }
+
+    /// True if the server closed the connection (EOF before any byte).
+    pub fn is_closed(&mut self) -> bool {
+        let mut byte = [0u8; 1];
+        matches!(self.reader.read(&mut byte), Ok(0) | Err(_))
+    }
+}
