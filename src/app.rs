@@ -8,11 +8,14 @@ use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::thread::JoinHandle;
+use std::time::Duration;
+
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
 
 use crate::config::Config;
-use crate::server::{fd_limit, Pop3Server};
-use crate::state::connections::ConnectionLimit;
+use crate::server::{fd_limit, Pop3Server, RunningPop3};
+use crate::state::connections::{ConnectionLimit, PerAddressLimit};
 use crate::state::users::UserTable;
 use crate::state::Shared;
 
@@ -21,6 +24,7 @@ use crate::state::Shared;
 pub enum StartError {
     TooManyConnections { requested: usize, allowed: usize },
     Bind(io::Error),
+    Signals(io::Error),
 }
 
 impl fmt::Display for StartError {
@@ -31,25 +35,45 @@ impl fmt::Display for StartError {
                 "--max-connections {requested} exceeds {allowed}, what the open-file limit (ulimit -n) allows"
             ),
             StartError::Bind(error) => error.fmt(f),
+            StartError::Signals(error) => write!(f, "cannot handle SIGTERM/SIGINT: {error}"),
         }
     }
 }
 
 impl std::error::Error for StartError {}
 
-/// A started server: its shared state, bound addresses and threads.
+/// How long commands in flight may run on after a shutdown signal.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// A started server: its shared state and its running listeners.
 pub struct Running {
     pub shared: Arc<Shared>,
-    pub pop3_addrs: Vec<SocketAddr>,
-    threads: Vec<JoinHandle<()>>,
+    pop3: RunningPop3,
+    signals: Signals,
 }
 
 impl Running {
-    /// Blocks until every accept thread ends (which is never, for now).
-    pub fn wait(self) {
-        for thread in self.threads {
-            let _ = thread.join();
+    pub fn pop3_addrs(&self) -> &[SocketAddr] {
+        self.pop3.addrs()
+    }
+
+    /// Serves until SIGTERM or SIGINT, then shuts down gracefully.
+    pub fn run_until_signal(mut self) {
+        if let Some(signal) = self.signals.forever().next() {
+            log::info!("received signal {signal}, shutting down");
         }
+        self.shut_down();
+    }
+
+    /// Stops accepting, tells idle sessions, lets commands in flight finish
+    /// (up to a grace period), and returns once every session has ended.
+    /// Sessions that did not QUIT delete nothing; every maildrop lock is
+    /// released as its session ends.
+    pub fn shut_down(self) {
+        self.shared.shutdown.begin();
+        self.shared.pause.resume_now();
+        self.pop3.shut_down(&self.shared, SHUTDOWN_GRACE);
+        log::info!("pop3d stopped");
     }
 }
 
@@ -58,22 +82,37 @@ pub fn start(config: &Config) -> Result<Running, StartError> {
     let open_files = fd_limit::raise_open_file_limit();
     let allowed = fd_limit::max_connections_for(open_files);
     if config.max_connections > allowed {
-        return Err(StartError::TooManyConnections { requested: config.max_connections, allowed });
+        return Err(StartError::TooManyConnections {
+            requested: config.max_connections,
+            allowed,
+        });
     }
-    let users = UserTable::new(config.admin.clone(), config.users.iter().cloned(), config.max_users);
+    // Registered before serving, so a signal at any later moment is caught.
+    let signals = Signals::new([SIGTERM, SIGINT]).map_err(StartError::Signals)?;
+    let users = UserTable::new(
+        config.admin.clone(),
+        config.users.iter().cloned(),
+        config.max_users,
+    );
+    let per_address = (config.max_per_address > 0)
+        .then(|| PerAddressLimit::new(config.max_per_address, !config.limit_loopback));
     let shared = Arc::new(Shared::new(
         config.mail_root.clone(),
         users,
-        ConnectionLimit::new(config.max_connections, allowed),
-        config.idle_timeout,
+        ConnectionLimit::new(config.max_connections, allowed, per_address),
+        config.limits.clone(),
         config.retr_buffer,
     ));
-    let pop3 = Pop3Server::bind(&config.pop3_addrs, Arc::clone(&shared)).map_err(StartError::Bind)?;
-    let pop3_addrs = pop3.local_addrs().map_err(StartError::Bind)?;
-    for addr in &pop3_addrs {
+    let pop3 =
+        Pop3Server::bind(&config.pop3_addrs, Arc::clone(&shared)).map_err(StartError::Bind)?;
+    for addr in pop3.local_addrs().map_err(StartError::Bind)? {
         log::info!("POP3 listening on {addr}");
     }
-    let threads = pop3.spawn().map_err(StartError::Bind)?;
+    let pop3 = pop3.spawn().map_err(StartError::Bind)?;
     log::info!("pop3d ready");
-    Ok(Running { shared, pop3_addrs, threads })
+    Ok(Running {
+        shared,
+        pop3,
+        signals,
+    })
 }

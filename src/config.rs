@@ -13,6 +13,7 @@ use std::time::Duration;
 use getopts::Options;
 use log::LevelFilter;
 
+use crate::state::limits::SessionLimits;
 use crate::state::users::{Credentials, CredentialsError};
 
 pub const DEFAULT_MAX_CONNECTIONS: usize = 500;
@@ -23,6 +24,7 @@ pub const DEFAULT_ADMIN: &str = "admin:admin";
 pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 600;
 /// The original measured 4 KiB as the best read size for RETR.
 pub const DEFAULT_RETR_BUFFER: usize = 4096;
+pub const DEFAULT_MAX_PER_ADDRESS: usize = 10;
 /// Undocumented knob for the benchmark's buffer-size experiment.
 pub const RETR_BUFFER_ENV: &str = "POP3D_RETR_BUFFER";
 
@@ -40,7 +42,11 @@ pub struct Config {
     pub admin_is_default: bool,
     pub users: Vec<Credentials>,
     pub users_file: Option<PathBuf>,
-    pub idle_timeout: Duration,
+    pub limits: SessionLimits,
+    /// Most connections from one client address; 0 means no such cap.
+    pub max_per_address: usize,
+    /// Whether loopback clients are also held to `max_per_address`.
+    pub limit_loopback: bool,
     pub log_level: LevelFilter,
     pub retr_buffer: usize,
 }
@@ -61,13 +67,30 @@ pub enum ConfigError {
     MissingPort,
     BadAddress(String),
     BadPort(String),
-    BadNumber { flag: &'static str, value: String },
-    OutOfRange { flag: &'static str, min: u64, max: u64 },
-    BadUser { entry: String, reason: CredentialsError },
+    BadNumber {
+        flag: &'static str,
+        value: String,
+    },
+    BadSeconds {
+        flag: &'static str,
+        value: String,
+    },
+    OutOfRange {
+        flag: &'static str,
+        min: u64,
+        max: u64,
+    },
+    BadUser {
+        entry: String,
+        reason: CredentialsError,
+    },
     DuplicateUser(String),
     BadLogLevel(String),
     UnexpectedArgument(String),
-    BadEnv { name: &'static str, value: String },
+    BadEnv {
+        name: &'static str,
+        value: String,
+    },
 }
 
 impl fmt::Display for ConfigError {
@@ -77,23 +100,44 @@ impl fmt::Display for ConfigError {
             ConfigError::MissingAddress => f.write_str("missing <ip>: the address to listen on"),
             ConfigError::MissingPort => f.write_str("missing <port>: the POP3 port to listen on"),
             ConfigError::BadAddress(value) => {
-                write!(f, "'{value}' is not an IPv4 or IPv6 address (or 'localhost')")
+                write!(
+                    f,
+                    "'{value}' is not an IPv4 or IPv6 address (or 'localhost')"
+                )
             }
             ConfigError::BadPort(value) => write!(f, "'{value}' is not a port number (0-65535)"),
-            ConfigError::BadNumber { flag, value } => write!(f, "{flag}: '{value}' is not a whole number"),
-            ConfigError::OutOfRange { flag, min, max } => write!(f, "{flag} must be between {min} and {max}"),
+            ConfigError::BadNumber { flag, value } => {
+                write!(f, "{flag}: '{value}' is not a whole number")
+            }
+            ConfigError::BadSeconds { flag, value } => {
+                write!(
+                    f,
+                    "{flag}: '{value}' is not a number of seconds from 0 to 60"
+                )
+            }
+            ConfigError::OutOfRange { flag, min, max } => {
+                write!(f, "{flag} must be between {min} and {max}")
+            }
             ConfigError::BadUser { entry, reason } => {
                 let name = entry.split(':').next().unwrap_or_default();
                 write!(f, "bad user entry for '{name}': {reason}")
             }
             ConfigError::DuplicateUser(name) => write!(f, "user '{name}' is given twice"),
             ConfigError::BadLogLevel(value) => {
-                write!(f, "--log-level: '{value}' is not one of off, error, warn, info, debug, trace")
+                write!(
+                    f,
+                    "--log-level: '{value}' is not one of off, error, warn, info, debug, trace"
+                )
             }
             ConfigError::UnexpectedArgument(value) => {
-                write!(f, "unexpected argument '{value}' (users follow -u as user:password)")
+                write!(
+                    f,
+                    "unexpected argument '{value}' (users follow -u as user:password)"
+                )
             }
-            ConfigError::BadEnv { name, value } => write!(f, "{name}: '{value}' is not a size from 1 to 1048576"),
+            ConfigError::BadEnv { name, value } => {
+                write!(f, "{name}: '{value}' is not a size from 1 to 1048576")
+            }
         }
     }
 }
@@ -103,16 +147,102 @@ impl std::error::Error for ConfigError {}
 fn options() -> Options {
     let mut options = Options::new();
     options
-        .optmulti("u", "user", "a POP3 account; more may follow as plain arguments", "USER:PASS")
-        .optopt("d", "maildir", "mail root; USER's Maildir is DIR/USER (default ./mail)", "DIR")
-        .optopt("c", "max-connections", "most POP3 connections at once (default 500)", "N")
-        .optopt("", "max-users", "most accounts MGMT may create (default 100000)", "N")
-        .optopt("", "mgmt-addr", "management address (default 127.0.0.1)", "IP")
+        .optmulti(
+            "u",
+            "user",
+            "a POP3 account; more may follow as plain arguments",
+            "USER:PASS",
+        )
+        .optopt(
+            "d",
+            "maildir",
+            "mail root; USER's Maildir is DIR/USER (default ./mail)",
+            "DIR",
+        )
+        .optopt(
+            "c",
+            "max-connections",
+            "most POP3 connections at once (default 500)",
+            "N",
+        )
+        .optopt(
+            "",
+            "max-users",
+            "most accounts MGMT may create (default 100000)",
+            "N",
+        )
+        .optopt(
+            "",
+            "mgmt-addr",
+            "management address (default 127.0.0.1)",
+            "IP",
+        )
         .optopt("", "mgmt-port", "management port (default 6000)", "PORT")
-        .optopt("a", "admin", "management account, also a POP3 user (default admin:admin)", "USER:PASS")
-        .optopt("f", "users-file", "load users from FILE and save MGMT changes to it", "FILE")
-        .optopt("t", "idle-timeout", "seconds of inactivity before autologout (default 600)", "SECS")
-        .optopt("l", "log-level", "off, error, warn, info (default), debug or trace", "LEVEL")
+        .optopt(
+            "a",
+            "admin",
+            "management account, also a POP3 user (default admin:admin)",
+            "USER:PASS",
+        )
+        .optopt(
+            "f",
+            "users-file",
+            "load users from FILE and save MGMT changes to it",
+            "FILE",
+        )
+        .optopt(
+            "t",
+            "idle-timeout",
+            "seconds of inactivity after login before autologout (default 600)",
+            "SECS",
+        )
+        .optopt(
+            "",
+            "login-timeout",
+            "seconds a client may stay connected without logging in (default 60)",
+            "SECS",
+        )
+        .optopt(
+            "",
+            "auth-failure-delay",
+            "seconds to wait before answering a failed login (default 2)",
+            "SECS",
+        )
+        .optopt(
+            "",
+            "max-auth-failures",
+            "failed logins before the connection is closed (default 3)",
+            "N",
+        )
+        .optopt(
+            "",
+            "max-bad-commands-before-login",
+            "bad commands before login, then close (default 3)",
+            "N",
+        )
+        .optopt(
+            "",
+            "max-bad-commands",
+            "bad commands after login, then close (default 20)",
+            "N",
+        )
+        .optopt(
+            "",
+            "max-per-ip",
+            "most connections from one client address, 0 for no cap (default 10)",
+            "N",
+        )
+        .optflag(
+            "",
+            "limit-loopback",
+            "hold loopback clients to --max-per-ip too (default: exempt)",
+        )
+        .optopt(
+            "l",
+            "log-level",
+            "off, error, warn, info (default), debug or trace",
+            "LEVEL",
+        )
         .optflag("h", "help", "print this help and exit")
         .optflag("V", "version", "print the version and exit");
     options
@@ -120,7 +250,8 @@ fn options() -> Options {
 
 /// The usage text printed by `--help` and after every error.
 pub fn usage(program: &str) -> String {
-    let brief = format!("Usage: {program} <ip> <port> [options] -u <user>:<pass> [<user>:<pass> ...]");
+    let brief =
+        format!("Usage: {program} <ip> <port> [options] -u <user>:<pass> [<user>:<pass> ...]");
     options().usage(&brief)
 }
 
@@ -129,8 +260,13 @@ pub fn parse<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Result<Invocation, Config
     parse_with_env(args, std::env::var(RETR_BUFFER_ENV).ok())
 }
 
-fn parse_with_env<S: AsRef<std::ffi::OsStr>>(args: &[S], retr_env: Option<String>) -> Result<Invocation, ConfigError> {
-    let matches = options().parse(args).map_err(|error| ConfigError::Flags(error.to_string()))?;
+fn parse_with_env<S: AsRef<std::ffi::OsStr>>(
+    args: &[S],
+    retr_env: Option<String>,
+) -> Result<Invocation, ConfigError> {
+    let matches = options()
+        .parse(args)
+        .map_err(|error| ConfigError::Flags(error.to_string()))?;
     if matches.opt_present("help") {
         return Ok(Invocation::Help);
     }
@@ -140,8 +276,13 @@ fn parse_with_env<S: AsRef<std::ffi::OsStr>>(args: &[S], retr_env: Option<String
     let mut free = matches.free.iter();
     let ip = free.next().ok_or(ConfigError::MissingAddress)?;
     let port = free.next().ok_or(ConfigError::MissingPort)?;
-    let port: u16 = port.parse().map_err(|_| ConfigError::BadPort(port.clone()))?;
-    let pop3_addrs = listen_addrs(ip)?.into_iter().map(|ip| SocketAddr::new(ip, port)).collect();
+    let port: u16 = port
+        .parse()
+        .map_err(|_| ConfigError::BadPort(port.clone()))?;
+    let pop3_addrs = listen_addrs(ip)?
+        .into_iter()
+        .map(|ip| SocketAddr::new(ip, port))
+        .collect();
 
     // As in the original, users may follow `-u` as plain arguments.
     let extra_users: Vec<&String> = free.collect();
@@ -149,16 +290,27 @@ fn parse_with_env<S: AsRef<std::ffi::OsStr>>(args: &[S], retr_env: Option<String
         return Err(ConfigError::UnexpectedArgument((*first).clone()));
     }
     let mut users = Vec::new();
-    for entry in matches.opt_strs("user").iter().chain(extra_users.into_iter()) {
+    for entry in matches
+        .opt_strs("user")
+        .iter()
+        .chain(extra_users.into_iter())
+    {
         let credentials = parse_credentials(entry)?;
-        if users.iter().any(|u: &Credentials| u.name == credentials.name) {
+        if users
+            .iter()
+            .any(|u: &Credentials| u.name == credentials.name)
+        {
             return Err(ConfigError::DuplicateUser(credentials.name.to_string()));
         }
         users.push(credentials);
     }
 
     let admin_is_default = !matches.opt_present("admin");
-    let admin = parse_credentials(&matches.opt_str("admin").unwrap_or_else(|| DEFAULT_ADMIN.to_owned()))?;
+    let admin = parse_credentials(
+        &matches
+            .opt_str("admin")
+            .unwrap_or_else(|| DEFAULT_ADMIN.to_owned()),
+    )?;
 
     let mgmt_ip = match matches.opt_str("mgmt-addr") {
         Some(value) => parse_ip(&value)?,
@@ -171,7 +323,12 @@ fn parse_with_env<S: AsRef<std::ffi::OsStr>>(args: &[S], retr_env: Option<String
     let retr_buffer = match retr_env {
         Some(value) => match value.parse() {
             Ok(size) if (1..=1 << 20).contains(&size) => size,
-            _ => return Err(ConfigError::BadEnv { name: RETR_BUFFER_ENV, value }),
+            _ => {
+                return Err(ConfigError::BadEnv {
+                    name: RETR_BUFFER_ENV,
+                    value,
+                })
+            }
         },
         None => DEFAULT_RETR_BUFFER,
     };
@@ -183,50 +340,150 @@ fn parse_with_env<S: AsRef<std::ffi::OsStr>>(args: &[S], retr_env: Option<String
     Ok(Invocation::Run(Box::new(Config {
         pop3_addrs,
         mgmt_addr: SocketAddr::new(mgmt_ip, mgmt_port),
-        mail_root: PathBuf::from(matches.opt_str("maildir").unwrap_or_else(|| "./mail".to_owned())),
-        max_connections: number(&matches, "max-connections", DEFAULT_MAX_CONNECTIONS as u64, 1, u32::MAX as u64)? as usize,
-        max_users: number(&matches, "max-users", DEFAULT_MAX_USERS as u64, 1, u32::MAX as u64)? as usize,
+        mail_root: PathBuf::from(
+            matches
+                .opt_str("maildir")
+                .unwrap_or_else(|| "./mail".to_owned()),
+        ),
+        max_connections: number(
+            &matches,
+            "max-connections",
+            DEFAULT_MAX_CONNECTIONS as u64,
+            1,
+            u32::MAX as u64,
+        )? as usize,
+        max_users: number(
+            &matches,
+            "max-users",
+            DEFAULT_MAX_USERS as u64,
+            1,
+            u32::MAX as u64,
+        )? as usize,
         admin,
         admin_is_default,
         users,
         users_file: matches.opt_str("users-file").map(PathBuf::from),
-        idle_timeout: Duration::from_secs(number(&matches, "idle-timeout", DEFAULT_IDLE_TIMEOUT_SECS, 1, 86_400)?),
+        limits: session_limits(&matches)?,
+        max_per_address: number(
+            &matches,
+            "max-per-ip",
+            DEFAULT_MAX_PER_ADDRESS as u64,
+            0,
+            u32::MAX as u64,
+        )? as usize,
+        limit_loopback: matches.opt_present("limit-loopback"),
         log_level,
         retr_buffer,
     })))
 }
 
+fn session_limits(matches: &getopts::Matches) -> Result<SessionLimits, ConfigError> {
+    let defaults = SessionLimits::default();
+    let count = |flag, default: u32| {
+        number(matches, flag, u64::from(default), 1, 1_000_000).map(|n| n as u32)
+    };
+    let auth_failure_delay = match matches.opt_str("auth-failure-delay") {
+        None => defaults.auth_failure_delay,
+        Some(value) => match value.parse::<f64>() {
+            Ok(seconds) if (0.0..=60.0).contains(&seconds) => Duration::from_secs_f64(seconds),
+            _ => {
+                return Err(ConfigError::BadSeconds {
+                    flag: "--auth-failure-delay",
+                    value,
+                })
+            }
+        },
+    };
+    Ok(SessionLimits {
+        idle_timeout: Duration::from_secs(number(
+            matches,
+            "idle-timeout",
+            DEFAULT_IDLE_TIMEOUT_SECS,
+            1,
+            86_400,
+        )?),
+        login_timeout: Duration::from_secs(number(
+            matches,
+            "login-timeout",
+            defaults.login_timeout.as_secs(),
+            1,
+            86_400,
+        )?),
+        auth_failure_delay,
+        max_auth_failures: count("max-auth-failures", defaults.max_auth_failures)?,
+        max_bad_commands_before_login: count(
+            "max-bad-commands-before-login",
+            defaults.max_bad_commands_before_login,
+        )?,
+        max_bad_commands_after_login: count(
+            "max-bad-commands",
+            defaults.max_bad_commands_after_login,
+        )?,
+    })
+}
+
 /// `localhost` listens on both loopbacks; anything else is one literal.
 fn listen_addrs(value: &str) -> Result<Vec<IpAddr>, ConfigError> {
     if value.eq_ignore_ascii_case("localhost") {
-        return Ok(vec![IpAddr::V4(Ipv4Addr::LOCALHOST), IpAddr::V6(Ipv6Addr::LOCALHOST)]);
+        return Ok(vec![
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ]);
     }
     Ok(vec![parse_ip(value)?])
 }
 
 fn parse_ip(value: &str) -> Result<IpAddr, ConfigError> {
-    let bare = value.strip_prefix('[').and_then(|v| v.strip_suffix(']')).unwrap_or(value);
-    bare.parse().map_err(|_| ConfigError::BadAddress(value.to_owned()))
+    let bare = value
+        .strip_prefix('[')
+        .and_then(|v| v.strip_suffix(']'))
+        .unwrap_or(value);
+    bare.parse()
+        .map_err(|_| ConfigError::BadAddress(value.to_owned()))
 }
 
 fn parse_credentials(entry: &str) -> Result<Credentials, ConfigError> {
-    Credentials::parse(entry).map_err(|reason| ConfigError::BadUser { entry: entry.to_owned(), reason })
+    Credentials::parse(entry).map_err(|reason| ConfigError::BadUser {
+        entry: entry.to_owned(),
+        reason,
+    })
 }
 
-fn number(matches: &getopts::Matches, flag: &'static str, default: u64, min: u64, max: u64) -> Result<u64, ConfigError> {
-    let Some(value) = matches.opt_str(flag) else { return Ok(default) };
-    let parsed: u64 = value.parse().map_err(|_| ConfigError::BadNumber { flag: flag_name(flag), value })?;
+fn number(
+    matches: &getopts::Matches,
+    flag: &'static str,
+    default: u64,
+    min: u64,
+    max: u64,
+) -> Result<u64, ConfigError> {
+    let Some(value) = matches.opt_str(flag) else {
+        return Ok(default);
+    };
+    let parsed: u64 = value.parse().map_err(|_| ConfigError::BadNumber {
+        flag: flag_name(flag),
+        value,
+    })?;
     if !(min..=max).contains(&parsed) {
-        return Err(ConfigError::OutOfRange { flag: flag_name(flag), min, max });
+        return Err(ConfigError::OutOfRange {
+            flag: flag_name(flag),
+            min,
+            max,
+        });
     }
     Ok(parsed)
 }
 
+/// The flag as the user typed it, for error messages.
 fn flag_name(flag: &'static str) -> &'static str {
     match flag {
         "max-connections" => "--max-connections",
         "max-users" => "--max-users",
         "idle-timeout" => "--idle-timeout",
+        "login-timeout" => "--login-timeout",
+        "max-auth-failures" => "--max-auth-failures",
+        "max-bad-commands-before-login" => "--max-bad-commands-before-login",
+        "max-bad-commands" => "--max-bad-commands",
+        "max-per-ip" => "--max-per-ip",
         _ => flag,
     }
 }
@@ -251,7 +508,9 @@ mod tests {
         assert!(config.users[1].password.matches("p:w"));
         assert_eq!(config.mgmt_addr, "127.0.0.1:6000".parse().unwrap());
         assert_eq!(config.max_connections, 500);
-        assert_eq!(config.idle_timeout, Duration::from_secs(600));
+        assert_eq!(config.limits, SessionLimits::default());
+        assert_eq!(config.max_per_address, 10);
+        assert!(!config.limit_loopback);
         assert!(config.admin_is_default);
     }
 
@@ -267,13 +526,27 @@ mod tests {
     #[test]
     fn options_are_read() {
         let config = run(&[
-            "0.0.0.0", "0", "-d", "/var/mail", "-c", "10000", "-t", "30", "-l", "debug", "-a", "root:s3cret", "--mgmt-port",
-            "7000", "-u", "a:b",
+            "0.0.0.0",
+            "0",
+            "-d",
+            "/var/mail",
+            "-c",
+            "10000",
+            "-t",
+            "30",
+            "-l",
+            "debug",
+            "-a",
+            "root:s3cret",
+            "--mgmt-port",
+            "7000",
+            "-u",
+            "a:b",
         ])
         .unwrap();
         assert_eq!(config.mail_root, PathBuf::from("/var/mail"));
         assert_eq!(config.max_connections, 10000);
-        assert_eq!(config.idle_timeout, Duration::from_secs(30));
+        assert_eq!(config.limits.idle_timeout, Duration::from_secs(30));
         assert_eq!(config.log_level, LevelFilter::Debug);
         assert_eq!(config.admin.name.as_str(), "root");
         assert!(!config.admin_is_default);
@@ -281,23 +554,90 @@ mod tests {
     }
 
     #[test]
+    fn abuse_limits_are_configurable() {
+        let config = run(&[
+            "127.0.0.1",
+            "110",
+            "--login-timeout",
+            "5",
+            "--auth-failure-delay",
+            "0.5",
+            "--max-auth-failures",
+            "1",
+            "--max-bad-commands-before-login",
+            "2",
+            "--max-bad-commands",
+            "9",
+            "--max-per-ip",
+            "0",
+            "--limit-loopback",
+        ])
+        .unwrap();
+        assert_eq!(config.limits.login_timeout, Duration::from_secs(5));
+        assert_eq!(config.limits.auth_failure_delay, Duration::from_millis(500));
+        assert_eq!(config.limits.max_auth_failures, 1);
+        assert_eq!(config.limits.max_bad_commands_before_login, 2);
+        assert_eq!(config.limits.max_bad_commands_after_login, 9);
+        assert_eq!(config.max_per_address, 0);
+        assert!(config.limit_loopback);
+        assert!(matches!(
+            run(&["127.0.0.1", "110", "--auth-failure-delay", "-1"]),
+            Err(ConfigError::BadSeconds { .. })
+        ));
+    }
+
+    #[test]
     fn bad_command_lines_say_what_is_wrong() {
         let cases: &[(&[&str], ConfigError)] = &[
             (&[], ConfigError::MissingAddress),
             (&["127.0.0.1"], ConfigError::MissingPort),
-            (&["nowhere", "110"], ConfigError::BadAddress("nowhere".into())),
-            (&["127.0.0.1", "70000"], ConfigError::BadPort("70000".into())),
-            (&["127.0.0.1", "110", "alice:pw"], ConfigError::UnexpectedArgument("alice:pw".into())),
-            (&["127.0.0.1", "110", "-u", "a:b", "a:c"], ConfigError::DuplicateUser("a".into())),
-            (&["127.0.0.1", "110", "-c", "0"], ConfigError::OutOfRange { flag: "--max-connections", min: 1, max: u32::MAX as u64 }),
-            (&["127.0.0.1", "110", "-c", "x"], ConfigError::BadNumber { flag: "--max-connections", value: "x".into() }),
-            (&["127.0.0.1", "110", "-l", "loud"], ConfigError::BadLogLevel("loud".into())),
+            (
+                &["nowhere", "110"],
+                ConfigError::BadAddress("nowhere".into()),
+            ),
+            (
+                &["127.0.0.1", "70000"],
+                ConfigError::BadPort("70000".into()),
+            ),
+            (
+                &["127.0.0.1", "110", "alice:pw"],
+                ConfigError::UnexpectedArgument("alice:pw".into()),
+            ),
+            (
+                &["127.0.0.1", "110", "-u", "a:b", "a:c"],
+                ConfigError::DuplicateUser("a".into()),
+            ),
+            (
+                &["127.0.0.1", "110", "-c", "0"],
+                ConfigError::OutOfRange {
+                    flag: "--max-connections",
+                    min: 1,
+                    max: u32::MAX as u64,
+                },
+            ),
+            (
+                &["127.0.0.1", "110", "-c", "x"],
+                ConfigError::BadNumber {
+                    flag: "--max-connections",
+                    value: "x".into(),
+                },
+            ),
+            (
+                &["127.0.0.1", "110", "-l", "loud"],
+                ConfigError::BadLogLevel("loud".into()),
+            ),
         ];
         for (args, expected) in cases {
             assert_eq!(run(args).unwrap_err(), *expected, "{args:?}");
         }
-        assert!(matches!(run(&["127.0.0.1", "110", "-u", "../etc:x"]), Err(ConfigError::BadUser { .. })));
-        assert!(matches!(run(&["127.0.0.1", "110", "--bogus"]), Err(ConfigError::Flags(_))));
+        assert!(matches!(
+            run(&["127.0.0.1", "110", "-u", "../etc:x"]),
+            Err(ConfigError::BadUser { .. })
+        ));
+        assert!(matches!(
+            run(&["127.0.0.1", "110", "--bogus"]),
+            Err(ConfigError::Flags(_))
+        ));
     }
 
     #[test]
@@ -308,7 +648,13 @@ mod tests {
 
     #[test]
     fn help_and_version_win() {
-        assert!(matches!(parse_with_env(&["-h"], None), Ok(Invocation::Help)));
-        assert!(matches!(parse_with_env(&["--version"], None), Ok(Invocation::Version)));
+        assert!(matches!(
+            parse_with_env(&["-h"], None),
+            Ok(Invocation::Help)
+        ));
+        assert!(matches!(
+            parse_with_env(&["--version"], None),
+            Ok(Invocation::Version)
+        ));
     }
 }

@@ -57,6 +57,9 @@ impl Command {
 pub enum CommandError {
     Empty,
     Unknown,
+    /// A command of a POP3 extension this server does not offer (it is not
+    /// in CAPA); a client probing for it is not misbehaving.
+    Unsupported(&'static str),
     NotText,
     MissingArgument(&'static str),
     TooManyArguments,
@@ -64,11 +67,20 @@ pub enum CommandError {
     BadLineCount,
 }
 
+impl CommandError {
+    /// True if the client broke the protocol, as opposed to asking for an
+    /// optional extension; only breaches count towards closing a connection.
+    pub fn is_misuse(&self) -> bool {
+        !matches!(self, CommandError::Unsupported(_))
+    }
+}
+
 impl fmt::Display for CommandError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CommandError::Empty => f.write_str("empty command"),
             CommandError::Unknown => f.write_str("unknown command"),
+            CommandError::Unsupported(keyword) => write!(f, "{keyword} is not supported"),
             CommandError::NotText => f.write_str("command is not valid UTF-8 text"),
             CommandError::MissingArgument(what) => write!(f, "missing argument: {what}"),
             CommandError::TooManyArguments => f.write_str("too many arguments"),
@@ -109,6 +121,11 @@ pub fn parse(line: &[u8]) -> Result<Command, CommandError> {
         }
         "UIDL" => Command::Uidl(args.next().map(message_number).transpose()?),
         "CAPA" => Command::Capa,
+        "APOP" => return Err(CommandError::Unsupported("APOP")),
+        "AUTH" => return Err(CommandError::Unsupported("AUTH")),
+        "STLS" => return Err(CommandError::Unsupported("STLS")),
+        "UTF8" => return Err(CommandError::Unsupported("UTF8")),
+        "LANG" => return Err(CommandError::Unsupported("LANG")),
         _ => return Err(CommandError::Unknown),
     };
     if args.next().is_some() {
@@ -193,6 +210,8 @@ mod tests {
             (b"   ", Empty),
             (b"FOO", Unknown),
             (b"RETRX 1", Unknown),
+            (b"auth PLAIN", Unsupported("AUTH")),
+            (b"STLS", Unsupported("STLS")),
             (b"RETR", MissingArgument("message number")),
             (b"RETR 0", BadMessageNumber),
             (b"RETR -1", BadMessageNumber),
@@ -213,7 +232,12 @@ mod tests {
             (b"USER \xff", NotText),
         ];
         for (line, expected) in cases {
-            assert_eq!(parse(line).as_ref(), Err(expected), "{:?}", String::from_utf8_lossy(line));
+            assert_eq!(
+                parse(line).as_ref(),
+                Err(expected),
+                "{:?}",
+                String::from_utf8_lossy(line)
+            );
         }
     }
 }

@@ -42,11 +42,17 @@ pub struct Failure {
 
 impl Failure {
     pub fn new(reason: impl Into<String>) -> Self {
-        Self { code: None, reason: reason.into() }
+        Self {
+            code: None,
+            reason: reason.into(),
+        }
     }
 
     pub fn with_code(code: ResponseCode, reason: impl Into<String>) -> Self {
-        Self { code: Some(code), reason: reason.into() }
+        Self {
+            code: Some(code),
+            reason: reason.into(),
+        }
     }
 
     /// Writes this failure as one `-ERR` line.
@@ -67,9 +73,14 @@ impl fmt::Display for Failure {
     }
 }
 
-/// Writes `+OK text`.
+/// Writes `+OK text`, or a bare `+OK` when `text` is empty.
 pub fn ok(out: &mut impl Write, text: impl fmt::Display) -> io::Result<()> {
-    write!(out, "+OK {text}\r\n")
+    let text = text.to_string();
+    if text.is_empty() {
+        out.write_all(b"+OK\r\n")
+    } else {
+        write!(out, "+OK {text}\r\n")
+    }
 }
 
 /// Writes one data line of a multi-line reply, byte-stuffing a leading ".".
@@ -99,7 +110,11 @@ mod tests {
     #[test]
     fn status_lines_have_their_exact_shape() {
         assert_eq!(written(|o| ok(o, "2 320")), "+OK 2 320\r\n");
-        assert_eq!(written(|o| Failure::new("no such message").write_to(o)), "-ERR no such message\r\n");
+        assert_eq!(written(|o| ok(o, "")), "+OK\r\n");
+        assert_eq!(
+            written(|o| Failure::new("no such message").write_to(o)),
+            "-ERR no such message\r\n"
+        );
         assert_eq!(
             written(|o| Failure::with_code(ResponseCode::InUse, "maildrop busy").write_to(o)),
             "-ERR [IN-USE] maildrop busy\r\n"

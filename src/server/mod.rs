@@ -9,7 +9,7 @@
 //! changes it, so an admitted session never waits in a queue.
 
 use std::io::{self, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
@@ -20,6 +20,7 @@ pub mod fd_limit;
 
 use crate::protocol::response::{Failure, ResponseCode};
 use crate::session;
+use crate::state::connections::Refused;
 use crate::state::Shared;
 
 /// Session threads need little stack: no recursion, buffers on the heap.
@@ -30,7 +31,7 @@ const SESSION_STACK_SIZE: usize = 256 * 1024;
 /// descriptor table does not turn the accept loop into a busy loop.
 const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
 
-/// The POP3 side of a running server.
+/// The POP3 side of a server, bound but not yet accepting.
 pub struct Pop3Server {
     listeners: Vec<TcpListener>,
     shared: Arc<Shared>,
@@ -46,7 +47,9 @@ impl Pop3Server {
         let listeners = addrs
             .iter()
             .map(|addr| {
-                TcpListener::bind(addr).map_err(|error| io::Error::new(error.kind(), format!("cannot listen on {addr}: {error}")))
+                TcpListener::bind(addr).map_err(|error| {
+                    io::Error::new(error.kind(), format!("cannot listen on {addr}: {error}"))
+                })
             })
             .collect::<io::Result<Vec<_>>>()?;
         let pool = threadpool::Builder::new()
@@ -54,7 +57,11 @@ impl Pop3Server {
             .thread_name("pop3-session".to_owned())
             .thread_stack_size(SESSION_STACK_SIZE)
             .build();
-        Ok(Self { listeners, shared, pool })
+        Ok(Self {
+            listeners,
+            shared,
+            pool,
+        })
     }
 
     /// The addresses actually bound (port 0 becomes the chosen port).
@@ -63,20 +70,72 @@ impl Pop3Server {
     }
 
     /// Starts one accept thread per listener.
-    pub fn spawn(self) -> io::Result<Vec<JoinHandle<()>>> {
-        self.listeners
+    pub fn spawn(self) -> io::Result<RunningPop3> {
+        let addrs = self.local_addrs()?;
+        let accept_threads = self
+            .listeners
             .into_iter()
             .map(|listener| {
                 let shared = Arc::clone(&self.shared);
                 let pool = self.pool.clone();
-                thread::Builder::new().name("pop3-accept".to_owned()).spawn(move || accept_loop(&listener, &shared, pool))
+                thread::Builder::new()
+                    .name("pop3-accept".to_owned())
+                    .spawn(move || accept_loop(&listener, &shared, pool))
             })
-            .collect()
+            .collect::<io::Result<_>>()?;
+        Ok(RunningPop3 {
+            addrs,
+            accept_threads,
+            pool: self.pool,
+        })
+    }
+}
+
+/// The POP3 side of a server, accepting connections.
+pub struct RunningPop3 {
+    addrs: Vec<SocketAddr>,
+    accept_threads: Vec<JoinHandle<()>>,
+    pool: ThreadPool,
+}
+
+impl RunningPop3 {
+    pub fn addrs(&self) -> &[SocketAddr] {
+        &self.addrs
+    }
+
+    /// Stops accepting and waits for every session to end: idle ones at
+    /// once (woken by [`Shutdown::begin`](crate::state::shutdown::Shutdown),
+    /// which the caller has run), busy ones when their command finishes, or
+    /// when `grace` runs out, whichever is first.
+    pub fn shut_down(self, shared: &Shared, grace: Duration) {
+        for addr in &self.addrs {
+            wake_accept(*addr);
+        }
+        for thread in self.accept_threads {
+            let _ = thread.join();
+        }
+        let (done, finished) = crossbeam_channel::bounded(1);
+        let pool = self.pool;
+        let joiner = thread::spawn(move || {
+            pool.join();
+            let _ = done.send(());
+        });
+        if finished.recv_timeout(grace).is_err() {
+            log::warn!(
+                "{} sessions still busy after {grace:?}; closing them",
+                shared.shutdown.live_sessions()
+            );
+            shared.shutdown.force();
+        }
+        let _ = joiner.join();
     }
 }
 
 fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>, mut pool: ThreadPool) {
     for connection in listener.incoming() {
+        if shared.shutdown.is_requested() {
+            return;
+        }
         match connection {
             Ok(stream) => admit(stream, shared, &mut pool),
             Err(error) => {
@@ -87,11 +146,27 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>, mut pool: ThreadPoo
     }
 }
 
+/// Unblocks an accept thread waiting on `addr` by connecting to it.
+fn wake_accept(addr: SocketAddr) {
+    let mut target = addr;
+    if target.ip().is_unspecified() {
+        target.set_ip(match addr {
+            SocketAddr::V4(_) => Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    let _ = TcpStream::connect_timeout(&target, Duration::from_secs(1));
+}
+
 /// Hands `stream` to the pool if a connection slot is free, else refuses it.
 fn admit(stream: TcpStream, shared: &Arc<Shared>, pool: &mut ThreadPool) {
-    let Some(permit) = shared.connections.try_acquire() else {
-        refuse(stream);
-        return;
+    let peer = match stream.peer_addr() {
+        Ok(peer) => peer,
+        Err(_) => return, // already gone
+    };
+    let permit = match shared.connections.try_acquire(peer.ip()) {
+        Ok(permit) => permit,
+        Err(refused) => return refuse(stream, peer, refused),
     };
     shared.stats.connection_accepted();
     // MGMT may have changed the cap since the last connection.
@@ -104,12 +179,15 @@ fn admit(stream: TcpStream, shared: &Arc<Shared>, pool: &mut ThreadPool) {
 }
 
 /// RFC 3206 §4: a temporary condition; the client may try again later.
-fn refuse(mut stream: TcpStream) {
-    let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
-    log::warn!("refused {peer}: too many connections");
+fn refuse(mut stream: TcpStream, peer: SocketAddr, refused: Refused) {
+    let reason = match refused {
+        Refused::ServerFull => "too many connections, try again later",
+        Refused::AddressFull => "too many connections from your address, try again later",
+    };
+    log::warn!("refused {peer}: {reason}");
     // One small write into an empty socket buffer; never wait on the client.
     let _ = stream.set_nonblocking(true);
     let mut line = Vec::new();
-    let _ = Failure::with_code(ResponseCode::SysTemp, "too many connections, try again later").write_to(&mut line);
+    let _ = Failure::with_code(ResponseCode::SysTemp, reason).write_to(&mut line);
     let _ = stream.write_all(&line);
 }

@@ -17,7 +17,11 @@ pub struct Metered<'a> {
 
 impl<'a> Metered<'a> {
     pub fn new(stream: &'a TcpStream, stats: &'a Stats) -> Self {
-        Self { stream, stats, octets: 0 }
+        Self {
+            stream,
+            stats,
+            octets: 0,
+        }
     }
 
     /// Octets moved through this view so far.

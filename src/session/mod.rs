@@ -13,7 +13,7 @@ pub mod transfer;
 
 use std::io::{self, BufReader, BufWriter, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::protocol::line::{read_line, LineRead, MAX_LINE_OCTETS};
 use crate::protocol::response::{self, Failure, ResponseCode};
@@ -34,6 +34,9 @@ enum Ending {
     Disconnected,
     IdleTimeout,
     AccountDeleted,
+    /// The session broke a limit (bad commands, failed logins).
+    Limit,
+    ServerShutdown,
 }
 
 /// Serves one client until it quits, goes away or times out. Never panics
@@ -41,14 +44,23 @@ enum Ending {
 /// returns, however it returns.
 pub fn serve(stream: TcpStream, shared: &Shared, permit: ConnectionPermit) {
     let started = Instant::now();
-    let peer = stream.peer_addr().map_or_else(|_| "unknown peer".to_owned(), |a: SocketAddr| a.to_string());
+    let peer = stream
+        .peer_addr()
+        .map_or_else(|_| "unknown peer".to_owned(), |a: SocketAddr| a.to_string());
     log::info!("connection from {peer}");
+    // Declared after `stream`, so dropped (taken off the list) before the
+    // socket closes: see `Shutdown`.
+    let registration = shared.shutdown.register(&stream);
     let mut session = Pop3State::new(shared);
     let mut reader = BufReader::with_capacity(READ_BUFFER, Metered::new(&stream, &shared.stats));
     let mut writer = BufWriter::with_capacity(WRITE_BUFFER, Metered::new(&stream, &shared.stats));
     let ending = converse(&stream, shared, &mut session, &mut reader, &mut writer);
     let _ = writer.flush();
-    let user = session.activity.user.as_ref().map_or_else(|| "-".to_owned(), ToString::to_string);
+    let user = session
+        .activity
+        .user
+        .as_ref()
+        .map_or_else(|| "-".to_owned(), ToString::to_string);
     let ending = match ending {
         Ok(ending) => format!("{ending:?}"),
         Err(error) => format!("error: {error}"),
@@ -61,6 +73,7 @@ pub fn serve(stream: TcpStream, shared: &Shared, permit: ConnectionPermit) {
         writer.get_ref().octets(),
         started.elapsed().as_secs_f64(),
     );
+    drop(registration);
     drop(permit);
 }
 
@@ -71,18 +84,28 @@ fn converse(
     reader: &mut BufReader<Metered<'_>>,
     writer: &mut BufWriter<Metered<'_>>,
 ) -> io::Result<Ending> {
-    let idle_timeout = shared.idle_timeout().max(Duration::from_secs(1));
-    stream.set_read_timeout(Some(idle_timeout))?;
+    let limits = &shared.limits;
+    let mut logged_in = false;
+    stream.set_read_timeout(Some(limits.login_timeout))?;
     // A client that stops reading in the middle of RETR must not pin this
     // thread forever.
-    stream.set_write_timeout(Some(idle_timeout))?;
+    stream.set_write_timeout(Some(limits.idle_timeout))?;
     stream.set_nodelay(true)?;
     shared.pause.wait_while_paused();
+    if shared.shutdown.is_requested() {
+        return say_shutting_down(writer);
+    }
     response::ok(writer, "POP3 server ready")?;
     writer.flush()?;
     let mut line = Vec::with_capacity(MAX_LINE_OCTETS);
     loop {
-        let read = match read_line(reader, &mut line) {
+        let read = read_line(reader, &mut line);
+        // Checked before anything read is acted on: once shutdown begins,
+        // no new command runs.
+        if shared.shutdown.is_requested() {
+            return say_shutting_down(writer);
+        }
+        let read = match read {
             Ok(read) => read,
             Err(error) if is_timeout(&error) => {
                 // RFC 1939 §3: autologout, without entering UPDATE.
@@ -93,19 +116,26 @@ fn converse(
         };
         shared.pause.wait_while_paused();
         if !session.account_still_exists() {
-            Failure::with_code(ResponseCode::SysPerm, "account deleted by the administrator").write_to(writer)?;
+            Failure::with_code(
+                ResponseCode::SysPerm,
+                "account deleted by the administrator",
+            )
+            .write_to(writer)?;
             return Ok(Ending::AccountDeleted);
         }
         let flow = match read {
             LineRead::Eof => return Ok(Ending::Disconnected),
-            LineRead::TooLong => {
-                Failure::new(format!("line too long (over {MAX_LINE_OCTETS} octets)")).write_to(writer)?;
-                Flow::Continue
-            }
+            LineRead::TooLong => session.reject_long_line(writer)?,
             LineRead::Line => session.handle_line(&line, writer)?,
         };
-        if flow == Flow::Close {
-            return Ok(Ending::Quit);
+        match flow {
+            Flow::Continue => {}
+            Flow::Quit => return Ok(Ending::Quit),
+            Flow::Disconnect => return Ok(Ending::Limit),
+        }
+        if !logged_in && session.user().is_some() {
+            logged_in = true;
+            stream.set_read_timeout(Some(limits.idle_timeout))?;
         }
         if reader.buffer().is_empty() {
             writer.flush()?;
@@ -113,6 +143,14 @@ fn converse(
     }
 }
 
+fn say_shutting_down(writer: &mut impl Write) -> io::Result<Ending> {
+    Failure::with_code(ResponseCode::SysTemp, "server shutting down").write_to(writer)?;
+    Ok(Ending::ServerShutdown)
+}
+
 fn is_timeout(error: &io::Error) -> bool {
-    matches!(error.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)
+    matches!(
+        error.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
 }

@@ -12,6 +12,7 @@ use std::num::NonZeroU32;
 
 use crate::protocol::command::{self, Command};
 use crate::protocol::encode::MessageEncoder;
+use crate::protocol::line::MAX_LINE_OCTETS;
 use crate::protocol::response::{self, Failure, ResponseCode};
 use crate::state::users::{AccountId, UserName};
 use crate::state::Shared;
@@ -24,7 +25,9 @@ use super::transfer;
 pub enum Flow {
     Continue,
     /// QUIT was answered; close the connection.
-    Close,
+    Quit,
+    /// A limit was broken and the client told so; close the connection.
+    Disconnect,
 }
 
 /// The CAPA list (RFC 2449 §5); only what this server really does.
@@ -68,11 +71,20 @@ pub struct Pop3State<'a> {
     shared: &'a Shared,
     phase: Phase,
     pub activity: Activity,
+    /// Unknown, malformed, wrong-state and over-long commands so far.
+    bad_commands: u32,
+    failed_logins: u32,
 }
 
-/// A handler's way out: a refusal to report, or a broken connection.
+/// A handler's way out when it does not succeed.
 enum Refusal {
+    /// An ordinary failure (no such message, maildrop locked, ...).
     Failed(Failure),
+    /// The client broke the protocol: counted against the bad-command cap.
+    Misuse(Failure),
+    /// PASS with wrong credentials: delayed, and counted.
+    LoginFailed(Failure),
+    /// The connection is broken.
     Io(io::Error),
 }
 
@@ -92,7 +104,13 @@ type Handled = Result<Flow, Refusal>;
 
 impl<'a> Pop3State<'a> {
     pub fn new(shared: &'a Shared) -> Self {
-        Self { shared, phase: Phase::Authorization { user: None }, activity: Activity::default() }
+        Self {
+            shared,
+            phase: Phase::Authorization { user: None },
+            activity: Activity::default(),
+            bad_commands: 0,
+            failed_logins: 0,
+        }
     }
 
     /// The logged-in user, if any.
@@ -115,16 +133,58 @@ impl<'a> Pop3State<'a> {
     pub fn handle_line(&mut self, line: &[u8], out: &mut impl Write) -> io::Result<Flow> {
         let result = match command::parse(line) {
             Ok(command) => {
-                log::debug!("command {}{}", command.keyword(), self.user().map(|u| format!(" ({u})")).unwrap_or_default());
+                log::debug!(
+                    "command {}{}",
+                    command.keyword(),
+                    self.user().map(|u| format!(" ({u})")).unwrap_or_default()
+                );
                 self.handle(command, out)
             }
-            Err(error) => Err(Failure::new(error.to_string()).into()),
+            Err(error) if error.is_misuse() => {
+                Err(Refusal::Misuse(Failure::new(error.to_string())))
+            }
+            Err(error) => Err(Refusal::Failed(Failure::new(error.to_string()))),
         };
         match result {
             Ok(flow) => Ok(flow),
             Err(Refusal::Failed(failure)) => failure.write_to(out).map(|()| Flow::Continue),
+            Err(Refusal::Misuse(failure)) => self.misuse(failure, out),
+            Err(Refusal::LoginFailed(failure)) => self.login_failed(failure, out),
             Err(Refusal::Io(error)) => Err(error),
         }
+    }
+
+    /// Answers a line longer than RFC 2449 allows; it counts as a bad command.
+    pub fn reject_long_line(&mut self, out: &mut impl Write) -> io::Result<Flow> {
+        self.misuse(
+            Failure::new(format!("line too long (over {MAX_LINE_OCTETS} octets)")),
+            out,
+        )
+    }
+
+    fn misuse(&mut self, failure: Failure, out: &mut impl Write) -> io::Result<Flow> {
+        self.bad_commands += 1;
+        let limits = &self.shared.limits;
+        let allowed = match self.phase {
+            Phase::Authorization { .. } => limits.max_bad_commands_before_login,
+            Phase::Transaction(_) => limits.max_bad_commands_after_login,
+        };
+        finish_or_close(
+            failure,
+            self.bad_commands >= allowed,
+            "too many bad commands",
+            out,
+        )
+    }
+
+    /// Hackers guessing passwords get slowed down (the delay blocks only this
+    /// session's thread) and cut off after a few tries; the reply and its
+    /// timing are the same whether the user exists or not.
+    fn login_failed(&mut self, failure: Failure, out: &mut impl Write) -> io::Result<Flow> {
+        self.failed_logins += 1;
+        std::thread::sleep(self.shared.limits.auth_failure_delay);
+        let close = self.failed_logins >= self.shared.limits.max_auth_failures;
+        finish_or_close(failure, close, "too many failed logins", out)
     }
 
     fn handle(&mut self, command: Command, out: &mut impl Write) -> Handled {
@@ -141,13 +201,17 @@ impl<'a> Pop3State<'a> {
                 let (count, octets) = self.transaction()?.maildrop.stat();
                 reply(out, format_args!("{count} {octets}"))
             }
-            Command::List(number) => self.listing(number, out, |message| message.size().to_string()),
+            Command::List(number) => {
+                self.listing(number, out, |message| message.size().to_string())
+            }
             Command::Uidl(number) => self.listing(number, out, Message::uidl),
             Command::Retr(number) => self.retrieve(number, None, out),
             Command::Top(number, lines) => self.retrieve(number, Some(lines), out),
             Command::Dele(number) => {
                 let maildrop = &mut self.transaction()?.maildrop;
-                maildrop.mark_deleted(number).map_err(|e| message_failure(number, e))?;
+                maildrop
+                    .mark_deleted(number)
+                    .map_err(|e| message_failure(number, e))?;
                 self.activity.deleted += 1;
                 reply(out, format_args!("message {number} deleted"))
             }
@@ -156,17 +220,22 @@ impl<'a> Pop3State<'a> {
                 maildrop.reset();
                 let (count, octets) = maildrop.stat();
                 self.activity.deleted = 0;
-                reply(out, format_args!("maildrop has {count} messages ({octets} octets)"))
+                reply(
+                    out,
+                    format_args!("maildrop has {count} messages ({octets} octets)"),
+                )
             }
         }
     }
 
     /// The open transaction, or the refusal every TRANSACTION-only command
     /// gets before login.
-    fn transaction(&mut self) -> Result<&mut Transaction, Failure> {
+    fn transaction(&mut self) -> Result<&mut Transaction, Refusal> {
         match &mut self.phase {
             Phase::Transaction(transaction) => Ok(transaction),
-            Phase::Authorization { .. } => Err(Failure::new("not logged in; send USER and PASS first")),
+            Phase::Authorization { .. } => Err(Refusal::Misuse(Failure::new(
+                "not logged in; send USER and PASS first",
+            ))),
         }
     }
 
@@ -181,13 +250,16 @@ impl<'a> Pop3State<'a> {
 
     fn user_command(&mut self, name: String, out: &mut impl Write) -> Handled {
         let Phase::Authorization { user } = &mut self.phase else {
-            return Err(Failure::new("already logged in").into());
+            return Err(Refusal::Misuse(Failure::new("already logged in")));
         };
         // A name that can never exist is refused here; an unknown but valid
         // one is accepted so that USER does not reveal which users exist.
         if UserName::parse(&name).is_err() {
             *user = None;
-            return Err(Failure::with_code(ResponseCode::Auth, "invalid user name").into());
+            return Err(Refusal::Misuse(Failure::with_code(
+                ResponseCode::Auth,
+                "invalid user name",
+            )));
         }
         *user = Some(name);
         reply(out, "send PASS")
@@ -195,32 +267,50 @@ impl<'a> Pop3State<'a> {
 
     fn pass(&mut self, password: &str, out: &mut impl Write) -> Handled {
         let Phase::Authorization { user } = &mut self.phase else {
-            return Err(Failure::new("already logged in").into());
+            return Err(Refusal::Misuse(Failure::new("already logged in")));
         };
         // RFC 1939 §7: after a failed PASS the client starts again with USER.
         let Some(name) = user.take() else {
-            return Err(Failure::new("send USER first").into());
+            return Err(Refusal::Misuse(Failure::new("send USER first")));
         };
         let authenticated = self.shared.users.authenticate(&name, password);
         let (Some(account), Ok(user)) = (authenticated, UserName::parse(&name)) else {
             log::info!("failed login for {name:?}");
-            return Err(Failure::with_code(ResponseCode::Auth, "invalid user name or password").into());
+            return Err(Refusal::LoginFailed(Failure::with_code(
+                ResponseCode::Auth,
+                "invalid user name or password",
+            )));
         };
         let maildrop = match Maildrop::open(&self.shared.maildir_of(&user)) {
             Ok(maildrop) => maildrop,
             Err(OpenError::Busy) => {
-                return Err(Failure::with_code(ResponseCode::InUse, "maildrop is locked by another session").into());
+                return Err(Failure::with_code(
+                    ResponseCode::InUse,
+                    "maildrop is locked by another session",
+                )
+                .into());
             }
             Err(OpenError::Io(error)) => {
                 log::error!("cannot open maildrop of {user}: {error}");
-                return Err(Failure::with_code(ResponseCode::SysTemp, "cannot open maildrop, try again later").into());
+                return Err(Failure::with_code(
+                    ResponseCode::SysTemp,
+                    "cannot open maildrop, try again later",
+                )
+                .into());
             }
         };
         let (count, octets) = maildrop.stat();
         log::info!("{user} logged in, {count} messages ({octets} octets)");
         self.activity.user = Some(user.clone());
-        self.phase = Phase::Transaction(Box::new(Transaction { user, account, maildrop }));
-        reply(out, format_args!("maildrop has {count} messages ({octets} octets)"))
+        self.phase = Phase::Transaction(Box::new(Transaction {
+            user,
+            account,
+            maildrop,
+        }));
+        reply(
+            out,
+            format_args!("maildrop has {count} messages ({octets} octets)"),
+        )
     }
 
     /// LIST and UIDL share one shape (RFC 1939 §5, §7): with an argument a
@@ -234,7 +324,9 @@ impl<'a> Pop3State<'a> {
     ) -> Handled {
         let maildrop = &self.transaction()?.maildrop;
         if let Some(number) = number {
-            let message = maildrop.message(number).map_err(|e| message_failure(number, e))?;
+            let message = maildrop
+                .message(number)
+                .map_err(|e| message_failure(number, e))?;
             return reply(out, format_args!("{number} {}", value(message)));
         }
         let (count, octets) = maildrop.stat();
@@ -250,11 +342,21 @@ impl<'a> Pop3State<'a> {
     }
 
     /// RETR (`top_lines` is `None`) and TOP (RFC 1939 §7).
-    fn retrieve(&mut self, number: NonZeroU32, top_lines: Option<u64>, out: &mut impl Write) -> Handled {
+    fn retrieve(
+        &mut self,
+        number: NonZeroU32,
+        top_lines: Option<u64>,
+        out: &mut impl Write,
+    ) -> Handled {
         let buffer_size = self.shared.retr_buffer;
         let maildrop = &mut self.transaction()?.maildrop;
-        let size = maildrop.message(number).map_err(|e| message_failure(number, e))?.size();
-        let mut file = maildrop.open_message(number).map_err(|e| message_failure(number, e))?;
+        let size = maildrop
+            .message(number)
+            .map_err(|e| message_failure(number, e))?
+            .size();
+        let mut file = maildrop
+            .open_message(number)
+            .map_err(|e| message_failure(number, e))?;
         let encoder = match top_lines {
             Some(lines) => {
                 response::ok(out, "top of message follows")?;
@@ -274,19 +376,41 @@ impl<'a> Pop3State<'a> {
         let phase = std::mem::replace(&mut self.phase, Phase::Authorization { user: None });
         let Phase::Transaction(transaction) = phase else {
             reply(out, "bye")?;
-            return Ok(Flow::Close);
+            return Ok(Flow::Quit);
         };
         // RFC 1939 §6: the UPDATE state, entered only through QUIT.
         let report = transaction.maildrop.commit();
         self.activity.deleted = report.removed as u64;
         if report.failed > 0 {
-            Failure::with_code(ResponseCode::SysTemp, format!("{} deleted messages not removed", report.failed))
-                .write_to(out)?;
-            return Ok(Flow::Close);
+            Failure::with_code(
+                ResponseCode::SysTemp,
+                format!("{} deleted messages not removed", report.failed),
+            )
+            .write_to(out)?;
+            return Ok(Flow::Quit);
         }
-        reply(out, format_args!("bye, {} messages deleted", report.removed))?;
-        Ok(Flow::Close)
+        reply(
+            out,
+            format_args!("bye, {} messages deleted", report.removed),
+        )?;
+        Ok(Flow::Quit)
     }
+}
+
+/// Writes `failure`; when a limit is reached, says so on the same line and
+/// ends the connection (one reply per command keeps pipelining in step).
+fn finish_or_close(
+    mut failure: Failure,
+    close: bool,
+    why: &str,
+    out: &mut impl Write,
+) -> io::Result<Flow> {
+    if !close {
+        return failure.write_to(out).map(|()| Flow::Continue);
+    }
+    failure.reason = format!("{}; {why}, closing connection", failure.reason);
+    failure.write_to(out)?;
+    Ok(Flow::Disconnect)
 }
 
 /// Writes a one-line `+OK` reply and carries on.
@@ -299,12 +423,16 @@ fn message_failure(number: NonZeroU32, error: MessageError) -> Failure {
     match error {
         MessageError::NoSuchMessage => Failure::new(format!("no such message {number}")),
         MessageError::Deleted => Failure::new(format!("message {number} is deleted")),
-        MessageError::Changed => {
-            Failure::with_code(ResponseCode::SysTemp, format!("message {number} changed on disk; log in again"))
-        }
+        MessageError::Changed => Failure::with_code(
+            ResponseCode::SysTemp,
+            format!("message {number} changed on disk; log in again"),
+        ),
         MessageError::Io(error) => {
             log::error!("cannot read message {number}: {error}");
-            Failure::with_code(ResponseCode::SysTemp, format!("cannot read message {number}"))
+            Failure::with_code(
+                ResponseCode::SysTemp,
+                format!("cannot read message {number}"),
+            )
         }
     }
 }

@@ -6,9 +6,17 @@
 //! (`-ERR [SYS/TEMP]`), never left waiting silently in a queue. The accept
 //! thread takes a [`ConnectionPermit`] first; the session holds it and
 //! dropping it frees the slot, however the session ends.
+//!
+//! A second, optional cap counts connections per client address, so that
+//! one address cannot take the whole pool. Loopback may be exempted, since
+//! local tools and tests legitimately open many connections.
 
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 #[derive(Debug)]
 pub struct ConnectionLimit {
@@ -16,6 +24,60 @@ pub struct ConnectionLimit {
     max: AtomicUsize,
     /// The highest cap MGMT may set, derived from the descriptor limit.
     hard_max: usize,
+    per_address: Option<PerAddressLimit>,
+}
+
+/// The per-client-address cap and its counts.
+#[derive(Debug)]
+pub struct PerAddressLimit {
+    max: usize,
+    exempt_loopback: bool,
+    counts: Mutex<HashMap<IpAddr, usize>>,
+}
+
+impl PerAddressLimit {
+    pub fn new(max: usize, exempt_loopback: bool) -> Self {
+        Self {
+            max,
+            exempt_loopback,
+            counts: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Counts `address` in, or refuses it; `Ok(None)` if it is exempt.
+    fn enter(&self, address: IpAddr) -> Result<Option<IpAddr>, Refused> {
+        // An IPv4 client on a dual-stack socket arrives as ::ffff:a.b.c.d.
+        let address = address.to_canonical();
+        if self.exempt_loopback && address.is_loopback() {
+            return Ok(None);
+        }
+        let mut counts = self.counts.lock();
+        let count = counts.entry(address).or_insert(0);
+        if *count >= self.max {
+            return Err(Refused::AddressFull);
+        }
+        *count += 1;
+        Ok(Some(address))
+    }
+
+    fn leave(&self, address: IpAddr) {
+        let mut counts = self.counts.lock();
+        if let Some(count) = counts.get_mut(&address) {
+            *count -= 1;
+            if *count == 0 {
+                counts.remove(&address);
+            }
+        }
+    }
+}
+
+/// Why a connection was not admitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// The server-wide cap is reached.
+    ServerFull,
+    /// This client address has its share already.
+    AddressFull,
 }
 
 /// Why the cap could not be changed.
@@ -25,17 +87,37 @@ pub struct OutOfRange {
 }
 
 impl ConnectionLimit {
-    pub fn new(max: usize, hard_max: usize) -> Self {
-        Self { live: AtomicUsize::new(0), max: AtomicUsize::new(max), hard_max }
+    pub fn new(max: usize, hard_max: usize, per_address: Option<PerAddressLimit>) -> Self {
+        Self {
+            live: AtomicUsize::new(0),
+            max: AtomicUsize::new(max),
+            hard_max,
+            per_address,
+        }
     }
 
-    /// A permit if fewer than the cap are live; `None` means refuse.
-    pub fn try_acquire(self: &Arc<Self>) -> Option<ConnectionPermit> {
+    /// A permit for a connection from `peer`, unless a cap is reached.
+    pub fn try_acquire(self: &Arc<Self>, peer: IpAddr) -> Result<ConnectionPermit, Refused> {
         let max = self.max();
         self.live
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |live| (live < max).then_some(live + 1))
-            .ok()
-            .map(|_| ConnectionPermit { limit: Arc::clone(self) })
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |live| {
+                (live < max).then_some(live + 1)
+            })
+            .map_err(|_| Refused::ServerFull)?;
+        let counted_address = match &self.per_address {
+            None => None,
+            Some(per_address) => match per_address.enter(peer) {
+                Ok(counted) => counted,
+                Err(refused) => {
+                    self.live.fetch_sub(1, Ordering::AcqRel);
+                    return Err(refused);
+                }
+            },
+        };
+        Ok(ConnectionPermit {
+            limit: Arc::clone(self),
+            counted_address,
+        })
     }
 
     pub fn live(&self) -> usize {
@@ -53,7 +135,9 @@ impl ConnectionLimit {
     /// Changes the cap; connections already open are never cut.
     pub fn set_max(&self, max: usize) -> Result<(), OutOfRange> {
         if !(1..=self.hard_max).contains(&max) {
-            return Err(OutOfRange { hard_max: self.hard_max });
+            return Err(OutOfRange {
+                hard_max: self.hard_max,
+            });
         }
         self.max.store(max, Ordering::Release);
         Ok(())
@@ -64,10 +148,16 @@ impl ConnectionLimit {
 #[derive(Debug)]
 pub struct ConnectionPermit {
     limit: Arc<ConnectionLimit>,
+    /// The address counted against the per-address cap, if any.
+    counted_address: Option<IpAddr>,
 }
 
 impl Drop for ConnectionPermit {
     fn drop(&mut self) {
+        if let (Some(address), Some(per_address)) = (self.counted_address, &self.limit.per_address)
+        {
+            per_address.leave(address);
+        }
         self.limit.live.fetch_sub(1, Ordering::AcqRel);
     }
 }
@@ -76,26 +166,55 @@ impl Drop for ConnectionPermit {
 mod tests {
     use super::*;
 
+    const CLIENT: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1));
+    const OTHER: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 2));
+    const LOOPBACK: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
     #[test]
     fn permits_stop_at_the_cap_and_come_back_on_drop() {
-        let limit = Arc::new(ConnectionLimit::new(2, 10));
-        let a = limit.try_acquire().unwrap();
-        let _b = limit.try_acquire().unwrap();
-        assert!(limit.try_acquire().is_none());
+        let limit = Arc::new(ConnectionLimit::new(2, 10, None));
+        let a = limit.try_acquire(CLIENT).unwrap();
+        let _b = limit.try_acquire(CLIENT).unwrap();
+        assert_eq!(limit.try_acquire(CLIENT).unwrap_err(), Refused::ServerFull);
         drop(a);
         assert_eq!(limit.live(), 1);
-        assert!(limit.try_acquire().is_some());
+        assert!(limit.try_acquire(CLIENT).is_ok());
+    }
+
+    #[test]
+    fn one_address_cannot_take_every_slot() {
+        let limit = Arc::new(ConnectionLimit::new(
+            10,
+            10,
+            Some(PerAddressLimit::new(2, true)),
+        ));
+        let held: Vec<_> = (0..2).map(|_| limit.try_acquire(CLIENT).unwrap()).collect();
+        assert_eq!(limit.try_acquire(CLIENT).unwrap_err(), Refused::AddressFull);
+        let mapped = IpAddr::V6(std::net::Ipv4Addr::new(192, 0, 2, 1).to_ipv6_mapped());
+        assert_eq!(limit.try_acquire(mapped).unwrap_err(), Refused::AddressFull);
+        assert_eq!(
+            limit.live(),
+            2,
+            "a refused address gives its global slot back"
+        );
+        assert!(limit.try_acquire(OTHER).is_ok());
+        let loopback: Vec<_> = (0..5)
+            .map(|_| limit.try_acquire(LOOPBACK).unwrap())
+            .collect();
+        drop(held);
+        assert!(limit.try_acquire(CLIENT).is_ok());
+        drop(loopback);
     }
 
     #[test]
     fn lowering_the_cap_keeps_open_connections() {
-        let limit = Arc::new(ConnectionLimit::new(3, 10));
-        let held: Vec<_> = (0..3).map(|_| limit.try_acquire().unwrap()).collect();
+        let limit = Arc::new(ConnectionLimit::new(3, 10, None));
+        let held: Vec<_> = (0..3).map(|_| limit.try_acquire(CLIENT).unwrap()).collect();
         limit.set_max(1).unwrap();
         assert_eq!(limit.live(), 3);
-        assert!(limit.try_acquire().is_none());
+        assert!(limit.try_acquire(CLIENT).is_err());
         drop(held);
-        assert!(limit.try_acquire().is_some());
+        assert!(limit.try_acquire(CLIENT).is_ok());
         assert_eq!(limit.set_max(0), Err(OutOfRange { hard_max: 10 }));
         assert_eq!(limit.set_max(11), Err(OutOfRange { hard_max: 10 }));
     }

@@ -5,17 +5,20 @@
 //! held across network I/O.
 
 pub mod connections;
+pub mod limits;
 pub mod pause;
+pub mod shutdown;
 pub mod stats;
 pub mod users;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use connections::ConnectionLimit;
+use limits::SessionLimits;
 use pause::PauseGate;
+use shutdown::Shutdown;
 use stats::Stats;
 use users::{UserName, UserTable};
 
@@ -28,8 +31,8 @@ pub struct Shared {
     pub stats: Stats,
     pub connections: Arc<ConnectionLimit>,
     pub pause: PauseGate,
-    /// Seconds of inactivity after login before autologout (RFC 1939 §3).
-    idle_timeout_secs: AtomicU64,
+    pub shutdown: Shutdown,
+    pub limits: SessionLimits,
     /// Bytes read from a message file per RETR/TOP step.
     pub retr_buffer: usize,
 }
@@ -39,7 +42,7 @@ impl Shared {
         mail_root: PathBuf,
         users: UserTable,
         connections: ConnectionLimit,
-        idle_timeout: Duration,
+        limits: SessionLimits,
         retr_buffer: usize,
     ) -> Self {
         Self {
@@ -48,17 +51,15 @@ impl Shared {
             stats: Stats::default(),
             connections: Arc::new(connections),
             pause: PauseGate::default(),
-            idle_timeout_secs: AtomicU64::new(idle_timeout.as_secs()),
+            shutdown: Shutdown::default(),
+            limits,
             retr_buffer,
         }
     }
 
+    /// Seconds of inactivity after login before autologout (RFC 1939 §3).
     pub fn idle_timeout(&self) -> Duration {
-        Duration::from_secs(self.idle_timeout_secs.load(Ordering::Relaxed))
-    }
-
-    pub fn set_idle_timeout(&self, timeout: Duration) {
-        self.idle_timeout_secs.store(timeout.as_secs(), Ordering::Relaxed);
+        self.limits.idle_timeout
     }
 
     /// Where `user`'s Maildir lives. Safe because [`UserName`] cannot hold

@@ -104,7 +104,11 @@ impl Maildrop {
         let cur = maildir.join("cur");
         deliver_new(&maildir.join("new"), &cur)?;
         let messages = scan_cur(&cur)?;
-        Ok(Self { cur, messages, _lock: lock })
+        Ok(Self {
+            cur,
+            messages,
+            _lock: lock,
+        })
     }
 
     /// Messages not marked deleted, with their numbers.
@@ -113,17 +117,28 @@ impl Maildrop {
             .iter()
             .zip(1u32..)
             .filter(|(message, _)| !message.deleted)
-            .map(|(message, number)| (NonZeroU32::new(number).expect("numbers start at 1"), message))
+            .map(|(message, number)| {
+                (
+                    NonZeroU32::new(number).expect("numbers start at 1"),
+                    message,
+                )
+            })
     }
 
     /// Count and total size of the messages not marked deleted (STAT).
     pub fn stat(&self) -> (usize, u64) {
-        self.live_messages().fold((0, 0), |(count, octets), (_, message)| (count + 1, octets + message.size))
+        self.live_messages()
+            .fold((0, 0), |(count, octets), (_, message)| {
+                (count + 1, octets + message.size)
+            })
     }
 
     /// The message numbered `number`, unless absent or marked deleted.
     pub fn message(&self, number: NonZeroU32) -> Result<&Message, MessageError> {
-        let message = self.messages.get(index(number)).ok_or(MessageError::NoSuchMessage)?;
+        let message = self
+            .messages
+            .get(index(number))
+            .ok_or(MessageError::NoSuchMessage)?;
         if message.deleted {
             return Err(MessageError::Deleted);
         }
@@ -138,7 +153,9 @@ impl Maildrop {
 
     /// Unmarks every message (RSET).
     pub fn reset(&mut self) {
-        self.messages.iter_mut().for_each(|message| message.deleted = false);
+        self.messages
+            .iter_mut()
+            .for_each(|message| message.deleted = false);
     }
 
     /// Opens message `number` for reading, checking it is the file listed.
@@ -179,7 +196,10 @@ impl Maildrop {
             match self.remove(number) {
                 Ok(()) => report.removed += 1,
                 Err(error) => {
-                    log::warn!("cannot remove {}: {error}", self.messages[index(number)].file_name);
+                    log::warn!(
+                        "cannot remove {}: {error}",
+                        self.messages[index(number)].file_name
+                    );
                     report.failed += 1;
                 }
             }
@@ -209,7 +229,9 @@ fn index(number: NonZeroU32) -> usize {
 fn deliver_new(new: &Path, cur: &Path) -> io::Result<()> {
     for entry in fs::read_dir(new)? {
         let entry = entry?;
-        let Some(file_name) = visible_file_name(&entry) else { continue };
+        let Some(file_name) = visible_file_name(&entry) else {
+            continue;
+        };
         let path = entry.path();
         let (file_size, size) = match measure(&path) {
             Ok(sizes) => sizes,
@@ -231,7 +253,9 @@ fn scan_cur(cur: &Path) -> io::Result<Vec<Message>> {
     let mut messages = Vec::new();
     for entry in fs::read_dir(cur)? {
         let entry = entry?;
-        let Some(file_name) = visible_file_name(&entry) else { continue };
+        let Some(file_name) = visible_file_name(&entry) else {
+            continue;
+        };
         let fields = name::size_fields(&file_name);
         let (file_size, size) = match (fields.file_size, fields.virtual_size) {
             (Some(file_size), Some(size)) => (file_size, size),
@@ -241,7 +265,12 @@ fn scan_cur(cur: &Path) -> io::Result<Vec<Message>> {
                 Err(error) => return Err(error),
             },
         };
-        messages.push(Message { file_name: file_name.into(), file_size, size, deleted: false });
+        messages.push(Message {
+            file_name: file_name.into(),
+            file_size,
+            size,
+            deleted: false,
+        });
     }
     messages.sort_by(|a, b| name::delivery_order(&a.file_name, &b.file_name));
     Ok(messages)

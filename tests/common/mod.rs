@@ -16,6 +16,14 @@ use std::time::{Duration, Instant};
 /// How long any single wait in a test may take before it fails.
 pub const PATIENCE: Duration = Duration::from_secs(20);
 
+/// Test-friendly values for the abuse limits (see `TestServer::start_in`).
+pub const RELAXED_LIMITS: [(&str, &str); 4] = [
+    ("--auth-failure-delay", "0"),
+    ("--max-auth-failures", "1000"),
+    ("--max-bad-commands-before-login", "1000"),
+    ("--max-bad-commands", "1000"),
+];
+
 /// The log line a server writes once every listener is up.
 pub const READY: &str = "pop3d ready";
 
@@ -40,22 +48,45 @@ impl TestServer {
     }
 
     /// Starts with the mail root `<dir>/mail`, listening on `ip`.
+    ///
+    /// The abuse limits are relaxed (no login delay, generous bad-command
+    /// caps) unless `args` sets them, so that tests of other behaviour can
+    /// send many bad commands quickly; the limits have their own tests.
     pub fn start_in(dir: tempfile::TempDir, ip: &str, args: &[&str]) -> Self {
         let mail = dir.path().join("mail");
         let mut command = Command::new(env!("CARGO_BIN_EXE_pop3d"));
-        command.arg(ip).arg("0").arg("-d").arg(&mail).args(["--mgmt-port", "0", "-l", "debug"]).args(args);
+        command
+            .arg(ip)
+            .arg("0")
+            .arg("-d")
+            .arg(&mail)
+            .args(["--mgmt-port", "0", "-l", "debug"]);
+        for (flag, value) in RELAXED_LIMITS {
+            if !args.contains(&flag) {
+                command.args([flag, value]);
+            }
+        }
+        command.args(args);
         Self::spawn(command, dir)
     }
 
     pub fn spawn(mut command: Command, dir: tempfile::TempDir) -> Self {
-        let mut child = command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("start pop3d");
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start pop3d");
         let stderr = child.stderr.take().unwrap();
         let log = Arc::new(Mutex::new(Vec::new()));
         let (found, addresses) = mpsc::channel();
         let sink = Arc::clone(&log);
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                for (prefix, kind) in [("POP3 listening on ", "pop3"), ("MGMT listening on ", "mgmt")] {
+                for (prefix, kind) in [
+                    ("POP3 listening on ", "pop3"),
+                    ("MGMT listening on ", "mgmt"),
+                ] {
                     if let Some(addr) = line.split(prefix).nth(1) {
                         let _ = found.send((kind, addr.trim().parse::<SocketAddr>().unwrap()));
                     }
@@ -66,7 +97,13 @@ impl TestServer {
                 sink.lock().unwrap().push(line);
             }
         });
-        let mut server = Self { child, dir, pop3: Vec::new(), mgmt: None, log };
+        let mut server = Self {
+            child,
+            dir,
+            pop3: Vec::new(),
+            mgmt: None,
+            log,
+        };
         let deadline = Instant::now() + PATIENCE;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -118,13 +155,43 @@ impl TestServer {
     pub fn wait_for_log(&self, needle: &str) {
         let deadline = Instant::now() + PATIENCE;
         while !self.log_text().contains(needle) {
-            assert!(Instant::now() < deadline, "log never said {needle:?}:\n{}", self.log_text());
+            assert!(
+                Instant::now() < deadline,
+                "log never said {needle:?}:\n{}",
+                self.log_text()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Sends `signal` (e.g. `libc::SIGTERM`) to the server.
+    pub fn signal(&self, signal: i32) {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.pid().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for the server to exit on its own; returns its exit code.
+    pub fn wait_exit(&mut self) -> Option<i32> {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "server did not exit; log:\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Stops the server abruptly (SIGKILL), as a crash would.
@@ -153,7 +220,10 @@ pub fn deliver(maildir: &Path, name: &str, content: &[u8]) -> PathBuf {
 /// Every file in `<maildir>/cur`, sorted, lock and hidden files excluded.
 pub fn files_in_cur(maildir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(maildir.join("cur"))
-        .map(|dir| dir.map(|e| e.unwrap().file_name().into_string().unwrap()).collect())
+        .map(|dir| {
+            dir.map(|e| e.unwrap().file_name().into_string().unwrap())
+                .collect()
+        })
         .unwrap_or_default();
     names.retain(|n| !n.starts_with('.'));
     names.sort();
@@ -169,7 +239,9 @@ impl Client {
     pub fn connect(addr: SocketAddr) -> Self {
         let stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
         stream.set_read_timeout(Some(PATIENCE)).unwrap();
-        let mut client = Self { reader: BufReader::new(stream) };
+        let mut client = Self {
+            reader: BufReader::new(stream),
+        };
         let greeting = client.line();
         assert!(greeting.starts_with("+OK"), "greeting: {greeting}");
         client
@@ -179,7 +251,9 @@ impl Client {
     pub fn connect_raw(addr: SocketAddr) -> Self {
         let stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
         stream.set_read_timeout(Some(PATIENCE)).unwrap();
-        Self { reader: BufReader::new(stream) }
+        Self {
+            reader: BufReader::new(stream),
+        }
     }
 
     pub fn stream(&self) -> &TcpStream {
@@ -204,7 +278,11 @@ impl Client {
     pub fn raw_line(&mut self) -> Vec<u8> {
         let mut bytes = Vec::new();
         self.reader.read_until(b'\n', &mut bytes).unwrap();
-        assert!(bytes.ends_with(b"\r\n"), "line without CRLF: {:?}", String::from_utf8_lossy(&bytes));
+        assert!(
+            bytes.ends_with(b"\r\n"),
+            "line without CRLF: {:?}",
+            String::from_utf8_lossy(&bytes)
+        );
         bytes.truncate(bytes.len() - 2);
         bytes
     }
@@ -233,7 +311,10 @@ impl Client {
         loop {
             let start = body.len();
             self.reader.read_until(b'\n', &mut body).unwrap();
-            assert!(body.len() > start, "connection closed inside a multi-line reply");
+            assert!(
+                body.len() > start,
+                "connection closed inside a multi-line reply"
+            );
             if &body[start..] == b".\r\n" {
                 return body;
             }
