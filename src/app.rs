@@ -18,6 +18,7 @@ use crate::server::{fd_limit, Pop3Server, RunningPop3};
 use crate::state::connections::{ConnectionLimit, PerAddressLimit};
 use crate::state::users::UserTable;
 use crate::state::Shared;
+use crate::tls::{self, PlaintextAuth, TlsError};
 
 /// Why the server could not start.
 #[derive(Debug)]
@@ -25,6 +26,7 @@ pub enum StartError {
     TooManyConnections { requested: usize, allowed: usize },
     Bind(io::Error),
     Signals(io::Error),
+    Tls(TlsError),
 }
 
 impl fmt::Display for StartError {
@@ -36,6 +38,7 @@ impl fmt::Display for StartError {
             ),
             StartError::Bind(error) => error.fmt(f),
             StartError::Signals(error) => write!(f, "cannot handle SIGTERM/SIGINT: {error}"),
+            StartError::Tls(error) => write!(f, "TLS: {error}"),
         }
     }
 }
@@ -96,17 +99,25 @@ pub fn start(config: &Config) -> Result<Running, StartError> {
     );
     let per_address = (config.max_per_address > 0)
         .then(|| PerAddressLimit::new(config.max_per_address, !config.limit_loopback));
+    let tls = match &config.tls {
+        Some(files) => Some(tls::server_config(&files.cert, &files.key).map_err(StartError::Tls)?),
+        None => None,
+    };
+    warn_about_cleartext(config);
     let shared = Arc::new(Shared::new(
         config.mail_root.clone(),
         users,
         ConnectionLimit::new(config.max_connections, allowed, per_address),
         config.limits.clone(),
         config.retr_buffer,
+        tls,
+        config.plaintext_auth,
     ));
-    let pop3 =
-        Pop3Server::bind(&config.pop3_addrs, Arc::clone(&shared)).map_err(StartError::Bind)?;
-    for addr in pop3.local_addrs().map_err(StartError::Bind)? {
-        log::info!("POP3 listening on {addr}");
+    let pop3 = Pop3Server::bind(&config.pop3_addrs, &config.pop3s_addrs, Arc::clone(&shared))
+        .map_err(StartError::Bind)?;
+    for (addr, implicit_tls) in pop3.local_addrs().map_err(StartError::Bind)? {
+        let kind = if implicit_tls { "POP3S" } else { "POP3" };
+        log::info!("{kind} listening on {addr}");
     }
     let pop3 = pop3.spawn().map_err(StartError::Bind)?;
     log::info!("pop3d ready");
@@ -115,4 +126,25 @@ pub fn start(config: &Config) -> Result<Running, StartError> {
         pop3,
         signals,
     })
+}
+
+/// Says so at start when remote clients could never log in, or would send
+/// passwords in the clear.
+fn warn_about_cleartext(config: &Config) {
+    let remote = config
+        .pop3_addrs
+        .iter()
+        .any(|addr| !addr.ip().is_loopback());
+    match config.plaintext_auth {
+        PlaintextAuth::LoopbackOnly if remote && config.tls.is_none() => log::warn!(
+            "no TLS certificate: clients from other hosts cannot log in (use --tls-cert/--tls-key, \
+             or --allow-plaintext-auth to accept cleartext passwords)"
+        ),
+        PlaintextAuth::Always if remote => {
+            log::warn!(
+                "--allow-plaintext-auth: passwords from other hosts may cross the network in clear"
+            )
+        }
+        _ => {}
+    }
 }

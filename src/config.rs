@@ -15,6 +15,7 @@ use log::LevelFilter;
 
 use crate::state::limits::SessionLimits;
 use crate::state::users::{Credentials, CredentialsError};
+use crate::tls::PlaintextAuth;
 
 pub const DEFAULT_MAX_CONNECTIONS: usize = 500;
 pub const DEFAULT_MAX_USERS: usize = 100_000;
@@ -49,6 +50,18 @@ pub struct Config {
     pub limit_loopback: bool,
     pub log_level: LevelFilter,
     pub retr_buffer: usize,
+    /// Certificate and key, when TLS is on.
+    pub tls: Option<TlsFiles>,
+    /// Implicit-TLS (POP3S) listening addresses: the POP3 IPs on `--tls-port`.
+    pub pop3s_addrs: Vec<SocketAddr>,
+    pub plaintext_auth: PlaintextAuth,
+}
+
+/// PEM files for TLS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 /// What the command line asks for.
@@ -91,6 +104,12 @@ pub enum ConfigError {
         name: &'static str,
         value: String,
     },
+    /// A flag that only makes sense with another one.
+    Needs {
+        flag: &'static str,
+        needs: &'static str,
+    },
+    Conflict(&'static str, &'static str),
 }
 
 impl fmt::Display for ConfigError {
@@ -138,6 +157,8 @@ impl fmt::Display for ConfigError {
             ConfigError::BadEnv { name, value } => {
                 write!(f, "{name}: '{value}' is not a size from 1 to 1048576")
             }
+            ConfigError::Needs { flag, needs } => write!(f, "{flag} needs {needs}"),
+            ConfigError::Conflict(a, b) => write!(f, "{a} and {b} cannot be used together"),
         }
     }
 }
@@ -238,6 +259,29 @@ fn options() -> Options {
             "hold loopback clients to --max-per-ip too (default: exempt)",
         )
         .optopt(
+            "",
+            "tls-cert",
+            "PEM certificate chain; turns on STLS",
+            "FILE",
+        )
+        .optopt("", "tls-key", "PEM private key for --tls-cert", "FILE")
+        .optopt(
+            "",
+            "tls-port",
+            "also serve implicit TLS (POP3S, usually 995) on PORT",
+            "PORT",
+        )
+        .optflag(
+            "",
+            "allow-plaintext-auth",
+            "allow cleartext logins from any address",
+        )
+        .optflag(
+            "",
+            "require-tls-on-loopback",
+            "refuse cleartext logins from loopback too",
+        )
+        .optopt(
             "l",
             "log-level",
             "off, error, warn, info (default), debug or trace",
@@ -279,9 +323,10 @@ fn parse_with_env<S: AsRef<std::ffi::OsStr>>(
     let port: u16 = port
         .parse()
         .map_err(|_| ConfigError::BadPort(port.clone()))?;
-    let pop3_addrs = listen_addrs(ip)?
-        .into_iter()
-        .map(|ip| SocketAddr::new(ip, port))
+    let listen_ips = listen_addrs(ip)?;
+    let pop3_addrs = listen_ips
+        .iter()
+        .map(|&ip| SocketAddr::new(ip, port))
         .collect();
 
     // As in the original, users may follow `-u` as plain arguments.
@@ -337,6 +382,56 @@ fn parse_with_env<S: AsRef<std::ffi::OsStr>>(
         None => LevelFilter::Info,
     };
 
+    let tls = match (matches.opt_str("tls-cert"), matches.opt_str("tls-key")) {
+        (Some(cert), Some(key)) => Some(TlsFiles {
+            cert: cert.into(),
+            key: key.into(),
+        }),
+        (None, None) => None,
+        (Some(_), None) => {
+            return Err(ConfigError::Needs {
+                flag: "--tls-cert",
+                needs: "--tls-key",
+            })
+        }
+        (None, Some(_)) => {
+            return Err(ConfigError::Needs {
+                flag: "--tls-key",
+                needs: "--tls-cert",
+            })
+        }
+    };
+    let pop3s_addrs = match matches.opt_str("tls-port") {
+        None => Vec::new(),
+        Some(_) if tls.is_none() => {
+            return Err(ConfigError::Needs {
+                flag: "--tls-port",
+                needs: "--tls-cert and --tls-key",
+            })
+        }
+        Some(value) => {
+            let tls_port: u16 = value.parse().map_err(|_| ConfigError::BadPort(value))?;
+            listen_ips
+                .iter()
+                .map(|&ip| SocketAddr::new(ip, tls_port))
+                .collect()
+        }
+    };
+    let plaintext_auth = match (
+        matches.opt_present("allow-plaintext-auth"),
+        matches.opt_present("require-tls-on-loopback"),
+    ) {
+        (true, true) => {
+            return Err(ConfigError::Conflict(
+                "--allow-plaintext-auth",
+                "--require-tls-on-loopback",
+            ))
+        }
+        (true, false) => PlaintextAuth::Always,
+        (false, true) => PlaintextAuth::Never,
+        (false, false) => PlaintextAuth::LoopbackOnly,
+    };
+
     Ok(Invocation::Run(Box::new(Config {
         pop3_addrs,
         mgmt_addr: SocketAddr::new(mgmt_ip, mgmt_port),
@@ -374,6 +469,9 @@ fn parse_with_env<S: AsRef<std::ffi::OsStr>>(
         limit_loopback: matches.opt_present("limit-loopback"),
         log_level,
         retr_buffer,
+        tls,
+        pop3s_addrs,
+        plaintext_auth,
     })))
 }
 
@@ -644,6 +742,56 @@ mod tests {
     fn user_errors_never_show_the_password() {
         let error = run(&["127.0.0.1", "110", "-u", "bad/name:topsecret"]).unwrap_err();
         assert!(!error.to_string().contains("topsecret"), "{error}");
+    }
+
+    #[test]
+    fn tls_options_come_in_pairs() {
+        let config = run(&[
+            "::",
+            "110",
+            "--tls-cert",
+            "c.pem",
+            "--tls-key",
+            "k.pem",
+            "--tls-port",
+            "995",
+        ])
+        .unwrap();
+        assert_eq!(
+            config.tls,
+            Some(TlsFiles {
+                cert: "c.pem".into(),
+                key: "k.pem".into()
+            })
+        );
+        assert_eq!(config.pop3s_addrs, vec!["[::]:995".parse().unwrap()]);
+        assert_eq!(config.plaintext_auth, PlaintextAuth::LoopbackOnly);
+        assert_eq!(
+            run(&["::", "110", "--tls-cert", "c.pem"]).unwrap_err(),
+            ConfigError::Needs {
+                flag: "--tls-cert",
+                needs: "--tls-key"
+            }
+        );
+        assert!(matches!(
+            run(&["::", "110", "--tls-port", "995"]),
+            Err(ConfigError::Needs { .. })
+        ));
+        assert!(matches!(
+            run(&[
+                "::",
+                "110",
+                "--allow-plaintext-auth",
+                "--require-tls-on-loopback"
+            ]),
+            Err(ConfigError::Conflict(..))
+        ));
+        assert_eq!(
+            run(&["::", "110", "--allow-plaintext-auth"])
+                .unwrap()
+                .plaintext_auth,
+            PlaintextAuth::Always
+        );
     }
 
     #[test]

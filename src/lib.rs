@@ -32,3 +32,4 @@ pub mod server;
 pub mod session;
 pub mod state;
 pub mod storage;
+pub mod tls;

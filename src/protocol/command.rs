@@ -29,6 +29,14 @@ pub enum Command {
     Top(MessageNumber, u64),
     Uidl(Option<MessageNumber>),
     Capa,
+    /// RFC 2595 §4: switch to TLS.
+    Stls,
+    /// RFC 5034: `AUTH` alone lists mechanisms; otherwise a mechanism and
+    /// an optional initial response.
+    Auth {
+        mechanism: Option<String>,
+        initial_response: Option<String>,
+    },
 }
 
 impl Command {
@@ -47,6 +55,8 @@ impl Command {
             Command::Top(..) => "TOP",
             Command::Uidl(_) => "UIDL",
             Command::Capa => "CAPA",
+            Command::Stls => "STLS",
+            Command::Auth { .. } => "AUTH",
         }
     }
 }
@@ -121,9 +131,12 @@ pub fn parse(line: &[u8]) -> Result<Command, CommandError> {
         }
         "UIDL" => Command::Uidl(args.next().map(message_number).transpose()?),
         "CAPA" => Command::Capa,
+        "STLS" => Command::Stls,
+        "AUTH" => Command::Auth {
+            mechanism: args.next().map(str::to_ascii_uppercase),
+            initial_response: args.next().map(str::to_owned),
+        },
         "APOP" => return Err(CommandError::Unsupported("APOP")),
-        "AUTH" => return Err(CommandError::Unsupported("AUTH")),
-        "STLS" => return Err(CommandError::Unsupported("STLS")),
         "UTF8" => return Err(CommandError::Unsupported("UTF8")),
         "LANG" => return Err(CommandError::Unsupported("LANG")),
         _ => return Err(CommandError::Unknown),
@@ -196,6 +209,28 @@ mod tests {
             ("UIDL", Command::Uidl(None)),
             ("UIDL 7", Command::Uidl(Some(n(7)))),
             ("CAPA", Command::Capa),
+            ("STLS", Command::Stls),
+            (
+                "AUTH",
+                Command::Auth {
+                    mechanism: None,
+                    initial_response: None,
+                },
+            ),
+            (
+                "auth plain",
+                Command::Auth {
+                    mechanism: Some("PLAIN".into()),
+                    initial_response: None,
+                },
+            ),
+            (
+                "AUTH PLAIN AGFsaWNlAHB3",
+                Command::Auth {
+                    mechanism: Some("PLAIN".into()),
+                    initial_response: Some("AGFsaWNlAHB3".into()),
+                },
+            ),
         ];
         for (line, expected) in cases {
             assert_eq!(parse(line.as_bytes()).as_ref(), Ok(expected), "{line}");
@@ -210,8 +245,9 @@ mod tests {
             (b"   ", Empty),
             (b"FOO", Unknown),
             (b"RETRX 1", Unknown),
-            (b"auth PLAIN", Unsupported("AUTH")),
-            (b"STLS", Unsupported("STLS")),
+            (b"APOP alice 0123", Unsupported("APOP")),
+            (b"STLS now", TooManyArguments),
+            (b"AUTH PLAIN a b", TooManyArguments),
             (b"RETR", MissingArgument("message number")),
             (b"RETR 0", BadMessageNumber),
             (b"RETR -1", BadMessageNumber),

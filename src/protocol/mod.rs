@@ -8,3 +8,4 @@ pub mod command;
 pub mod encode;
 pub mod line;
 pub mod response;
+pub mod sasl;

@@ -33,23 +33,32 @@ const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
 
 /// The POP3 side of a server, bound but not yet accepting.
 pub struct Pop3Server {
-    listeners: Vec<TcpListener>,
+    /// Each listener, and whether it speaks implicit TLS (POP3S).
+    listeners: Vec<(TcpListener, bool)>,
     shared: Arc<Shared>,
     pool: ThreadPool,
 }
 
 impl Pop3Server {
-    /// Binds every address in `addrs`.
+    /// Binds every address in `plain` (POP3) and `implicit_tls` (POP3S).
     ///
     /// # Errors
     /// The first address that cannot be bound (in use, not local, no rights).
-    pub fn bind(addrs: &[SocketAddr], shared: Arc<Shared>) -> io::Result<Self> {
-        let listeners = addrs
+    pub fn bind(
+        plain: &[SocketAddr],
+        implicit_tls: &[SocketAddr],
+        shared: Arc<Shared>,
+    ) -> io::Result<Self> {
+        let tagged = plain
             .iter()
-            .map(|addr| {
-                TcpListener::bind(addr).map_err(|error| {
+            .map(|addr| (addr, false))
+            .chain(implicit_tls.iter().map(|addr| (addr, true)));
+        let listeners = tagged
+            .map(|(addr, tls)| {
+                let listener = TcpListener::bind(addr).map_err(|error| {
                     io::Error::new(error.kind(), format!("cannot listen on {addr}: {error}"))
-                })
+                })?;
+                Ok((listener, tls))
             })
             .collect::<io::Result<Vec<_>>>()?;
         let pool = threadpool::Builder::new()
@@ -64,23 +73,31 @@ impl Pop3Server {
         })
     }
 
-    /// The addresses actually bound (port 0 becomes the chosen port).
-    pub fn local_addrs(&self) -> io::Result<Vec<SocketAddr>> {
-        self.listeners.iter().map(TcpListener::local_addr).collect()
+    /// The addresses actually bound (port 0 becomes the chosen port), each
+    /// with whether it is a POP3S listener.
+    pub fn local_addrs(&self) -> io::Result<Vec<(SocketAddr, bool)>> {
+        self.listeners
+            .iter()
+            .map(|(listener, tls)| Ok((listener.local_addr()?, *tls)))
+            .collect()
     }
 
     /// Starts one accept thread per listener.
     pub fn spawn(self) -> io::Result<RunningPop3> {
-        let addrs = self.local_addrs()?;
+        let addrs = self
+            .local_addrs()?
+            .into_iter()
+            .map(|(addr, _)| addr)
+            .collect();
         let accept_threads = self
             .listeners
             .into_iter()
-            .map(|listener| {
+            .map(|(listener, implicit_tls)| {
                 let shared = Arc::clone(&self.shared);
                 let pool = self.pool.clone();
                 thread::Builder::new()
                     .name("pop3-accept".to_owned())
-                    .spawn(move || accept_loop(&listener, &shared, pool))
+                    .spawn(move || accept_loop(&listener, implicit_tls, &shared, pool))
             })
             .collect::<io::Result<_>>()?;
         Ok(RunningPop3 {
@@ -131,13 +148,18 @@ impl RunningPop3 {
     }
 }
 
-fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>, mut pool: ThreadPool) {
+fn accept_loop(
+    listener: &TcpListener,
+    implicit_tls: bool,
+    shared: &Arc<Shared>,
+    mut pool: ThreadPool,
+) {
     for connection in listener.incoming() {
         if shared.shutdown.is_requested() {
             return;
         }
         match connection {
-            Ok(stream) => admit(stream, shared, &mut pool),
+            Ok(stream) => admit(stream, implicit_tls, shared, &mut pool),
             Err(error) => {
                 log::warn!("accept failed: {error}");
                 thread::sleep(ACCEPT_ERROR_BACKOFF);
@@ -159,14 +181,14 @@ fn wake_accept(addr: SocketAddr) {
 }
 
 /// Hands `stream` to the pool if a connection slot is free, else refuses it.
-fn admit(stream: TcpStream, shared: &Arc<Shared>, pool: &mut ThreadPool) {
+fn admit(stream: TcpStream, implicit_tls: bool, shared: &Arc<Shared>, pool: &mut ThreadPool) {
     let peer = match stream.peer_addr() {
         Ok(peer) => peer,
         Err(_) => return, // already gone
     };
     let permit = match shared.connections.try_acquire(peer.ip()) {
         Ok(permit) => permit,
-        Err(refused) => return refuse(stream, peer, refused),
+        Err(refused) => return refuse(stream, peer, refused, implicit_tls),
     };
     shared.stats.connection_accepted();
     // MGMT may have changed the cap since the last connection.
@@ -175,16 +197,20 @@ fn admit(stream: TcpStream, shared: &Arc<Shared>, pool: &mut ThreadPool) {
         pool.set_num_threads(cap);
     }
     let shared = Arc::clone(shared);
-    pool.execute(move || session::serve(stream, &shared, permit));
+    pool.execute(move || session::serve(stream, implicit_tls, &shared, permit));
 }
 
 /// RFC 3206 §4: a temporary condition; the client may try again later.
-fn refuse(mut stream: TcpStream, peer: SocketAddr, refused: Refused) {
+/// A POP3S client expects a TLS handshake, not text, so it is just closed.
+fn refuse(mut stream: TcpStream, peer: SocketAddr, refused: Refused, implicit_tls: bool) {
     let reason = match refused {
         Refused::ServerFull => "too many connections, try again later",
         Refused::AddressFull => "too many connections from your address, try again later",
     };
     log::warn!("refused {peer}: {reason}");
+    if implicit_tls {
+        return;
+    }
     // One small write into an empty socket buffer; never wait on the client.
     let _ = stream.set_nonblocking(true);
     let mut line = Vec::new();

@@ -2,7 +2,8 @@
 //!
 //! Every read and write is added to the server-wide [`Stats`] as it happens
 //! (MGMT's BYTES_TRANS is live, not settled at session end) and to this
-//! view's own total, which the session logs when it closes.
+//! connection's own totals, which the session logs when it closes. Counts
+//! are of octets on the wire, TLS records included.
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
@@ -12,7 +13,8 @@ use crate::state::stats::Stats;
 pub struct Metered<'a> {
     stream: &'a TcpStream,
     stats: &'a Stats,
-    octets: u64,
+    received: u64,
+    sent: u64,
 }
 
 impl<'a> Metered<'a> {
@@ -20,20 +22,24 @@ impl<'a> Metered<'a> {
         Self {
             stream,
             stats,
-            octets: 0,
+            received: 0,
+            sent: 0,
         }
     }
 
-    /// Octets moved through this view so far.
-    pub fn octets(&self) -> u64 {
-        self.octets
+    pub fn received(&self) -> u64 {
+        self.received
+    }
+
+    pub fn sent(&self) -> u64 {
+        self.sent
     }
 }
 
 impl Read for Metered<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let read = self.stream.read(buf)?;
-        self.octets += read as u64;
+        self.received += read as u64;
         self.stats.add_received(read as u64);
         Ok(read)
     }
@@ -42,7 +48,7 @@ impl Read for Metered<'_> {
 impl Write for Metered<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let written = self.stream.write(buf)?;
-        self.octets += written as u64;
+        self.sent += written as u64;
         self.stats.add_sent(written as u64);
         Ok(written)
     }

@@ -1,31 +1,29 @@
 //! One POP3 connection, from greeting to close, on one pool thread.
 //!
-//! This is the only POP3 code that touches the socket: it reads command
-//! lines through a `BufReader` (see [`crate::protocol::line`]), hands each
-//! to the state machine in [`state`], and flushes the replies once no more
-//! pipelined input is waiting, so a burst of commands costs one write.
-//! It enforces the idle timeout and the MGMT pause, and writes the one log
-//! line that sums up the connection.
+//! This is the only POP3 code that drives the socket: it reads command lines
+//! through a [`Connection`], hands each to the state machine in [`state`],
+//! and flushes the replies once no more pipelined input is waiting, so a
+//! burst of commands costs one write. It runs the TLS handshake (at once
+//! for POP3S, after STLS otherwise), enforces the timeouts, the MGMT pause
+//! and shutdown, and writes the one log line that sums up the connection.
 
+pub mod connection;
+mod login;
 pub mod metered;
 pub mod state;
 pub mod transfer;
 
-use std::io::{self, BufReader, BufWriter, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::{self, Write};
+use std::net::TcpStream;
 use std::time::Instant;
 
-use crate::protocol::line::{read_line, LineRead, MAX_LINE_OCTETS};
+use crate::protocol::line::{LineRead, MAX_LINE_OCTETS};
 use crate::protocol::response::{self, Failure, ResponseCode};
 use crate::state::connections::ConnectionPermit;
 use crate::state::Shared;
+use connection::Connection;
 use metered::Metered;
-use state::{Flow, Pop3State};
-
-/// Room for many pipelined commands per read; idle sessions keep only this
-/// and the write buffer.
-const READ_BUFFER: usize = 4096;
-const WRITE_BUFFER: usize = 4096;
+use state::{ConnectionInfo, Flow, Pop3State};
 
 /// How a connection ended, for the log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,20 +40,34 @@ enum Ending {
 /// Serves one client until it quits, goes away or times out. Never panics
 /// on client input; the `permit` frees the connection slot when this
 /// returns, however it returns.
-pub fn serve(stream: TcpStream, shared: &Shared, permit: ConnectionPermit) {
+pub fn serve(stream: TcpStream, implicit_tls: bool, shared: &Shared, permit: ConnectionPermit) {
     let started = Instant::now();
-    let peer = stream
-        .peer_addr()
-        .map_or_else(|_| "unknown peer".to_owned(), |a: SocketAddr| a.to_string());
-    log::info!("connection from {peer}");
+    let peer = stream.peer_addr();
+    let peer_name = peer
+        .as_ref()
+        .map_or_else(|_| "unknown peer".to_owned(), |addr| addr.to_string());
+    log::info!(
+        "connection from {peer_name}{}",
+        if implicit_tls { " (TLS)" } else { "" }
+    );
     // Declared after `stream`, so dropped (taken off the list) before the
     // socket closes: see `Shutdown`.
     let registration = shared.shutdown.register(&stream);
-    let mut session = Pop3State::new(shared);
-    let mut reader = BufReader::with_capacity(READ_BUFFER, Metered::new(&stream, &shared.stats));
-    let mut writer = BufWriter::with_capacity(WRITE_BUFFER, Metered::new(&stream, &shared.stats));
-    let ending = converse(&stream, shared, &mut session, &mut reader, &mut writer);
-    let _ = writer.flush();
+    let loopback = peer.is_ok_and(|addr| addr.ip().to_canonical().is_loopback());
+    let mut session = Pop3State::new(
+        shared,
+        ConnectionInfo {
+            tls: false,
+            loopback,
+        },
+    );
+    let mut connection = Some(Connection::new(Metered::new(&stream, &shared.stats)));
+    let ending = converse(&stream, implicit_tls, shared, &mut session, &mut connection);
+    let (octets_in, octets_out) = connection.as_ref().map_or((0, 0), Connection::octets);
+    if let Some(connection) = &mut connection {
+        let _ = connection.flush();
+        connection.close();
+    }
     let user = session
         .activity
         .user
@@ -66,23 +78,23 @@ pub fn serve(stream: TcpStream, shared: &Shared, permit: ConnectionPermit) {
         Err(error) => format!("error: {error}"),
     };
     log::info!(
-        "closed {peer} user={user} retrieved={} deleted={} in={} out={} duration={:.3}s ending={ending}",
+        "closed {peer_name} user={user} retrieved={} deleted={} in={octets_in} out={octets_out} duration={:.3}s ending={ending}",
         session.activity.retrieved,
         session.activity.deleted,
-        reader.get_ref().octets(),
-        writer.get_ref().octets(),
         started.elapsed().as_secs_f64(),
     );
     drop(registration);
     drop(permit);
 }
 
-fn converse(
+/// The conversation itself. `connection` is an `Option` only so that the
+/// TLS upgrade can take it by value and put the secured one back.
+fn converse<'a>(
     stream: &TcpStream,
+    implicit_tls: bool,
     shared: &Shared,
     session: &mut Pop3State<'_>,
-    reader: &mut BufReader<Metered<'_>>,
-    writer: &mut BufWriter<Metered<'_>>,
+    slot: &mut Option<Connection<'a>>,
 ) -> io::Result<Ending> {
     let limits = &shared.limits;
     let mut logged_in = false;
@@ -91,25 +103,31 @@ fn converse(
     // thread forever.
     stream.set_write_timeout(Some(limits.idle_timeout))?;
     stream.set_nodelay(true)?;
+    if implicit_tls {
+        start_tls(shared, session, slot)?;
+    }
+    let connection = slot.as_mut().expect("a connection until converse returns");
     shared.pause.wait_while_paused();
     if shared.shutdown.is_requested() {
-        return say_shutting_down(writer);
+        return say_shutting_down(&mut connection.replies());
     }
-    response::ok(writer, "POP3 server ready")?;
-    writer.flush()?;
+    response::ok(&mut connection.replies(), "POP3 server ready")?;
+    connection.flush()?;
     let mut line = Vec::with_capacity(MAX_LINE_OCTETS);
     loop {
-        let read = read_line(reader, &mut line);
+        let connection = slot.as_mut().expect("a connection until converse returns");
+        let read = connection.read_line(&mut line);
+        let replies = &mut connection.replies();
         // Checked before anything read is acted on: once shutdown begins,
         // no new command runs.
         if shared.shutdown.is_requested() {
-            return say_shutting_down(writer);
+            return say_shutting_down(replies);
         }
         let read = match read {
             Ok(read) => read,
             Err(error) if is_timeout(&error) => {
                 // RFC 1939 §3: autologout, without entering UPDATE.
-                Failure::new("autologout: idle for too long").write_to(writer)?;
+                Failure::new("autologout: idle for too long").write_to(replies)?;
                 return Ok(Ending::IdleTimeout);
             }
             Err(error) => return Err(error),
@@ -120,16 +138,21 @@ fn converse(
                 ResponseCode::SysPerm,
                 "account deleted by the administrator",
             )
-            .write_to(writer)?;
+            .write_to(replies)?;
             return Ok(Ending::AccountDeleted);
         }
         let flow = match read {
             LineRead::Eof => return Ok(Ending::Disconnected),
-            LineRead::TooLong => session.reject_long_line(writer)?,
-            LineRead::Line => session.handle_line(&line, writer)?,
+            LineRead::TooLong => session.reject_long_line(replies)?,
+            LineRead::Line => session.handle_line(&line, replies)?,
         };
         match flow {
             Flow::Continue => {}
+            Flow::StartTls => {
+                connection.flush()?;
+                start_tls(shared, session, slot)?;
+                continue;
+            }
             Flow::Quit => return Ok(Ending::Quit),
             Flow::Disconnect => return Ok(Ending::Limit),
         }
@@ -137,14 +160,36 @@ fn converse(
             logged_in = true;
             stream.set_read_timeout(Some(limits.idle_timeout))?;
         }
-        if reader.buffer().is_empty() {
-            writer.flush()?;
+        if !connection.has_buffered_input() {
+            connection.flush()?;
         }
     }
 }
 
-fn say_shutting_down(writer: &mut impl Write) -> io::Result<Ending> {
-    Failure::with_code(ResponseCode::SysTemp, "server shutting down").write_to(writer)?;
+/// Runs the TLS handshake and puts the secured connection in `slot`.
+fn start_tls(
+    shared: &Shared,
+    session: &mut Pop3State<'_>,
+    slot: &mut Option<Connection<'_>>,
+) -> io::Result<()> {
+    let config = shared
+        .tls
+        .clone()
+        .ok_or_else(|| io::Error::other("TLS is not configured"))?;
+    let plain = slot.take().expect("a connection until converse returns");
+    let (secured, dropped) = plain.start_tls(config)?;
+    if dropped > 0 {
+        // RFC 2595 §4 / CVE-2011-0411: never run commands that arrived in
+        // clear after STLS as if they came through TLS.
+        log::warn!("discarded {dropped} octets sent in clear after STLS");
+    }
+    *slot = Some(secured);
+    session.tls_started();
+    Ok(())
+}
+
+fn say_shutting_down(replies: &mut impl Write) -> io::Result<Ending> {
+    Failure::with_code(ResponseCode::SysTemp, "server shutting down").write_to(replies)?;
     Ok(Ending::ServerShutdown)
 }
 

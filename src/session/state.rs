@@ -2,9 +2,11 @@
 //! UPDATE step on QUIT, and the reply to every command in every state.
 //!
 //! Handlers write replies to any `Write` and never see the socket. A handler
-//! either succeeds (its `+OK` reply is written) or returns a [`Failure`]
-//! that becomes one `-ERR` line; the session always goes on after a
-//! failure. Only I/O errors end the connection.
+//! either succeeds (its `+OK` reply is written) or returns a [`Refusal`]
+//! that becomes one `-ERR` line; the session goes on after a refusal unless
+//! a limit on bad commands or failed logins is reached. Only I/O errors end
+//! the connection otherwise. Logging in (USER, PASS, AUTH, STLS) lives in
+//! [`super::login`].
 
 use std::fmt::Write as _;
 use std::io::{self, Write};
@@ -16,7 +18,7 @@ use crate::protocol::line::MAX_LINE_OCTETS;
 use crate::protocol::response::{self, Failure, ResponseCode};
 use crate::state::users::{AccountId, UserName};
 use crate::state::Shared;
-use crate::storage::maildrop::{Maildrop, Message, MessageError, OpenError};
+use crate::storage::maildrop::{Maildrop, Message, MessageError};
 
 use super::transfer;
 
@@ -24,38 +26,46 @@ use super::transfer;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flow {
     Continue,
+    /// STLS was accepted: flush the `+OK`, then run the TLS handshake.
+    StartTls,
     /// QUIT was answered; close the connection.
     Quit,
     /// A limit was broken and the client told so; close the connection.
     Disconnect,
 }
 
-/// The CAPA list (RFC 2449 §5); only what this server really does.
-const CAPABILITIES: &[&str] = &[
-    "TOP",
-    "UIDL",
-    "USER",
-    "RESP-CODES",
-    "PIPELINING",
-    "AUTH-RESP-CODE",
-    "EXPIRE NEVER",
-    concat!("IMPLEMENTATION pop3d-", env!("CARGO_PKG_VERSION")),
-];
+/// What the state machine knows about the connection under it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionInfo {
+    /// TLS is active (implicit TLS, or after STLS).
+    pub tls: bool,
+    /// The peer is on a loopback address: nothing crosses a network.
+    pub loopback: bool,
+}
 
 /// The two states a client can send commands in.
-enum Phase {
-    Authorization {
-        /// The name given by USER, waiting for PASS.
-        user: Option<String>,
-    },
+pub(super) enum Phase {
+    Authorization(Authorization),
     Transaction(Box<Transaction>),
 }
 
-struct Transaction {
-    user: UserName,
-    account: AccountId,
-    maildrop: Maildrop,
+/// Progress towards a login.
+#[derive(Debug, Default)]
+pub(super) struct Authorization {
+    /// The name given by USER, waiting for PASS.
+    pub(super) user: Option<String>,
+    /// AUTH PLAIN was sent without an initial response: the next line is
+    /// the client's SASL response, not a command (RFC 5034 §4).
+    pub(super) awaiting_plain_response: bool,
 }
+
+pub(super) struct Transaction {
+    pub(super) user: UserName,
+    pub(super) account: AccountId,
+    pub(super) maildrop: Maildrop,
+}
+
+const IMPLEMENTATION: &str = concat!("IMPLEMENTATION pop3d-", env!("CARGO_PKG_VERSION"));
 
 /// Totals for the log line written when the connection closes.
 #[derive(Debug, Default, Clone)]
@@ -68,8 +78,9 @@ pub struct Activity {
 
 /// One client's progress through the protocol.
 pub struct Pop3State<'a> {
-    shared: &'a Shared,
-    phase: Phase,
+    pub(super) shared: &'a Shared,
+    pub(super) phase: Phase,
+    pub(super) connection: ConnectionInfo,
     pub activity: Activity,
     /// Unknown, malformed, wrong-state and over-long commands so far.
     bad_commands: u32,
@@ -77,7 +88,7 @@ pub struct Pop3State<'a> {
 }
 
 /// A handler's way out when it does not succeed.
-enum Refusal {
+pub(super) enum Refusal {
     /// An ordinary failure (no such message, maildrop locked, ...).
     Failed(Failure),
     /// The client broke the protocol: counted against the bad-command cap.
@@ -100,13 +111,14 @@ impl From<io::Error> for Refusal {
     }
 }
 
-type Handled = Result<Flow, Refusal>;
+pub(super) type Handled = Result<Flow, Refusal>;
 
 impl<'a> Pop3State<'a> {
-    pub fn new(shared: &'a Shared) -> Self {
+    pub fn new(shared: &'a Shared, connection: ConnectionInfo) -> Self {
         Self {
             shared,
-            phase: Phase::Authorization { user: None },
+            phase: Phase::Authorization(Authorization::default()),
+            connection,
             activity: Activity::default(),
             bad_commands: 0,
             failed_logins: 0,
@@ -129,9 +141,11 @@ impl<'a> Pop3State<'a> {
         }
     }
 
-    /// Parses and answers one command line.
+    /// Parses and answers one command line (or, in the middle of AUTH, one
+    /// SASL response line).
     pub fn handle_line(&mut self, line: &[u8], out: &mut impl Write) -> io::Result<Flow> {
         let result = match command::parse(line) {
+            _ if self.awaiting_sasl_response() => self.sasl_response(line, out),
             Ok(command) => {
                 log::debug!(
                     "command {}{}",
@@ -193,6 +207,11 @@ impl<'a> Pop3State<'a> {
             Command::Quit => self.quit(out),
             Command::User(name) => self.user_command(name, out),
             Command::Pass(password) => self.pass(&password, out),
+            Command::Auth {
+                mechanism,
+                initial_response,
+            } => self.auth(mechanism, initial_response, out),
+            Command::Stls => self.stls(out),
             Command::Noop => {
                 self.transaction()?;
                 reply(out, "")
@@ -239,78 +258,29 @@ impl<'a> Pop3State<'a> {
         }
     }
 
+    /// RFC 2449 §5: only what this server really does, on this connection,
+    /// in this state.
     fn capa(&self, out: &mut impl Write) -> Handled {
         response::ok(out, "Capability list follows")?;
-        for capability in CAPABILITIES {
+        let mut capabilities = vec!["TOP", "UIDL"];
+        if self.plaintext_login_allowed() {
+            capabilities.extend(["USER", "SASL PLAIN"]);
+        }
+        if self.offers_stls() {
+            capabilities.push("STLS");
+        }
+        capabilities.extend([
+            "RESP-CODES",
+            "PIPELINING",
+            "AUTH-RESP-CODE",
+            "EXPIRE NEVER",
+            IMPLEMENTATION,
+        ]);
+        for capability in capabilities {
             response::data_line(out, capability)?;
         }
         response::end_of_data(out)?;
         Ok(Flow::Continue)
-    }
-
-    fn user_command(&mut self, name: String, out: &mut impl Write) -> Handled {
-        let Phase::Authorization { user } = &mut self.phase else {
-            return Err(Refusal::Misuse(Failure::new("already logged in")));
-        };
-        // A name that can never exist is refused here; an unknown but valid
-        // one is accepted so that USER does not reveal which users exist.
-        if UserName::parse(&name).is_err() {
-            *user = None;
-            return Err(Refusal::Misuse(Failure::with_code(
-                ResponseCode::Auth,
-                "invalid user name",
-            )));
-        }
-        *user = Some(name);
-        reply(out, "send PASS")
-    }
-
-    fn pass(&mut self, password: &str, out: &mut impl Write) -> Handled {
-        let Phase::Authorization { user } = &mut self.phase else {
-            return Err(Refusal::Misuse(Failure::new("already logged in")));
-        };
-        // RFC 1939 §7: after a failed PASS the client starts again with USER.
-        let Some(name) = user.take() else {
-            return Err(Refusal::Misuse(Failure::new("send USER first")));
-        };
-        let authenticated = self.shared.users.authenticate(&name, password);
-        let (Some(account), Ok(user)) = (authenticated, UserName::parse(&name)) else {
-            log::info!("failed login for {name:?}");
-            return Err(Refusal::LoginFailed(Failure::with_code(
-                ResponseCode::Auth,
-                "invalid user name or password",
-            )));
-        };
-        let maildrop = match Maildrop::open(&self.shared.maildir_of(&user)) {
-            Ok(maildrop) => maildrop,
-            Err(OpenError::Busy) => {
-                return Err(Failure::with_code(
-                    ResponseCode::InUse,
-                    "maildrop is locked by another session",
-                )
-                .into());
-            }
-            Err(OpenError::Io(error)) => {
-                log::error!("cannot open maildrop of {user}: {error}");
-                return Err(Failure::with_code(
-                    ResponseCode::SysTemp,
-                    "cannot open maildrop, try again later",
-                )
-                .into());
-            }
-        };
-        let (count, octets) = maildrop.stat();
-        log::info!("{user} logged in, {count} messages ({octets} octets)");
-        self.activity.user = Some(user.clone());
-        self.phase = Phase::Transaction(Box::new(Transaction {
-            user,
-            account,
-            maildrop,
-        }));
-        reply(
-            out,
-            format_args!("maildrop has {count} messages ({octets} octets)"),
-        )
     }
 
     /// LIST and UIDL share one shape (RFC 1939 §5, §7): with an argument a
@@ -373,7 +343,10 @@ impl<'a> Pop3State<'a> {
     }
 
     fn quit(&mut self, out: &mut impl Write) -> Handled {
-        let phase = std::mem::replace(&mut self.phase, Phase::Authorization { user: None });
+        let phase = std::mem::replace(
+            &mut self.phase,
+            Phase::Authorization(Authorization::default()),
+        );
         let Phase::Transaction(transaction) = phase else {
             reply(out, "bye")?;
             return Ok(Flow::Quit);
@@ -414,7 +387,7 @@ fn finish_or_close(
 }
 
 /// Writes a one-line `+OK` reply and carries on.
-fn reply(out: &mut impl Write, text: impl std::fmt::Display) -> Handled {
+pub(super) fn reply(out: &mut impl Write, text: impl std::fmt::Display) -> Handled {
     response::ok(out, text)?;
     Ok(Flow::Continue)
 }

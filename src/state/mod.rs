@@ -22,6 +22,8 @@ use shutdown::Shutdown;
 use stats::Stats;
 use users::{UserName, UserTable};
 
+use crate::tls::PlaintextAuth;
+
 /// Everything a session or an admin may read or change while the server runs.
 #[derive(Debug)]
 pub struct Shared {
@@ -35,6 +37,10 @@ pub struct Shared {
     pub limits: SessionLimits,
     /// Bytes read from a message file per RETR/TOP step.
     pub retr_buffer: usize,
+    /// The TLS settings, when a certificate was given.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Where cleartext logins are allowed.
+    pub plaintext_auth: PlaintextAuth,
 }
 
 impl Shared {
@@ -44,6 +50,8 @@ impl Shared {
         connections: ConnectionLimit,
         limits: SessionLimits,
         retr_buffer: usize,
+        tls: Option<Arc<rustls::ServerConfig>>,
+        plaintext_auth: PlaintextAuth,
     ) -> Self {
         Self {
             mail_root,
@@ -54,6 +62,8 @@ impl Shared {
             shutdown: Shutdown::default(),
             limits,
             retr_buffer,
+            tls,
+            plaintext_auth,
         }
     }
 

@@ -31,6 +31,7 @@ pub struct TestServer {
     child: Child,
     pub dir: tempfile::TempDir,
     pub pop3: Vec<SocketAddr>,
+    pub pop3s: Option<SocketAddr>,
     pub mgmt: Option<SocketAddr>,
     log: Arc<Mutex<Vec<String>>>,
 }
@@ -85,6 +86,7 @@ impl TestServer {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 for (prefix, kind) in [
                     ("POP3 listening on ", "pop3"),
+                    ("POP3S listening on ", "pop3s"),
                     ("MGMT listening on ", "mgmt"),
                 ] {
                     if let Some(addr) = line.split(prefix).nth(1) {
@@ -101,6 +103,7 @@ impl TestServer {
             child,
             dir,
             pop3: Vec::new(),
+            pop3s: None,
             mgmt: None,
             log,
         };
@@ -109,6 +112,7 @@ impl TestServer {
             let left = deadline.saturating_duration_since(Instant::now());
             match addresses.recv_timeout(left) {
                 Ok(("pop3", addr)) => server.pop3.push(addr),
+                Ok(("pop3s", addr)) => server.pop3s = Some(addr),
                 Ok(("mgmt", addr)) => server.mgmt = Some(addr),
                 Ok(_) => break,
                 Err(_) => panic!("server did not start; log:\n{}", server.log_text()),

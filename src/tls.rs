@@ -1,0 +1,92 @@
+//! TLS settings: the certificate and key from PEM files, turned into the
+//! rustls configuration shared by every STLS upgrade and implicit-TLS
+//! connection (RFC 2595, RFC 8314).
+//!
+//! Only TLS 1.2 and 1.3 are offered (RFC 8314 §4.1 asks for 1.2 or later).
+//! The `ring` provider is used, so no system OpenSSL is needed.
+
+use std::fmt;
+use std::fs::File;
+use std::io::{self, BufReader};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::ServerConfig;
+
+/// Why the TLS settings could not be loaded; each names the file at fault.
+#[derive(Debug)]
+pub enum TlsError {
+    Read { path: PathBuf, error: io::Error },
+    NoCertificate(PathBuf),
+    NoKey(PathBuf),
+    Rejected(rustls::Error),
+}
+
+impl fmt::Display for TlsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TlsError::Read { path, error } => write!(f, "cannot read {}: {error}", path.display()),
+            TlsError::NoCertificate(path) => {
+                write!(f, "{}: no PEM certificate found", path.display())
+            }
+            TlsError::NoKey(path) => write!(f, "{}: no PEM private key found", path.display()),
+            TlsError::Rejected(error) => {
+                write!(f, "certificate and key do not work together: {error}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for TlsError {}
+
+/// Loads a PEM certificate chain and private key into a server config.
+pub fn server_config(cert_path: &Path, key_path: &Path) -> Result<Arc<ServerConfig>, TlsError> {
+    fn read_error(path: &Path) -> impl FnOnce(io::Error) -> TlsError + '_ {
+        move |error| TlsError::Read {
+            path: path.to_owned(),
+            error,
+        }
+    }
+    let mut certs_pem = BufReader::new(File::open(cert_path).map_err(read_error(cert_path))?);
+    let certs = rustls_pemfile::certs(&mut certs_pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(read_error(cert_path))?;
+    if certs.is_empty() {
+        return Err(TlsError::NoCertificate(cert_path.to_owned()));
+    }
+    let mut key_pem = BufReader::new(File::open(key_path).map_err(read_error(key_path))?);
+    let key = rustls_pemfile::private_key(&mut key_pem)
+        .map_err(read_error(key_path))?
+        .ok_or_else(|| TlsError::NoKey(key_path.to_owned()))?;
+    let config =
+        ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+            .map_err(TlsError::Rejected)?
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .map_err(TlsError::Rejected)?;
+    Ok(Arc::new(config))
+}
+
+/// When USER/PASS and AUTH PLAIN may be used on a connection without TLS
+/// (Dovecot's `disable_plaintext_auth`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlaintextAuth {
+    /// Anywhere (`--allow-plaintext-auth`).
+    Always,
+    /// Only from loopback peers, where nothing crosses a network (default).
+    LoopbackOnly,
+    /// Never, not even from loopback (`--require-tls-on-loopback`).
+    Never,
+}
+
+impl PlaintextAuth {
+    /// True if a cleartext login from a peer (loopback or not) is allowed.
+    pub fn allows(self, peer_is_loopback: bool) -> bool {
+        match self {
+            PlaintextAuth::Always => true,
+            PlaintextAuth::LoopbackOnly => peer_is_loopback,
+            PlaintextAuth::Never => false,
+        }
+    }
+}
