@@ -8,6 +8,7 @@ pub mod connections;
 pub mod pause;
 pub mod stats;
 pub mod users;
+pub mod users_file;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
