@@ -1,8 +1,14 @@
-//! Start-up: from a validated [`Config`] to listening, running servers.
+//! Start-up and shutdown: from a validated [`Config`] to listening, running
+//! servers, and back to a clean exit.
 //!
 //! Builds the shared state, raises the open-file limit, binds every socket
 //! before serving anything (so a bad address fails fast, with one line), and
 //! reports the bound addresses, which tests and operators read from the log.
+//!
+//! It also settles who the users are: the users file (`-f`) first, then
+//! `-u` on top (`-u` wins), and the admin from `-a`, or from the file when
+//! `-a` is not given (so a password changed over MGMT survives a restart).
+//! The default admin:admin is refused on a non-loopback MGMT address.
 
 use std::fmt;
 use std::io;
@@ -13,20 +19,43 @@ use std::time::Duration;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
-use crate::config::Config;
+use crate::config::{Config, DEFAULT_ADMIN};
+use crate::mgmt::{MgmtServer, RunningMgmt};
 use crate::server::{fd_limit, Pop3Server, RunningPop3};
 use crate::state::connections::{ConnectionLimit, PerAddressLimit};
-use crate::state::users::UserTable;
+use crate::state::users::{Credentials, UserTable};
+use crate::state::users_file::{LoadError, UsersFile};
 use crate::state::Shared;
 use crate::tls::{self, PlaintextAuth, TlsError};
 
 /// Why the server could not start.
 #[derive(Debug)]
 pub enum StartError {
-    TooManyConnections { requested: usize, allowed: usize },
+    TooManyConnections {
+        requested: usize,
+        allowed: usize,
+    },
     Bind(io::Error),
     Signals(io::Error),
     Tls(TlsError),
+    UsersFile(LoadError),
+    /// admin:admin would be reachable from other hosts.
+    DefaultAdminNotLoopback(SocketAddr),
+}
+
+impl StartError {
+    /// The process exit status: 2 when the configuration itself is at
+    /// fault (fix the file or the flags), 1 when the system refused
+    /// (address in use, descriptor limit, unreadable certificate).
+    pub fn exit_status(&self) -> u8 {
+        match self {
+            StartError::UsersFile(_) | StartError::DefaultAdminNotLoopback(_) => 2,
+            StartError::TooManyConnections { .. }
+            | StartError::Bind(_)
+            | StartError::Signals(_)
+            | StartError::Tls(_) => 1,
+        }
+    }
 }
 
 impl fmt::Display for StartError {
@@ -39,6 +68,11 @@ impl fmt::Display for StartError {
             StartError::Bind(error) => error.fmt(f),
             StartError::Signals(error) => write!(f, "cannot handle SIGTERM/SIGINT: {error}"),
             StartError::Tls(error) => write!(f, "TLS: {error}"),
+            StartError::UsersFile(error) => error.fmt(f),
+            StartError::DefaultAdminNotLoopback(addr) => write!(
+                f,
+                "refusing MGMT on {addr} with the default admin:admin; set -a USER:PASS or use a loopback --mgmt-addr"
+            ),
         }
     }
 }
@@ -52,12 +86,17 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 pub struct Running {
     pub shared: Arc<Shared>,
     pop3: RunningPop3,
+    mgmt: RunningMgmt,
     signals: Signals,
 }
 
 impl Running {
     pub fn pop3_addrs(&self) -> &[SocketAddr] {
         self.pop3.addrs()
+    }
+
+    pub fn mgmt_addr(&self) -> SocketAddr {
+        self.mgmt.addr()
     }
 
     /// Serves until SIGTERM or SIGINT, then shuts down gracefully.
@@ -69,12 +108,13 @@ impl Running {
     }
 
     /// Stops accepting, tells idle sessions, lets commands in flight finish
-    /// (up to a grace period), and returns once every session has ended.
-    /// Sessions that did not QUIT delete nothing; every maildrop lock is
-    /// released as its session ends.
+    /// (up to a grace period), and returns once every POP3 session has
+    /// ended. Sessions that did not QUIT delete nothing; every maildrop lock
+    /// is released as its session ends.
     pub fn shut_down(self) {
         self.shared.shutdown.begin();
         self.shared.pause.resume_now();
+        self.mgmt.stop();
         self.pop3.shut_down(&self.shared, SHUTDOWN_GRACE);
         log::info!("pop3d stopped");
     }
@@ -92,21 +132,31 @@ pub fn start(config: &Config) -> Result<Running, StartError> {
     }
     // Registered before serving, so a signal at any later moment is caught.
     let signals = Signals::new([SIGTERM, SIGINT]).map_err(StartError::Signals)?;
-    let users = UserTable::new(
-        config.admin.clone(),
-        config.users.iter().cloned(),
-        config.max_users,
-    );
-    let per_address = (config.max_per_address > 0)
-        .then(|| PerAddressLimit::new(config.max_per_address, !config.limit_loopback));
+    let (users_file, stored) = match &config.users_file {
+        Some(path) => {
+            let (file, stored) = UsersFile::load(path).map_err(StartError::UsersFile)?;
+            (Some(file), stored)
+        }
+        None => (None, Vec::new()),
+    };
+    let (admin, users) = merge_users(config, stored);
+    let default_admin = Credentials::parse(DEFAULT_ADMIN).is_ok_and(|default| default == admin);
+    if default_admin {
+        if !config.mgmt_addr.ip().is_loopback() {
+            return Err(StartError::DefaultAdminNotLoopback(config.mgmt_addr));
+        }
+        log::warn!("MGMT uses the default admin:admin; set -a USER:PASS (or CHANGE_PASSWORD) before exposing it");
+    }
     let tls = match &config.tls {
         Some(files) => Some(tls::server_config(&files.cert, &files.key).map_err(StartError::Tls)?),
         None => None,
     };
     warn_about_cleartext(config);
+    let per_address = (config.max_per_address > 0)
+        .then(|| PerAddressLimit::new(config.max_per_address, !config.limit_loopback));
     let shared = Arc::new(Shared::new(
         config.mail_root.clone(),
-        users,
+        UserTable::new(admin, users, config.max_users),
         ConnectionLimit::new(config.max_connections, allowed, per_address),
         config.limits.clone(),
         config.retr_buffer,
@@ -115,17 +165,46 @@ pub fn start(config: &Config) -> Result<Running, StartError> {
     ));
     let pop3 = Pop3Server::bind(&config.pop3_addrs, &config.pop3s_addrs, Arc::clone(&shared))
         .map_err(StartError::Bind)?;
+    let mgmt = MgmtServer::bind(config.mgmt_addr, Arc::clone(&shared), users_file)
+        .map_err(StartError::Bind)?;
     for (addr, implicit_tls) in pop3.local_addrs().map_err(StartError::Bind)? {
         let kind = if implicit_tls { "POP3S" } else { "POP3" };
         log::info!("{kind} listening on {addr}");
     }
+    log::info!(
+        "MGMT listening on {}",
+        mgmt.local_addr().map_err(StartError::Bind)?
+    );
     let pop3 = pop3.spawn().map_err(StartError::Bind)?;
+    let mgmt = mgmt.spawn().map_err(StartError::Bind)?;
     log::info!("pop3d ready");
     Ok(Running {
         shared,
         pop3,
+        mgmt,
         signals,
     })
+}
+
+/// The admin and the other users, from the users file and the command line.
+///
+/// `-u` entries replace file entries of the same name. The admin comes from
+/// `-a` when given; otherwise the file's entry for the default admin name,
+/// if any, keeps its password (it may have been changed over MGMT).
+fn merge_users(config: &Config, stored: Vec<Credentials>) -> (Credentials, Vec<Credentials>) {
+    let mut admin = config.admin.clone();
+    let mut users: Vec<Credentials> = Vec::with_capacity(stored.len() + config.users.len());
+    for user in stored {
+        if user.name == admin.name {
+            if config.admin_is_default {
+                admin = user;
+            }
+        } else if !config.users.iter().any(|given| given.name == user.name) {
+            users.push(user);
+        }
+    }
+    users.extend(config.users.iter().cloned());
+    (admin, users)
 }
 
 /// Says so at start when remote clients could never log in, or would send

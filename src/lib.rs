@@ -20,13 +20,17 @@
 //! - [`storage`]: Maildir on disk: file names and UIDLs, the maildrop lock,
 //!   the numbered, locked maildrop and its commit.
 //! - [`state`]: what threads share: users, counters, the connection cap and
-//!   the MGMT pause, each behind its own lock or atomics.
+//!   the MGMT pause, each behind its own lock or atomics; and the users
+//!   file (`-f`) those users are loaded from and saved to.
+//! - [`mgmt`]: the management protocol: its listener, its per-admin
+//!   sessions, its command parser, and the `admin_monitor` client.
 //!
 //! Read RFC 1939 before changing `session::state` or `protocol`; the
 //! comments there cite the sections they implement.
 
 pub mod app;
 pub mod config;
+pub mod mgmt;
 pub mod protocol;
 pub mod server;
 pub mod session;

@@ -1,1 +1,48 @@
-fn main() {}
+//! `./admin_monitor`: the one-shot MGMT client. Parses the command line and
+//! maps outcomes to exit statuses; the client itself lives in the library
+//! (`pop3d::mgmt::client`).
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+use pop3d::mgmt::client::{self, ExitStatus, Invocation};
+
+/// The server answered the command with `-ERR`.
+const SERVER_ERROR: u8 = 1;
+/// The command line is wrong.
+const USAGE_ERROR: u8 = 2;
+/// No connection, no login, or no common protocol version.
+const CANNOT_RUN: u8 = 3;
+
+fn main() -> ExitCode {
+    let program = "admin_monitor";
+    let args: Option<Vec<String>> = std::env::args_os()
+        .skip(1)
+        .map(|arg| arg.into_string().ok())
+        .collect();
+    let parsed = args
+        .ok_or(client::UsageError::NotUtf8)
+        .and_then(|args| client::parse_args(&args));
+    let request = match parsed {
+        Ok(Invocation::Run(request)) => request,
+        Ok(Invocation::Help) => {
+            print!("{}", client::usage(program));
+            return ExitCode::SUCCESS;
+        }
+        Err(error) => {
+            eprintln!("{program}: {error} (run {program} -HELP for usage)");
+            return ExitCode::from(USAGE_ERROR);
+        }
+    };
+    let (stdout, stderr) = (io::stdout(), io::stderr());
+    let status = client::run(&request, &mut stdout.lock(), &mut stderr.lock());
+    let _ = io::stdout().flush();
+    match status {
+        Ok(ExitStatus::Success) => ExitCode::SUCCESS,
+        Ok(ExitStatus::ServerError) => ExitCode::from(SERVER_ERROR),
+        Err(error) => {
+            eprintln!("{program}: {error}");
+            ExitCode::from(CANNOT_RUN)
+        }
+    }
+}

@@ -8,8 +8,11 @@ use simplelog::{ColorChoice, ConfigBuilder, TermLogger, TerminalMode};
 
 /// Exit status for a bad command line (as getopts-style tools use).
 const USAGE_ERROR: u8 = 2;
-/// Exit status when the server cannot start (address in use, ...).
-const START_ERROR: u8 = 1;
+/// Printed after the options by `--help`.
+const EXIT_STATUS_HELP: &str =
+    "\nExit status: 1 if the system refuses to start the server (address in use, open-file limit);\n\
+2 for a bad command line, a missing or malformed users file, or the default admin:admin\n\
+on a non-loopback --mgmt-addr.\n";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
@@ -17,7 +20,7 @@ fn main() -> ExitCode {
     let config = match config::parse(&args[1..]) {
         Ok(Invocation::Run(config)) => config,
         Ok(Invocation::Help) => {
-            print!("{}", config::usage(program));
+            print!("{}{EXIT_STATUS_HELP}", config::usage(program));
             return ExitCode::SUCCESS;
         }
         Ok(Invocation::Version) => {
@@ -47,7 +50,7 @@ fn main() -> ExitCode {
         }
         Err(error) => {
             eprintln!("{program}: {error}");
-            ExitCode::from(START_ERROR)
+            ExitCode::from(error.exit_status())
         }
     }
 }

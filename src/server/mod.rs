@@ -169,7 +169,7 @@ fn accept_loop(
 }
 
 /// Unblocks an accept thread waiting on `addr` by connecting to it.
-fn wake_accept(addr: SocketAddr) {
+pub fn wake_accept(addr: SocketAddr) {
     let mut target = addr;
     if target.ip().is_unspecified() {
         target.set_ip(match addr {

@@ -10,6 +10,7 @@ pub mod pause;
 pub mod shutdown;
 pub mod stats;
 pub mod users;
+pub mod users_file;
 
 use std::path::PathBuf;
 use std::sync::Arc;

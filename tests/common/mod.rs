@@ -331,3 +331,97 @@ impl Client {
         matches!(self.reader.read(&mut byte), Ok(0) | Err(_))
     }
 }
+
+/// The admin account every test server has unless `-a` says otherwise.
+pub const ADMIN: (&str, &str) = ("admin", "admin");
+
+impl TestServer {
+    pub fn mgmt_addr(&self) -> SocketAddr {
+        self.mgmt.expect("the server logged no MGMT address")
+    }
+
+    /// A raw MGMT connection, greeting read.
+    pub fn mgmt(&self) -> Client {
+        Client::connect(self.mgmt_addr())
+    }
+
+    /// A raw MGMT connection logged in as admin:admin.
+    pub fn admin(&self) -> Client {
+        self.admin_as(ADMIN.0, ADMIN.1)
+    }
+
+    pub fn admin_as(&self, user: &str, password: &str) -> Client {
+        let mut client = self.mgmt();
+        assert_eq!(client.command(&format!("USER {user}")), "+OK USER");
+        assert_eq!(client.command(&format!("PASS {password}")), "+OK PASS");
+        client
+    }
+
+    /// Runs `./admin_monitor -H <ip> -P <port> <args>` against this server.
+    pub fn admin_monitor(&self, args: &[&str]) -> Monitor {
+        let addr = self.mgmt_addr();
+        let (ip, port) = (addr.ip().to_string(), addr.port().to_string());
+        let mut all = vec!["-H", ip.as_str(), "-P", port.as_str()];
+        all.extend_from_slice(args);
+        admin_monitor(&all)
+    }
+}
+
+/// What one `admin_monitor` run printed and how it exited.
+#[derive(Debug)]
+pub struct Monitor {
+    pub status: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Monitor {
+    pub fn lines(&self) -> Vec<&str> {
+        self.stdout.lines().collect()
+    }
+}
+
+/// Runs the real `admin_monitor` binary with `args`.
+pub fn admin_monitor(args: &[&str]) -> Monitor {
+    let output = Command::new(env!("CARGO_BIN_EXE_admin_monitor"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    Monitor {
+        status: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// Starts `pop3d <args>` expecting it to exit at once; returns its exit
+/// status and stderr. Fails the test if it is still running after PATIENCE.
+pub fn start_expecting_exit(args: &[&str]) -> (i32, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pop3d"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + PATIENCE;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("pop3d {args:?} did not exit");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    (status.code().unwrap_or(-1), stderr)
+}

@@ -1,0 +1,536 @@
+//! The one-shot MGMT client behind `./admin_monitor`: parse the command
+//! line, log in, send one command, print the server's lines, say goodbye.
+//!
+//! ```text
+//! admin_monitor [-H host] [-P port] <version> <user> <password> <command> [args]
+//! ```
+//!
+//! The server decides whether arguments are valid (so the client and the
+//! server can never disagree); the client only checks how many there are
+//! and that none could smuggle a second command into the line. It knows
+//! from the verb alone whether a reply has data lines (see
+//! [`Verb::has_data`]). Exit statuses are [`ExitStatus`]; the binary maps
+//! them to numbers and prints every error as one line on stderr.
+
+use std::fmt;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+use super::command::Verb;
+use super::session::PROTOCOL_VERSION;
+use crate::config::DEFAULT_MGMT_PORT;
+
+pub const DEFAULT_HOST: &str = "127.0.0.1";
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long any reply may take, except TIMEOUT's, which takes its pause.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The client's commands, each with the verb it sends.
+const COMMANDS: &[(&str, Verb)] = &[
+    ("-HISTORIC_CONNEC", Verb::HistoricConnec),
+    ("-LIVE_CONNEC", Verb::LiveConnec),
+    ("-BYTES_TRANS", Verb::BytesTrans),
+    ("-USERS", Verb::Users),
+    ("-STATUS", Verb::Status),
+    ("-MAX_USERS", Verb::MaxUsers),
+    ("-MAX_CONNECTIONS", Verb::MaxConnec),
+    ("-TIMEOUT", Verb::Timeout),
+    ("-DELETE_USER", Verb::DeleteUser),
+    ("-ADD_USER", Verb::AddUser),
+    ("-RESET_USER_PASSWORD", Verb::ResetUserPassword),
+    ("-CHANGE_PASSWORD", Verb::ChangePassword),
+];
+
+/// The usage text printed by `-HELP` and after a usage error.
+pub fn usage(program: &str) -> String {
+    let mut text = format!(
+        "Usage: {program} [-H host] [-P port] <version> <user> <password> <command> [args]\n\
+         \n\
+         Sends one command to a pop3d MGMT server (default {DEFAULT_HOST}:{DEFAULT_MGMT_PORT}) and prints its replies.\n\
+         <version> is the MGMT protocol version, such as 1.0; this client speaks major version {}.\n\
+         \n\
+         Commands:\n  -HELP\n",
+        PROTOCOL_VERSION.0
+    );
+    for (name, verb) in COMMANDS {
+        let line = std::iter::once(*name)
+            .chain(verb.arguments().iter().copied())
+            .collect::<Vec<_>>()
+            .join(" ");
+        text.push_str(&format!("  {line}\n"));
+    }
+    text.push_str(
+        "\nExit status: 0 success, 1 the server answered -ERR, 2 usage error,\n\
+         3 cannot connect, authenticate or agree on the protocol version.\n",
+    );
+    text
+}
+
+/// A protocol version `major.minor` (the minor part may be left out).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Version {
+    pub major: u32,
+    pub minor: u32,
+}
+
+impl Version {
+    pub fn parse(text: &str) -> Option<Version> {
+        let (major, minor) = text.split_once('.').unwrap_or((text, "0"));
+        let digits =
+            |s: &str| !s.is_empty() && s.len() <= 9 && s.bytes().all(|b| b.is_ascii_digit());
+        if !digits(major) || !digits(minor) {
+            return None;
+        }
+        Some(Version {
+            major: major.parse().ok()?,
+            minor: minor.parse().ok()?,
+        })
+    }
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.major, self.minor)
+    }
+}
+
+/// What to do, from a valid command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub host: String,
+    pub port: u16,
+    pub version: Version,
+    pub user: String,
+    pub password: String,
+    pub verb: Verb,
+    pub args: Vec<String>,
+}
+
+impl Request {
+    /// The command line sent to the server.
+    fn line(&self) -> String {
+        std::iter::once(self.verb.name())
+            .chain(self.args.iter().map(String::as_str))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// What the command line asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Invocation {
+    Help,
+    Run(Request),
+}
+
+/// A command line that cannot be run. `Display` is the one-line message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UsageError {
+    MissingValue(&'static str),
+    BadPort(String),
+    Missing(&'static str),
+    BadVersion(String),
+    UnsupportedVersion(Version),
+    UnknownCommand(String),
+    WrongArgumentCount {
+        command: String,
+        expected: usize,
+    },
+    /// A space, CR or LF in an argument would change the line sent.
+    UnsafeArgument,
+    NotUtf8,
+}
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UsageError::MissingValue(flag) => write!(f, "{flag} needs a value"),
+            UsageError::BadPort(port) => write!(f, "'{port}' is not a port number (1-65535)"),
+            UsageError::Missing(what) => write!(f, "missing {what}"),
+            UsageError::BadVersion(text) => write!(f, "'{text}' is not a protocol version such as 1.0"),
+            UsageError::UnsupportedVersion(version) => write!(
+                f,
+                "version {version} is not supported: this client speaks MGMT {}.x (major versions must match)",
+                PROTOCOL_VERSION.0
+            ),
+            UsageError::UnknownCommand(command) => write!(f, "unknown command '{command}' (see -HELP)"),
+            UsageError::WrongArgumentCount { command, expected } => {
+                write!(f, "{command} takes {expected} argument{}", if *expected == 1 { "" } else { "s" })
+            }
+            UsageError::UnsafeArgument => f.write_str("arguments cannot contain spaces or line breaks"),
+            UsageError::NotUtf8 => f.write_str("arguments must be UTF-8 text"),
+        }
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// Parses the arguments after the program name.
+pub fn parse_args(args: &[String]) -> Result<Invocation, UsageError> {
+    if args
+        .iter()
+        .any(|arg| arg.eq_ignore_ascii_case("-HELP") || arg == "-h" || arg == "--help")
+    {
+        return Ok(Invocation::Help);
+    }
+    let mut host = DEFAULT_HOST.to_owned();
+    let mut port = DEFAULT_MGMT_PORT;
+    let mut rest = args;
+    loop {
+        match rest {
+            [flag, value, tail @ ..] if flag == "-H" => {
+                host = value.clone();
+                rest = tail;
+            }
+            [flag, value, tail @ ..] if flag == "-P" => {
+                port = value
+                    .parse()
+                    .ok()
+                    .filter(|&p| p != 0)
+                    .ok_or_else(|| UsageError::BadPort(value.clone()))?;
+                rest = tail;
+            }
+            [flag] if flag == "-H" || flag == "-P" => {
+                return Err(UsageError::MissingValue(if flag == "-H" {
+                    "-H"
+                } else {
+                    "-P"
+                }))
+            }
+            _ => break,
+        }
+    }
+    let mut positional = rest.iter();
+    let mut next = |what| positional.next().ok_or(UsageError::Missing(what));
+    let version_text = next("<version>")?;
+    let version =
+        Version::parse(version_text).ok_or_else(|| UsageError::BadVersion(version_text.clone()))?;
+    if version.major != PROTOCOL_VERSION.0 {
+        return Err(UsageError::UnsupportedVersion(version));
+    }
+    let user = next("<user>")?.clone();
+    let password = next("<password>")?.clone();
+    let command = next("<command>")?;
+    let verb = COMMANDS
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(command))
+        .map(|(_, verb)| *verb)
+        .ok_or_else(|| UsageError::UnknownCommand(command.clone()))?;
+    let args: Vec<String> = positional.cloned().collect();
+    let expected = verb.arguments().len();
+    if args.len() != expected {
+        return Err(UsageError::WrongArgumentCount {
+            command: command.to_ascii_uppercase(),
+            expected,
+        });
+    }
+    let unsafe_text = |text: &str| text.is_empty() || text.contains([' ', '\r', '\n']);
+    if args.iter().any(|arg| unsafe_text(arg))
+        || unsafe_text(&user)
+        || password.contains(['\r', '\n'])
+    {
+        return Err(UsageError::UnsafeArgument);
+    }
+    Ok(Invocation::Run(Request {
+        host,
+        port,
+        version,
+        user,
+        password,
+        verb,
+        args,
+    }))
+}
+
+/// How a conversation that reached the command ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    Success,
+    /// The server answered the command with `-ERR`.
+    ServerError,
+}
+
+/// Why the command could not be delivered (exit status 3).
+#[derive(Debug)]
+pub enum RunError {
+    Resolve { target: String, error: io::Error },
+    Connect { target: String, error: io::Error },
+    Lost(io::Error),
+    Closed,
+    BadGreeting(String),
+    VersionMismatch { requested: Version, server: Version },
+    AuthenticationFailed(String),
+}
+
+impl fmt::Display for RunError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RunError::Resolve { target, error } => write!(f, "cannot resolve {target}: {error}"),
+            RunError::Connect { target, error } => write!(f, "cannot connect to {target}: {error}"),
+            RunError::Lost(error) => write!(f, "connection lost: {error}"),
+            RunError::Closed => f.write_str("the server closed the connection"),
+            RunError::BadGreeting(line) => write!(f, "not an MGMT server (greeting: {line})"),
+            RunError::VersionMismatch { requested, server } => {
+                write!(f, "version {requested} requested but the server speaks MGMT/{server}; major versions differ")
+            }
+            RunError::AuthenticationFailed(line) => write!(f, "authentication failed: {line}"),
+        }
+    }
+}
+
+impl std::error::Error for RunError {}
+
+impl From<io::Error> for RunError {
+    fn from(error: io::Error) -> Self {
+        RunError::Lost(error)
+    }
+}
+
+/// Runs `request`, printing the server's lines to `out` (and an `-ERR`
+/// answer to the command to `err`).
+///
+/// # Errors
+/// Anything that keeps the command from being answered: no connection, a
+/// greeting of another protocol or major version, a refused login.
+pub fn run(
+    request: &Request,
+    out: &mut impl Write,
+    err: &mut impl Write,
+) -> Result<ExitStatus, RunError> {
+    let stream = connect(&request.host, request.port)?;
+    stream.set_read_timeout(Some(reply_timeout(request)))?;
+    stream.set_write_timeout(Some(REPLY_TIMEOUT))?;
+    let mut conversation = Conversation {
+        reader: BufReader::new(stream.try_clone()?),
+        writer: stream,
+    };
+
+    let greeting = conversation.line()?;
+    let server =
+        greeting_version(&greeting).ok_or_else(|| RunError::BadGreeting(greeting.clone()))?;
+    if server.major != request.version.major {
+        return Err(RunError::VersionMismatch {
+            requested: request.version,
+            server,
+        });
+    }
+    writeln!(out, "{greeting}")?;
+    for line in [
+        format!("USER {}", request.user),
+        format!("PASS {}", request.password),
+    ] {
+        let reply = conversation.command(&line)?;
+        if !reply.starts_with("+OK") {
+            return Err(RunError::AuthenticationFailed(reply));
+        }
+        writeln!(out, "{reply}")?;
+    }
+
+    let reply = conversation.command(&request.line())?;
+    let status = if reply.starts_with("+OK") {
+        writeln!(out, "{reply}")?;
+        if request.verb.has_data() {
+            for line in conversation.data_lines()? {
+                writeln!(out, "{line}")?;
+            }
+        }
+        ExitStatus::Success
+    } else {
+        writeln!(err, "{reply}")?;
+        ExitStatus::ServerError
+    };
+    let goodbye = conversation.command(Verb::Quit.name())?;
+    writeln!(out, "{goodbye}")?;
+    Ok(status)
+}
+
+/// TIMEOUT answers only once its pause is over.
+fn reply_timeout(request: &Request) -> Duration {
+    let pause = match request.verb {
+        Verb::Timeout => request
+            .args
+            .first()
+            .and_then(|s| s.parse::<u64>().ok())
+            .unwrap_or(0),
+        _ => 0,
+    };
+    REPLY_TIMEOUT + Duration::from_secs(pause.min(super::session::MAX_PAUSE_SECS))
+}
+
+fn connect(host: &str, port: u16) -> Result<TcpStream, RunError> {
+    let target = if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let addrs: Vec<_> = (bare, port)
+        .to_socket_addrs()
+        .map_err(|error| RunError::Resolve {
+            target: target.clone(),
+            error,
+        })?
+        .collect();
+    let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
+    for addr in addrs {
+        match TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT) {
+            Ok(stream) => return Ok(stream),
+            Err(error) => last = error,
+        }
+    }
+    Err(RunError::Connect {
+        target,
+        error: last,
+    })
+}
+
+/// The `MGMT/major.minor` at the end of a `+OK` greeting.
+fn greeting_version(greeting: &str) -> Option<Version> {
+    if !greeting.starts_with("+OK") {
+        return None;
+    }
+    let token = greeting.split(' ').next_back()?;
+    Version::parse(token.strip_prefix("MGMT/")?)
+}
+
+struct Conversation {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+impl Conversation {
+    fn command(&mut self, line: &str) -> Result<String, RunError> {
+        self.writer.write_all(format!("{line}\r\n").as_bytes())?;
+        self.line()
+    }
+
+    /// One line without its line ending.
+    fn line(&mut self) -> Result<String, RunError> {
+        let mut bytes = Vec::new();
+        // Replies are short; a bound keeps a rogue server from feeding us
+        // an endless line.
+        let read = (&mut self.reader)
+            .take(64 * 1024)
+            .read_until(b'\n', &mut bytes)?;
+        if read == 0 {
+            return Err(RunError::Closed);
+        }
+        while matches!(bytes.last(), Some(b'\n' | b'\r')) {
+            bytes.pop();
+        }
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    /// Data lines up to the closing ".", with byte-stuffing removed.
+    fn data_lines(&mut self) -> Result<Vec<String>, RunError> {
+        let mut lines = Vec::new();
+        loop {
+            let line = self.line()?;
+            if line == "." {
+                return Ok(lines);
+            }
+            lines.push(line.strip_prefix('.').map(str::to_owned).unwrap_or(line));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(text: &str) -> Vec<String> {
+        text.split(' ')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    fn request(text: &str) -> Request {
+        match parse_args(&args(text)) {
+            Ok(Invocation::Run(request)) => request,
+            other => panic!("{text}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_original_command_lines_work() {
+        let r = request("1.0 admin admin -HISTORIC_CONNEC");
+        assert_eq!(
+            (r.host.as_str(), r.port, r.verb),
+            ("127.0.0.1", 6000, Verb::HistoricConnec)
+        );
+        assert_eq!(r.line(), "HISTORIC_CONNEC");
+        let r = request("-H ::1 -P 7000 1 root pw -max_connections 5");
+        assert_eq!(
+            (r.host.as_str(), r.port, r.line()),
+            ("::1", 7000, "MAX_CONNEC 5".to_owned())
+        );
+        assert_eq!(
+            request("1.3 a b -ADD_USER carol c:pw").line(),
+            "ADD_USER carol c:pw"
+        );
+        assert_eq!(request("1.0 a -pw- -STATUS").password, "-pw-");
+        assert_eq!(parse_args(&args("-HELP")), Ok(Invocation::Help));
+    }
+
+    #[test]
+    fn bad_command_lines_say_what_is_wrong() {
+        let cases = [
+            ("", UsageError::Missing("<version>")),
+            ("-H", UsageError::MissingValue("-H")),
+            ("-P x 1.0 a b -STATUS", UsageError::BadPort("x".into())),
+            ("one a b -STATUS", UsageError::BadVersion("one".into())),
+            (
+                "2.0 a b -STATUS",
+                UsageError::UnsupportedVersion(Version { major: 2, minor: 0 }),
+            ),
+            ("1.0 a b", UsageError::Missing("<command>")),
+            ("1.0 a b -FLY", UsageError::UnknownCommand("-FLY".into())),
+            (
+                "1.0 a b -STATUS now",
+                UsageError::WrongArgumentCount {
+                    command: "-STATUS".into(),
+                    expected: 0,
+                },
+            ),
+            (
+                "1.0 a b -ADD_USER x",
+                UsageError::WrongArgumentCount {
+                    command: "-ADD_USER".into(),
+                    expected: 2,
+                },
+            ),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(parse_args(&args(text)), Err(expected), "{text}");
+        }
+        let smuggled = vec![
+            "1.0".into(),
+            "a".into(),
+            "b".into(),
+            "-DELETE_USER".into(),
+            "x\r\nQUIT".into(),
+        ];
+        assert_eq!(parse_args(&smuggled), Err(UsageError::UnsafeArgument));
+    }
+
+    #[test]
+    fn greetings_carry_the_version() {
+        assert_eq!(
+            greeting_version("+OK Management server ready MGMT/1.0"),
+            Some(Version { major: 1, minor: 0 })
+        );
+        assert_eq!(greeting_version("+OK POP3 server ready"), None);
+        assert_eq!(greeting_version("-ERR MGMT/1.0"), None);
+    }
+
+    #[test]
+    fn every_client_command_has_a_verb_the_server_knows() {
+        for (name, verb) in COMMANDS {
+            assert_eq!(Verb::from_name(verb.name()), Some(*verb), "{name}");
+        }
+        assert!(usage("admin_monitor").contains("-CHANGE_PASSWORD <old-password> <new-password>"));
+    }
+}

@@ -1,0 +1,179 @@
+//! MGMT, the management protocol: its listener, sessions, parser and the
+//! `admin_monitor` client.
+//!
+//! The listener has its own accept thread and gives each admin connection
+//! its own thread, apart from the POP3 pool: a TIMEOUT or a delayed failed
+//! login blocks only the admin who caused it, and MGMT keeps answering while
+//! POP3 is paused. Only a few admins may be connected at once; one more gets
+//! `-ERR [SYS/TEMP]` and is closed.
+//!
+//! - [`command`]: the pure line parser (verbs, typed arguments).
+//! - [`session`]: one admin connection, AUTH then ACTIVE.
+//! - [`client`]: the one-shot client behind `./admin_monitor`.
+//!
+//! MGMT changes shared state only through [`crate::state`]; it never
+//! touches a POP3 socket or a Maildir.
+
+pub mod client;
+pub mod command;
+pub mod session;
+
+use std::io::{self, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use crate::protocol::response::{Failure, ResponseCode};
+use crate::state::connections::ConnectionLimit;
+use crate::state::users_file::UsersFile;
+use crate::state::Shared;
+
+/// Admin connections served at once. Administration is rare and each
+/// connection costs a thread; a handful is plenty and bounds the damage a
+/// flood of connections to the MGMT port can do.
+pub const MAX_ADMIN_SESSIONS: usize = 4;
+
+/// How long a failed MGMT login waits before its `-ERR`, to slow down
+/// password guessing (RFC 1939 §13 suggests the same for POP3).
+pub const LOGIN_FAILURE_DELAY: Duration = Duration::from_secs(1);
+
+/// Admin threads only parse short lines and format short replies.
+const SESSION_STACK_SIZE: usize = 256 * 1024;
+
+/// Pause after an accept error, so a full descriptor table does not turn
+/// the accept loop into a busy loop.
+const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
+
+/// What every admin session needs, shared by all of them.
+#[derive(Debug)]
+pub struct Context {
+    /// The state MGMT reports on and changes.
+    pub shared: Arc<Shared>,
+    /// Where user changes are saved at once; `None` keeps users in memory.
+    pub users_file: Option<UsersFile>,
+    /// How long a failed login waits; tests of the session logic use zero.
+    pub login_delay: Duration,
+}
+
+/// The MGMT side of a running server.
+pub struct MgmtServer {
+    listener: TcpListener,
+    context: Arc<Context>,
+    /// Admin session slots; a permit is held for each open connection.
+    sessions: Arc<ConnectionLimit>,
+}
+
+impl MgmtServer {
+    /// Binds `addr`.
+    ///
+    /// # Errors
+    /// The address cannot be bound (in use, not local, no rights).
+    pub fn bind(
+        addr: SocketAddr,
+        shared: Arc<Shared>,
+        users_file: Option<UsersFile>,
+    ) -> io::Result<Self> {
+        let listener = TcpListener::bind(addr).map_err(|error| {
+            io::Error::new(
+                error.kind(),
+                format!("cannot listen on {addr} for MGMT: {error}"),
+            )
+        })?;
+        let context = Arc::new(Context {
+            shared,
+            users_file,
+            login_delay: LOGIN_FAILURE_DELAY,
+        });
+        let sessions = Arc::new(ConnectionLimit::new(
+            MAX_ADMIN_SESSIONS,
+            MAX_ADMIN_SESSIONS,
+            None,
+        ));
+        Ok(Self {
+            listener,
+            context,
+            sessions,
+        })
+    }
+
+    /// The address actually bound (port 0 becomes the chosen port).
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Starts the accept thread.
+    pub fn spawn(self) -> io::Result<RunningMgmt> {
+        let addr = self.local_addr()?;
+        let thread = thread::Builder::new()
+            .name("mgmt-accept".to_owned())
+            .spawn(move || self.accept_loop())?;
+        Ok(RunningMgmt { addr, thread })
+    }
+
+    fn accept_loop(self) {
+        for connection in self.listener.incoming() {
+            if self.context.shared.shutdown.is_requested() {
+                return;
+            }
+            match connection {
+                Ok(stream) => self.admit(stream),
+                Err(error) => {
+                    log::warn!("MGMT accept failed: {error}");
+                    thread::sleep(ACCEPT_ERROR_BACKOFF);
+                }
+            }
+        }
+    }
+
+    /// Gives `stream` its own thread if an admin slot is free.
+    fn admit(&self, stream: TcpStream) {
+        let Ok(peer) = stream.peer_addr() else { return };
+        let Ok(permit) = self.sessions.try_acquire(peer.ip()) else {
+            refuse(stream);
+            return;
+        };
+        let context = Arc::clone(&self.context);
+        let spawned = thread::Builder::new()
+            .name("mgmt-session".to_owned())
+            .stack_size(SESSION_STACK_SIZE)
+            .spawn(move || session::serve(stream, &context, permit));
+        if let Err(error) = spawned {
+            log::error!("cannot start an MGMT session thread: {error}");
+        }
+    }
+}
+
+/// The MGMT side of a server, accepting admins.
+pub struct RunningMgmt {
+    addr: SocketAddr,
+    thread: JoinHandle<()>,
+}
+
+impl RunningMgmt {
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops accepting admins (the shutdown flag must be set already).
+    /// Admin sessions still open end with the process.
+    pub fn stop(self) {
+        crate::server::wake_accept(self.addr);
+        let _ = self.thread.join();
+    }
+}
+
+/// RFC 3206 §4: a temporary condition; the admin may try again later.
+fn refuse(mut stream: TcpStream) {
+    let peer = stream
+        .peer_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    log::warn!("MGMT refused {peer}: {MAX_ADMIN_SESSIONS} admin sessions already open");
+    // One small write into an empty socket buffer; never wait on the client.
+    let _ = stream.set_nonblocking(true);
+    let mut line = Vec::new();
+    let _ =
+        Failure::with_code(ResponseCode::SysTemp, "TOO MANY ADMIN SESSIONS").write_to(&mut line);
+    let _ = stream.write_all(&line);
+}
