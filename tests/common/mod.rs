@@ -22,6 +22,8 @@ pub const READY: &str = "pop3d ready";
 pub struct TestServer {
     child: Child,
     pub dir: tempfile::TempDir,
+    /// The mail root given with `-d` (`<dir>/mail` unless shared).
+    mail: PathBuf,
     pub pop3: Vec<SocketAddr>,
     pub mgmt: Option<SocketAddr>,
     log: Arc<Mutex<Vec<String>>>,
@@ -42,13 +44,40 @@ impl TestServer {
     /// Starts with the mail root `<dir>/mail`, listening on `ip`.
     pub fn start_in(dir: tempfile::TempDir, ip: &str, args: &[&str]) -> Self {
         let mail = dir.path().join("mail");
-        let mut command = Command::new(env!("CARGO_BIN_EXE_pop3d"));
-        command.arg(ip).arg("0").arg("-d").arg(&mail).args(["--mgmt-port", "0", "-l", "debug"]).args(args);
-        Self::spawn(command, dir)
+        Self::start_on_root(dir, &mail, ip, args)
     }
 
-    pub fn spawn(mut command: Command, dir: tempfile::TempDir) -> Self {
-        let mut child = command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("start pop3d");
+    /// Starts on 127.0.0.1 with `vars` set in the server's environment.
+    pub fn start_with_env(vars: &[(&str, &str)], args: &[&str]) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mail = dir.path().join("mail");
+        let mut command = Self::command(&mail, "127.0.0.1", args);
+        command.envs(vars.iter().copied());
+        Self::spawn(command, dir, mail)
+    }
+
+    /// Starts on 127.0.0.1 serving the mail root of `other`, as a second
+    /// server process sharing one mail root would.
+    pub fn start_sharing(other: &TestServer, args: &[&str]) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        Self::start_on_root(dir, &other.mail_root(), "127.0.0.1", args)
+    }
+
+    fn start_on_root(dir: tempfile::TempDir, mail: &Path, ip: &str, args: &[&str]) -> Self {
+        let command = Self::command(mail, ip, args);
+        Self::spawn(command, dir, mail.to_path_buf())
+    }
+
+    /// The server's command line: `<ip> 0 -d <mail>`, debug log, `args`.
+    fn command(mail: &Path, ip: &str, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_pop3d"));
+        command.arg(ip).arg("0").arg("-d").arg(mail).args(["--mgmt-port", "0", "-l", "debug"]).args(args);
+        command
+    }
+
+    pub fn spawn(mut command: Command, dir: tempfile::TempDir, mail: PathBuf) -> Self {
+        let mut child =
+            command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("start pop3d");
         let stderr = child.stderr.take().unwrap();
         let log = Arc::new(Mutex::new(Vec::new()));
         let (found, addresses) = mpsc::channel();
@@ -66,7 +95,7 @@ impl TestServer {
                 sink.lock().unwrap().push(line);
             }
         });
-        let mut server = Self { child, dir, pop3: Vec::new(), mgmt: None, log };
+        let mut server = Self { child, dir, mail, pop3: Vec::new(), mgmt: None, log };
         let deadline = Instant::now() + PATIENCE;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -85,7 +114,7 @@ impl TestServer {
     }
 
     pub fn mail_root(&self) -> PathBuf {
-        self.dir.path().join("mail")
+        self.mail.clone()
     }
 
     pub fn maildir(&self, user: &str) -> PathBuf {
@@ -123,6 +152,33 @@ impl TestServer {
         }
     }
 
+    /// How many log lines contain `needle`.
+    pub fn log_count(&self, needle: &str) -> usize {
+        self.log.lock().unwrap().iter().filter(|line| line.contains(needle)).count()
+    }
+
+    /// Waits until at least `count` log lines contain `needle`.
+    pub fn wait_for_log_count(&self, needle: &str, count: usize) {
+        let deadline = Instant::now() + PATIENCE;
+        while self.log_count(needle) < count {
+            assert!(Instant::now() < deadline, "log never said {needle:?} {count} times:\n{}", self.log_text());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits until `count` sessions have ended (each logs one "closed" line).
+    pub fn wait_for_closed_sessions(&self, count: usize) {
+        self.wait_for_log_count("closed ", count);
+    }
+
+    /// Stops the server (SIGKILL) and hands back its folder, mail included,
+    /// so that a new server can be started on the same mail.
+    pub fn stop_and_keep_dir(mut self) -> tempfile::TempDir {
+        self.kill();
+        let fresh = tempfile::tempdir().expect("temp dir");
+        std::mem::replace(&mut self.dir, fresh)
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
@@ -137,6 +193,40 @@ impl TestServer {
 impl Drop for TestServer {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// What a `pop3d` run that was expected to exit by itself produced.
+pub struct Exited {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `pop3d` with `args` and waits (at most [`PATIENCE`]) for it to exit.
+pub fn run_to_exit(args: &[&str]) -> Exited {
+    let child = Command::new(env!("CARGO_BIN_EXE_pop3d"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start pop3d");
+    let pid = child.id();
+    let (done, output) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(child.wait_with_output());
+    });
+    let Ok(output) = output.recv_timeout(PATIENCE) else {
+        // SAFETY: plain kill(2) of the child this function started.
+        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        panic!("pop3d {args:?} did not exit");
+    };
+    let output = output.expect("pop3d output");
+    Exited {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     }
 }
 
