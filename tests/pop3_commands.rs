@@ -489,3 +489,42 @@ fn missing_maildir_is_created_at_first_login() {
     }
     assert!(client.command("QUIT").starts_with("+OK"));
 }
+
+/// A client that goes away in the middle of a RETR deletes nothing, frees
+/// the maildrop, and the server keeps serving.
+#[test]
+fn dropping_the_connection_mid_retr_deletes_nothing() {
+    let server = TestServer::start();
+    let big: Vec<u8> = b"a line of a large message\n".iter().copied().cycle().take(8 << 20).collect();
+    server.deliver("alice", "1700000001.M1P1.big", &big);
+    server.deliver("alice", "1700000002.M2P1.small", SECOND);
+    let mut client = server.login("alice", "alice-pw");
+    assert!(client.command("DELE 2").starts_with("+OK"));
+    assert!(client.command("RETR 1").starts_with("+OK"));
+    let mut some = vec![0; 1024];
+    std::io::Read::read_exact(&mut client.reader, &mut some).unwrap();
+    drop(client);
+    server.wait_for_closed_sessions(1);
+    assert_eq!(files_in_cur(&server.maildir("alice")).len(), 2);
+    let mut client = server.login("alice", "alice-pw");
+    assert_eq!(client.command("LIST 2"), format!("+OK 2 {}", crlf_size(SECOND)));
+}
+
+/// A client that stops reading in the middle of a large RETR cannot pin its
+/// session: after the idle timeout the session ends, deleting nothing and
+/// releasing the maildrop.
+#[test]
+fn a_client_that_stops_reading_is_dropped_after_the_idle_timeout() {
+    let server = TestServer::start_with(&["-t", "1", "-u", "alice:alice-pw"]);
+    let big: Vec<u8> = b"a line of a large message\n".iter().copied().cycle().take(32 << 20).collect();
+    server.deliver("alice", "1700000001.M1P1.big", &big);
+    server.deliver("alice", "1700000002.M2P1.small", SECOND);
+    let mut stalled = server.login("alice", "alice-pw");
+    assert!(stalled.command("DELE 2").starts_with("+OK"));
+    stalled.send("RETR 1");
+    server.wait_for_closed_sessions(1);
+    assert_eq!(files_in_cur(&server.maildir("alice")).len(), 2);
+    let mut client = server.login("alice", "alice-pw");
+    assert_eq!(client.command("STAT").split(' ').nth(1), Some("2"));
+    drop(stalled);
+}

@@ -200,3 +200,19 @@ fn the_log_tells_the_story_without_passwords() {
     }
     assert!(log.contains("command PASS"), "commands are logged at debug level, by keyword:\n{log}");
 }
+
+/// A mail root that cannot hold Maildirs (here a plain file) makes login
+/// fail with `-ERR [SYS/TEMP]`; the session and the server go on.
+#[test]
+fn an_unusable_mail_root_gives_sys_temp_at_login() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("mail"), b"not a folder").unwrap();
+    let server = TestServer::start_in(dir, "127.0.0.1", &["-u", "alice:alice-pw"]);
+    let mut client = server.connect();
+    assert!(client.command("USER alice").starts_with("+OK"));
+    let reply = client.command("PASS alice-pw");
+    assert!(reply.starts_with("-ERR [SYS/TEMP] "), "{reply}");
+    assert!(client.command("CAPA").starts_with("+OK"), "the session goes on");
+    client.data_lines();
+    assert!(server.connect().command("NOOP").starts_with("-ERR"), "the server goes on");
+}
