@@ -404,6 +404,28 @@ fn idle_timeout_closes_without_deleting() {
     assert_eq!(client.command("STAT"), format!("+OK 1 {}", crlf_size(FIRST)), "the lock was released");
 }
 
+/// The idle timer runs from the last command, not the last byte: a client
+/// that keeps sending bytes that never make up a line is still logged out,
+/// and nothing is deleted.
+#[test]
+fn idle_timeout_is_not_reset_by_a_trickle_of_bytes() {
+    let server = TestServer::start_with(&["-t", "1", "-u", "alice:alice-pw"]);
+    server.deliver("alice", "1700000001.M1P1.test", FIRST);
+    let mut client = server.login("alice", "alice-pw");
+    assert!(client.command("DELE 1").starts_with("+OK"));
+    let deadline = std::time::Instant::now() + common::PATIENCE;
+    while server.log_count("closed ") == 0 {
+        assert!(std::time::Instant::now() < deadline, "a trickling client was never logged out");
+        if std::io::Write::write_all(client.reader.get_mut(), b"N").is_err() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert_refused(&client.line(), "autologout");
+    assert!(client.is_closed());
+    assert_eq!(files_in_cur(&server.maildir("alice")).len(), 1, "autologout deleted nothing");
+}
+
 /// Messages in new/ are moved into cur/ at login and numbered in delivery
 /// order (the leading timestamp compared as a number), whatever order the
 /// files were written in.

@@ -72,7 +72,6 @@ fn converse(
     writer: &mut BufWriter<Metered<'_>>,
 ) -> io::Result<Ending> {
     let idle_timeout = shared.idle_timeout().max(Duration::from_secs(1));
-    stream.set_read_timeout(Some(idle_timeout))?;
     // A client that stops reading in the middle of RETR must not pin this
     // thread forever.
     stream.set_write_timeout(Some(idle_timeout))?;
@@ -82,6 +81,9 @@ fn converse(
     writer.flush()?;
     let mut line = Vec::with_capacity(MAX_LINE_OCTETS);
     loop {
+        // RFC 1939 §3: the timer runs from the last command, not the last
+        // byte, so a client trickling a line that never ends is logged out.
+        reader.get_mut().set_read_deadline(Instant::now() + idle_timeout);
         let read = match read_line(reader, &mut line) {
             Ok(read) => read,
             Err(error) if is_timeout(&error) => {
