@@ -379,7 +379,7 @@ fn dropping_the_connection_deletes_nothing() {
     drop(client);
     server.wait_for_closed_sessions(1);
     assert_eq!(files_in_cur(&server.maildir("alice")).len(), 2);
-    let mut client = server.login("alice", "alice-pw");
+    let mut client = server.login_when_free("alice", "alice-pw");
     assert_eq!(client.command("STAT"), format!("+OK 2 {}", crlf_size(FIRST) + crlf_size(SECOND)));
 }
 
@@ -400,7 +400,7 @@ fn idle_timeout_closes_without_deleting() {
     assert!(idle_before_login.is_closed());
     assert_eq!(files_in_cur(&server.maildir("alice")).len(), 1, "autologout deleted nothing");
     server.wait_for_closed_sessions(2);
-    let mut client = server.login("alice", "alice-pw");
+    let mut client = server.login_when_free("alice", "alice-pw");
     assert_eq!(client.command("STAT"), format!("+OK 1 {}", crlf_size(FIRST)), "the lock was released");
 }
 
@@ -528,7 +528,7 @@ fn dropping_the_connection_mid_retr_deletes_nothing() {
     drop(client);
     server.wait_for_closed_sessions(1);
     assert_eq!(files_in_cur(&server.maildir("alice")).len(), 2);
-    let mut client = server.login("alice", "alice-pw");
+    let mut client = server.login_when_free("alice", "alice-pw");
     assert_eq!(client.command("LIST 2"), format!("+OK 2 {}", crlf_size(SECOND)));
 }
 
@@ -546,7 +546,7 @@ fn a_client_that_stops_reading_is_dropped_after_the_idle_timeout() {
     stalled.send("RETR 1");
     server.wait_for_closed_sessions(1);
     assert_eq!(files_in_cur(&server.maildir("alice")).len(), 2);
-    let mut client = server.login("alice", "alice-pw");
+    let mut client = server.login_when_free("alice", "alice-pw");
     assert_eq!(client.command("STAT").split(' ').nth(1), Some("2"));
     drop(stalled);
 }

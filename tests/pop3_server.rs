@@ -152,7 +152,7 @@ fn the_connection_cap_answers_sys_temp() {
     assert!(first.command("QUIT").starts_with("+OK"));
     assert!(first.is_closed());
     server.wait_for_closed_sessions(1);
-    let mut third = server.login("alice", "alice-pw");
+    let mut third = server.login_when_free("alice", "alice-pw");
     assert_eq!(third.command("STAT"), "+OK 0 0");
 }
 

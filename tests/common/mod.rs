@@ -139,6 +139,30 @@ impl TestServer {
         client
     }
 
+    /// Like [`login`](Self::login), for right after a session ended without
+    /// QUIT: its "closed" log line comes just before it frees the maildrop
+    /// lock and the connection slot, so this retries (within PATIENCE) while
+    /// the answer is `[IN-USE]` or `[SYS/TEMP]`.
+    pub fn login_when_free(&self, user: &str, password: &str) -> Client {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let mut client = Client::connect_raw(self.addr());
+            let greeting = client.line();
+            let reply = if greeting.starts_with("+OK") {
+                assert!(client.command(&format!("USER {user}")).starts_with("+OK"));
+                client.command(&format!("PASS {password}"))
+            } else {
+                greeting
+            };
+            if reply.starts_with("+OK") {
+                return client;
+            }
+            let busy = reply.starts_with("-ERR [IN-USE]") || reply.starts_with("-ERR [SYS/TEMP]");
+            assert!(busy && Instant::now() < deadline, "login of {user} failed: {reply}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     pub fn log_text(&self) -> String {
         self.log.lock().unwrap().join("\n")
     }
@@ -193,6 +217,15 @@ impl TestServer {
 impl Drop for TestServer {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// Waits (at most [`PATIENCE`]) until `done` is true.
+pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
