@@ -125,10 +125,7 @@ pub fn start(config: &Config) -> Result<Running, StartError> {
     let open_files = fd_limit::raise_open_file_limit();
     let allowed = fd_limit::max_connections_for(open_files);
     if config.max_connections > allowed {
-        return Err(StartError::TooManyConnections {
-            requested: config.max_connections,
-            allowed,
-        });
+        return Err(StartError::TooManyConnections { requested: config.max_connections, allowed });
     }
     // Registered before serving, so a signal at any later moment is caught.
     let signals = Signals::new([SIGTERM, SIGINT]).map_err(StartError::Signals)?;
@@ -152,8 +149,8 @@ pub fn start(config: &Config) -> Result<Running, StartError> {
         None => None,
     };
     warn_about_cleartext(config);
-    let per_address = (config.max_per_address > 0)
-        .then(|| PerAddressLimit::new(config.max_per_address, !config.limit_loopback));
+    let per_address =
+        (config.max_per_address > 0).then(|| PerAddressLimit::new(config.max_per_address, !config.limit_loopback));
     let shared = Arc::new(Shared::new(
         config.mail_root.clone(),
         UserTable::new(admin, users, config.max_users),
@@ -163,27 +160,18 @@ pub fn start(config: &Config) -> Result<Running, StartError> {
         tls,
         config.plaintext_auth,
     ));
-    let pop3 = Pop3Server::bind(&config.pop3_addrs, &config.pop3s_addrs, Arc::clone(&shared))
-        .map_err(StartError::Bind)?;
-    let mgmt = MgmtServer::bind(config.mgmt_addr, Arc::clone(&shared), users_file)
-        .map_err(StartError::Bind)?;
+    let pop3 =
+        Pop3Server::bind(&config.pop3_addrs, &config.pop3s_addrs, Arc::clone(&shared)).map_err(StartError::Bind)?;
+    let mgmt = MgmtServer::bind(config.mgmt_addr, Arc::clone(&shared), users_file).map_err(StartError::Bind)?;
     for (addr, implicit_tls) in pop3.local_addrs().map_err(StartError::Bind)? {
         let kind = if implicit_tls { "POP3S" } else { "POP3" };
         log::info!("{kind} listening on {addr}");
     }
-    log::info!(
-        "MGMT listening on {}",
-        mgmt.local_addr().map_err(StartError::Bind)?
-    );
+    log::info!("MGMT listening on {}", mgmt.local_addr().map_err(StartError::Bind)?);
     let pop3 = pop3.spawn().map_err(StartError::Bind)?;
     let mgmt = mgmt.spawn().map_err(StartError::Bind)?;
     log::info!("pop3d ready");
-    Ok(Running {
-        shared,
-        pop3,
-        mgmt,
-        signals,
-    })
+    Ok(Running { shared, pop3, mgmt, signals })
 }
 
 /// The admin and the other users, from the users file and the command line.
@@ -210,19 +198,14 @@ fn merge_users(config: &Config, stored: Vec<Credentials>) -> (Credentials, Vec<C
 /// Says so at start when remote clients could never log in, or would send
 /// passwords in the clear.
 fn warn_about_cleartext(config: &Config) {
-    let remote = config
-        .pop3_addrs
-        .iter()
-        .any(|addr| !addr.ip().is_loopback());
+    let remote = config.pop3_addrs.iter().any(|addr| !addr.ip().is_loopback());
     match config.plaintext_auth {
         PlaintextAuth::LoopbackOnly if remote && config.tls.is_none() => log::warn!(
             "no TLS certificate: clients from other hosts cannot log in (use --tls-cert/--tls-key, \
              or --allow-plaintext-auth to accept cleartext passwords)"
         ),
         PlaintextAuth::Always if remote => {
-            log::warn!(
-                "--allow-plaintext-auth: passwords from other hosts may cross the network in clear"
-            )
+            log::warn!("--allow-plaintext-auth: passwords from other hosts may cross the network in clear")
         }
         _ => {}
     }

@@ -119,20 +119,14 @@ impl fmt::Display for ConfigError {
             ConfigError::MissingAddress => f.write_str("missing <ip>: the address to listen on"),
             ConfigError::MissingPort => f.write_str("missing <port>: the POP3 port to listen on"),
             ConfigError::BadAddress(value) => {
-                write!(
-                    f,
-                    "'{value}' is not an IPv4 or IPv6 address (or 'localhost')"
-                )
+                write!(f, "'{value}' is not an IPv4 or IPv6 address (or 'localhost')")
             }
             ConfigError::BadPort(value) => write!(f, "'{value}' is not a port number (0-65535)"),
             ConfigError::BadNumber { flag, value } => {
                 write!(f, "{flag}: '{value}' is not a whole number")
             }
             ConfigError::BadSeconds { flag, value } => {
-                write!(
-                    f,
-                    "{flag}: '{value}' is not a number of seconds from 0 to 60"
-                )
+                write!(f, "{flag}: '{value}' is not a number of seconds from 0 to 60")
             }
             ConfigError::OutOfRange { flag, min, max } => {
                 write!(f, "{flag} must be between {min} and {max}")
@@ -143,16 +137,10 @@ impl fmt::Display for ConfigError {
             }
             ConfigError::DuplicateUser(name) => write!(f, "user '{name}' is given twice"),
             ConfigError::BadLogLevel(value) => {
-                write!(
-                    f,
-                    "--log-level: '{value}' is not one of off, error, warn, info, debug, trace"
-                )
+                write!(f, "--log-level: '{value}' is not one of off, error, warn, info, debug, trace")
             }
             ConfigError::UnexpectedArgument(value) => {
-                write!(
-                    f,
-                    "unexpected argument '{value}' (users follow -u as user:password)"
-                )
+                write!(f, "unexpected argument '{value}' (users follow -u as user:password)")
             }
             ConfigError::BadEnv { name, value } => {
                 write!(f, "{name}: '{value}' is not a size from 1 to 1048576")
@@ -168,125 +156,28 @@ impl std::error::Error for ConfigError {}
 fn options() -> Options {
     let mut options = Options::new();
     options
-        .optmulti(
-            "u",
-            "user",
-            "a POP3 account; more may follow as plain arguments",
-            "USER:PASS",
-        )
-        .optopt(
-            "d",
-            "maildir",
-            "mail root; USER's Maildir is DIR/USER (default ./mail)",
-            "DIR",
-        )
-        .optopt(
-            "c",
-            "max-connections",
-            "most POP3 connections at once (default 500)",
-            "N",
-        )
-        .optopt(
-            "",
-            "max-users",
-            "most accounts MGMT may create (default 100000)",
-            "N",
-        )
-        .optopt(
-            "",
-            "mgmt-addr",
-            "management address (default 127.0.0.1)",
-            "IP",
-        )
+        .optmulti("u", "user", "a POP3 account; more may follow as plain arguments", "USER:PASS")
+        .optopt("d", "maildir", "mail root; USER's Maildir is DIR/USER (default ./mail)", "DIR")
+        .optopt("c", "max-connections", "most POP3 connections at once (default 500)", "N")
+        .optopt("", "max-users", "most accounts MGMT may create (default 100000)", "N")
+        .optopt("", "mgmt-addr", "management address (default 127.0.0.1)", "IP")
         .optopt("", "mgmt-port", "management port (default 6000)", "PORT")
-        .optopt(
-            "a",
-            "admin",
-            "management account, also a POP3 user (default admin:admin)",
-            "USER:PASS",
-        )
-        .optopt(
-            "f",
-            "users-file",
-            "load users from FILE and save MGMT changes to it",
-            "FILE",
-        )
-        .optopt(
-            "t",
-            "idle-timeout",
-            "seconds of inactivity after login before autologout (default 600)",
-            "SECS",
-        )
-        .optopt(
-            "",
-            "login-timeout",
-            "seconds a client may stay connected without logging in (default 60)",
-            "SECS",
-        )
-        .optopt(
-            "",
-            "auth-failure-delay",
-            "seconds to wait before answering a failed login (default 2)",
-            "SECS",
-        )
-        .optopt(
-            "",
-            "max-auth-failures",
-            "failed logins before the connection is closed (default 3)",
-            "N",
-        )
-        .optopt(
-            "",
-            "max-bad-commands-before-login",
-            "bad commands before login, then close (default 3)",
-            "N",
-        )
-        .optopt(
-            "",
-            "max-bad-commands",
-            "bad commands after login, then close (default 20)",
-            "N",
-        )
-        .optopt(
-            "",
-            "max-per-ip",
-            "most connections from one client address, 0 for no cap (default 10)",
-            "N",
-        )
-        .optflag(
-            "",
-            "limit-loopback",
-            "hold loopback clients to --max-per-ip too (default: exempt)",
-        )
-        .optopt(
-            "",
-            "tls-cert",
-            "PEM certificate chain; turns on STLS",
-            "FILE",
-        )
+        .optopt("a", "admin", "management account, also a POP3 user (default admin:admin)", "USER:PASS")
+        .optopt("f", "users-file", "load users from FILE and save MGMT changes to it", "FILE")
+        .optopt("t", "idle-timeout", "seconds of inactivity after login before autologout (default 600)", "SECS")
+        .optopt("", "login-timeout", "seconds a client may stay connected without logging in (default 60)", "SECS")
+        .optopt("", "auth-failure-delay", "seconds to wait before answering a failed login (default 2)", "SECS")
+        .optopt("", "max-auth-failures", "failed logins before the connection is closed (default 3)", "N")
+        .optopt("", "max-bad-commands-before-login", "bad commands before login, then close (default 3)", "N")
+        .optopt("", "max-bad-commands", "bad commands after login, then close (default 20)", "N")
+        .optopt("", "max-per-ip", "most connections from one client address, 0 for no cap (default 10)", "N")
+        .optflag("", "limit-loopback", "hold loopback clients to --max-per-ip too (default: exempt)")
+        .optopt("", "tls-cert", "PEM certificate chain; turns on STLS", "FILE")
         .optopt("", "tls-key", "PEM private key for --tls-cert", "FILE")
-        .optopt(
-            "",
-            "tls-port",
-            "also serve implicit TLS (POP3S, usually 995) on PORT",
-            "PORT",
-        )
-        .optflag(
-            "",
-            "allow-plaintext-auth",
-            "allow cleartext logins from any address",
-        )
-        .optflag(
-            "",
-            "require-tls-on-loopback",
-            "refuse cleartext logins from loopback too",
-        )
-        .optopt(
-            "l",
-            "log-level",
-            "off, error, warn, info (default), debug or trace",
-            "LEVEL",
-        )
+        .optopt("", "tls-port", "also serve implicit TLS (POP3S, usually 995) on PORT", "PORT")
+        .optflag("", "allow-plaintext-auth", "allow cleartext logins from any address")
+        .optflag("", "require-tls-on-loopback", "refuse cleartext logins from loopback too")
+        .optopt("l", "log-level", "off, error, warn, info (default), debug or trace", "LEVEL")
         .optflag("h", "help", "print this help and exit")
         .optflag("V", "version", "print the version and exit");
     options
@@ -294,8 +185,7 @@ fn options() -> Options {
 
 /// The usage text printed by `--help` and after every error.
 pub fn usage(program: &str) -> String {
-    let brief =
-        format!("Usage: {program} <ip> <port> [options] -u <user>:<pass> [<user>:<pass> ...]");
+    let brief = format!("Usage: {program} <ip> <port> [options] -u <user>:<pass> [<user>:<pass> ...]");
     options().usage(&brief)
 }
 
@@ -304,13 +194,8 @@ pub fn parse<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Result<Invocation, Config
     parse_with_env(args, std::env::var(RETR_BUFFER_ENV).ok())
 }
 
-fn parse_with_env<S: AsRef<std::ffi::OsStr>>(
-    args: &[S],
-    retr_env: Option<String>,
-) -> Result<Invocation, ConfigError> {
-    let matches = options()
-        .parse(args)
-        .map_err(|error| ConfigError::Flags(error.to_string()))?;
+fn parse_with_env<S: AsRef<std::ffi::OsStr>>(args: &[S], retr_env: Option<String>) -> Result<Invocation, ConfigError> {
+    let matches = options().parse(args).map_err(|error| ConfigError::Flags(error.to_string()))?;
     if matches.opt_present("help") {
         return Ok(Invocation::Help);
     }
@@ -320,14 +205,9 @@ fn parse_with_env<S: AsRef<std::ffi::OsStr>>(
     let mut free = matches.free.iter();
     let ip = free.next().ok_or(ConfigError::MissingAddress)?;
     let port = free.next().ok_or(ConfigError::MissingPort)?;
-    let port: u16 = port
-        .parse()
-        .map_err(|_| ConfigError::BadPort(port.clone()))?;
+    let port: u16 = port.parse().map_err(|_| ConfigError::BadPort(port.clone()))?;
     let listen_ips = listen_addrs(ip)?;
-    let pop3_addrs = listen_ips
-        .iter()
-        .map(|&ip| SocketAddr::new(ip, port))
-        .collect();
+    let pop3_addrs = listen_ips.iter().map(|&ip| SocketAddr::new(ip, port)).collect();
 
     // As in the original, users may follow `-u` as plain arguments.
     let extra_users: Vec<&String> = free.collect();
@@ -335,27 +215,16 @@ fn parse_with_env<S: AsRef<std::ffi::OsStr>>(
         return Err(ConfigError::UnexpectedArgument((*first).clone()));
     }
     let mut users = Vec::new();
-    for entry in matches
-        .opt_strs("user")
-        .iter()
-        .chain(extra_users.into_iter())
-    {
+    for entry in matches.opt_strs("user").iter().chain(extra_users.into_iter()) {
         let credentials = parse_credentials(entry)?;
-        if users
-            .iter()
-            .any(|u: &Credentials| u.name == credentials.name)
-        {
+        if users.iter().any(|u: &Credentials| u.name == credentials.name) {
             return Err(ConfigError::DuplicateUser(credentials.name.to_string()));
         }
         users.push(credentials);
     }
 
     let admin_is_default = !matches.opt_present("admin");
-    let admin = parse_credentials(
-        &matches
-            .opt_str("admin")
-            .unwrap_or_else(|| DEFAULT_ADMIN.to_owned()),
-    )?;
+    let admin = parse_credentials(&matches.opt_str("admin").unwrap_or_else(|| DEFAULT_ADMIN.to_owned()))?;
 
     let mgmt_ip = match matches.opt_str("mgmt-addr") {
         Some(value) => parse_ip(&value)?,
@@ -368,12 +237,7 @@ fn parse_with_env<S: AsRef<std::ffi::OsStr>>(
     let retr_buffer = match retr_env {
         Some(value) => match value.parse() {
             Ok(size) if (1..=1 << 20).contains(&size) => size,
-            _ => {
-                return Err(ConfigError::BadEnv {
-                    name: RETR_BUFFER_ENV,
-                    value,
-                })
-            }
+            _ => return Err(ConfigError::BadEnv { name: RETR_BUFFER_ENV, value }),
         },
         None => DEFAULT_RETR_BUFFER,
     };
@@ -383,89 +247,42 @@ fn parse_with_env<S: AsRef<std::ffi::OsStr>>(
     };
 
     let tls = match (matches.opt_str("tls-cert"), matches.opt_str("tls-key")) {
-        (Some(cert), Some(key)) => Some(TlsFiles {
-            cert: cert.into(),
-            key: key.into(),
-        }),
+        (Some(cert), Some(key)) => Some(TlsFiles { cert: cert.into(), key: key.into() }),
         (None, None) => None,
-        (Some(_), None) => {
-            return Err(ConfigError::Needs {
-                flag: "--tls-cert",
-                needs: "--tls-key",
-            })
-        }
-        (None, Some(_)) => {
-            return Err(ConfigError::Needs {
-                flag: "--tls-key",
-                needs: "--tls-cert",
-            })
-        }
+        (Some(_), None) => return Err(ConfigError::Needs { flag: "--tls-cert", needs: "--tls-key" }),
+        (None, Some(_)) => return Err(ConfigError::Needs { flag: "--tls-key", needs: "--tls-cert" }),
     };
     let pop3s_addrs = match matches.opt_str("tls-port") {
         None => Vec::new(),
         Some(_) if tls.is_none() => {
-            return Err(ConfigError::Needs {
-                flag: "--tls-port",
-                needs: "--tls-cert and --tls-key",
-            })
+            return Err(ConfigError::Needs { flag: "--tls-port", needs: "--tls-cert and --tls-key" })
         }
         Some(value) => {
             let tls_port: u16 = value.parse().map_err(|_| ConfigError::BadPort(value))?;
-            listen_ips
-                .iter()
-                .map(|&ip| SocketAddr::new(ip, tls_port))
-                .collect()
+            listen_ips.iter().map(|&ip| SocketAddr::new(ip, tls_port)).collect()
         }
     };
-    let plaintext_auth = match (
-        matches.opt_present("allow-plaintext-auth"),
-        matches.opt_present("require-tls-on-loopback"),
-    ) {
-        (true, true) => {
-            return Err(ConfigError::Conflict(
-                "--allow-plaintext-auth",
-                "--require-tls-on-loopback",
-            ))
-        }
-        (true, false) => PlaintextAuth::Always,
-        (false, true) => PlaintextAuth::Never,
-        (false, false) => PlaintextAuth::LoopbackOnly,
-    };
+    let plaintext_auth =
+        match (matches.opt_present("allow-plaintext-auth"), matches.opt_present("require-tls-on-loopback")) {
+            (true, true) => return Err(ConfigError::Conflict("--allow-plaintext-auth", "--require-tls-on-loopback")),
+            (true, false) => PlaintextAuth::Always,
+            (false, true) => PlaintextAuth::Never,
+            (false, false) => PlaintextAuth::LoopbackOnly,
+        };
 
     Ok(Invocation::Run(Box::new(Config {
         pop3_addrs,
         mgmt_addr: SocketAddr::new(mgmt_ip, mgmt_port),
-        mail_root: PathBuf::from(
-            matches
-                .opt_str("maildir")
-                .unwrap_or_else(|| "./mail".to_owned()),
-        ),
-        max_connections: number(
-            &matches,
-            "max-connections",
-            DEFAULT_MAX_CONNECTIONS as u64,
-            1,
-            u32::MAX as u64,
-        )? as usize,
-        max_users: number(
-            &matches,
-            "max-users",
-            DEFAULT_MAX_USERS as u64,
-            1,
-            u32::MAX as u64,
-        )? as usize,
+        mail_root: PathBuf::from(matches.opt_str("maildir").unwrap_or_else(|| "./mail".to_owned())),
+        max_connections: number(&matches, "max-connections", DEFAULT_MAX_CONNECTIONS as u64, 1, u32::MAX as u64)?
+            as usize,
+        max_users: number(&matches, "max-users", DEFAULT_MAX_USERS as u64, 1, u32::MAX as u64)? as usize,
         admin,
         admin_is_default,
         users,
         users_file: matches.opt_str("users-file").map(PathBuf::from),
         limits: session_limits(&matches)?,
-        max_per_address: number(
-            &matches,
-            "max-per-ip",
-            DEFAULT_MAX_PER_ADDRESS as u64,
-            0,
-            u32::MAX as u64,
-        )? as usize,
+        max_per_address: number(&matches, "max-per-ip", DEFAULT_MAX_PER_ADDRESS as u64, 0, u32::MAX as u64)? as usize,
         limit_loopback: matches.opt_present("limit-loopback"),
         log_level,
         retr_buffer,
@@ -477,29 +294,16 @@ fn parse_with_env<S: AsRef<std::ffi::OsStr>>(
 
 fn session_limits(matches: &getopts::Matches) -> Result<SessionLimits, ConfigError> {
     let defaults = SessionLimits::default();
-    let count = |flag, default: u32| {
-        number(matches, flag, u64::from(default), 1, 1_000_000).map(|n| n as u32)
-    };
+    let count = |flag, default: u32| number(matches, flag, u64::from(default), 1, 1_000_000).map(|n| n as u32);
     let auth_failure_delay = match matches.opt_str("auth-failure-delay") {
         None => defaults.auth_failure_delay,
         Some(value) => match value.parse::<f64>() {
             Ok(seconds) if (0.0..=60.0).contains(&seconds) => Duration::from_secs_f64(seconds),
-            _ => {
-                return Err(ConfigError::BadSeconds {
-                    flag: "--auth-failure-delay",
-                    value,
-                })
-            }
+            _ => return Err(ConfigError::BadSeconds { flag: "--auth-failure-delay", value }),
         },
     };
     Ok(SessionLimits {
-        idle_timeout: Duration::from_secs(number(
-            matches,
-            "idle-timeout",
-            DEFAULT_IDLE_TIMEOUT_SECS,
-            1,
-            86_400,
-        )?),
+        idle_timeout: Duration::from_secs(number(matches, "idle-timeout", DEFAULT_IDLE_TIMEOUT_SECS, 1, 86_400)?),
         login_timeout: Duration::from_secs(number(
             matches,
             "login-timeout",
@@ -509,42 +313,26 @@ fn session_limits(matches: &getopts::Matches) -> Result<SessionLimits, ConfigErr
         )?),
         auth_failure_delay,
         max_auth_failures: count("max-auth-failures", defaults.max_auth_failures)?,
-        max_bad_commands_before_login: count(
-            "max-bad-commands-before-login",
-            defaults.max_bad_commands_before_login,
-        )?,
-        max_bad_commands_after_login: count(
-            "max-bad-commands",
-            defaults.max_bad_commands_after_login,
-        )?,
+        max_bad_commands_before_login: count("max-bad-commands-before-login", defaults.max_bad_commands_before_login)?,
+        max_bad_commands_after_login: count("max-bad-commands", defaults.max_bad_commands_after_login)?,
     })
 }
 
 /// `localhost` listens on both loopbacks; anything else is one literal.
 fn listen_addrs(value: &str) -> Result<Vec<IpAddr>, ConfigError> {
     if value.eq_ignore_ascii_case("localhost") {
-        return Ok(vec![
-            IpAddr::V4(Ipv4Addr::LOCALHOST),
-            IpAddr::V6(Ipv6Addr::LOCALHOST),
-        ]);
+        return Ok(vec![IpAddr::V4(Ipv4Addr::LOCALHOST), IpAddr::V6(Ipv6Addr::LOCALHOST)]);
     }
     Ok(vec![parse_ip(value)?])
 }
 
 fn parse_ip(value: &str) -> Result<IpAddr, ConfigError> {
-    let bare = value
-        .strip_prefix('[')
-        .and_then(|v| v.strip_suffix(']'))
-        .unwrap_or(value);
-    bare.parse()
-        .map_err(|_| ConfigError::BadAddress(value.to_owned()))
+    let bare = value.strip_prefix('[').and_then(|v| v.strip_suffix(']')).unwrap_or(value);
+    bare.parse().map_err(|_| ConfigError::BadAddress(value.to_owned()))
 }
 
 fn parse_credentials(entry: &str) -> Result<Credentials, ConfigError> {
-    Credentials::parse(entry).map_err(|reason| ConfigError::BadUser {
-        entry: entry.to_owned(),
-        reason,
-    })
+    Credentials::parse(entry).map_err(|reason| ConfigError::BadUser { entry: entry.to_owned(), reason })
 }
 
 fn number(
@@ -557,16 +345,9 @@ fn number(
     let Some(value) = matches.opt_str(flag) else {
         return Ok(default);
     };
-    let parsed: u64 = value.parse().map_err(|_| ConfigError::BadNumber {
-        flag: flag_name(flag),
-        value,
-    })?;
+    let parsed: u64 = value.parse().map_err(|_| ConfigError::BadNumber { flag: flag_name(flag), value })?;
     if !(min..=max).contains(&parsed) {
-        return Err(ConfigError::OutOfRange {
-            flag: flag_name(flag),
-            min,
-            max,
-        });
+        return Err(ConfigError::OutOfRange { flag: flag_name(flag), min, max });
     }
     Ok(parsed)
 }
@@ -689,53 +470,22 @@ mod tests {
         let cases: &[(&[&str], ConfigError)] = &[
             (&[], ConfigError::MissingAddress),
             (&["127.0.0.1"], ConfigError::MissingPort),
-            (
-                &["nowhere", "110"],
-                ConfigError::BadAddress("nowhere".into()),
-            ),
-            (
-                &["127.0.0.1", "70000"],
-                ConfigError::BadPort("70000".into()),
-            ),
-            (
-                &["127.0.0.1", "110", "alice:pw"],
-                ConfigError::UnexpectedArgument("alice:pw".into()),
-            ),
-            (
-                &["127.0.0.1", "110", "-u", "a:b", "a:c"],
-                ConfigError::DuplicateUser("a".into()),
-            ),
+            (&["nowhere", "110"], ConfigError::BadAddress("nowhere".into())),
+            (&["127.0.0.1", "70000"], ConfigError::BadPort("70000".into())),
+            (&["127.0.0.1", "110", "alice:pw"], ConfigError::UnexpectedArgument("alice:pw".into())),
+            (&["127.0.0.1", "110", "-u", "a:b", "a:c"], ConfigError::DuplicateUser("a".into())),
             (
                 &["127.0.0.1", "110", "-c", "0"],
-                ConfigError::OutOfRange {
-                    flag: "--max-connections",
-                    min: 1,
-                    max: u32::MAX as u64,
-                },
+                ConfigError::OutOfRange { flag: "--max-connections", min: 1, max: u32::MAX as u64 },
             ),
-            (
-                &["127.0.0.1", "110", "-c", "x"],
-                ConfigError::BadNumber {
-                    flag: "--max-connections",
-                    value: "x".into(),
-                },
-            ),
-            (
-                &["127.0.0.1", "110", "-l", "loud"],
-                ConfigError::BadLogLevel("loud".into()),
-            ),
+            (&["127.0.0.1", "110", "-c", "x"], ConfigError::BadNumber { flag: "--max-connections", value: "x".into() }),
+            (&["127.0.0.1", "110", "-l", "loud"], ConfigError::BadLogLevel("loud".into())),
         ];
         for (args, expected) in cases {
             assert_eq!(run(args).unwrap_err(), *expected, "{args:?}");
         }
-        assert!(matches!(
-            run(&["127.0.0.1", "110", "-u", "../etc:x"]),
-            Err(ConfigError::BadUser { .. })
-        ));
-        assert!(matches!(
-            run(&["127.0.0.1", "110", "--bogus"]),
-            Err(ConfigError::Flags(_))
-        ));
+        assert!(matches!(run(&["127.0.0.1", "110", "-u", "../etc:x"]), Err(ConfigError::BadUser { .. })));
+        assert!(matches!(run(&["127.0.0.1", "110", "--bogus"]), Err(ConfigError::Flags(_))));
     }
 
     #[test]
@@ -746,63 +496,25 @@ mod tests {
 
     #[test]
     fn tls_options_come_in_pairs() {
-        let config = run(&[
-            "::",
-            "110",
-            "--tls-cert",
-            "c.pem",
-            "--tls-key",
-            "k.pem",
-            "--tls-port",
-            "995",
-        ])
-        .unwrap();
-        assert_eq!(
-            config.tls,
-            Some(TlsFiles {
-                cert: "c.pem".into(),
-                key: "k.pem".into()
-            })
-        );
+        let config = run(&["::", "110", "--tls-cert", "c.pem", "--tls-key", "k.pem", "--tls-port", "995"]).unwrap();
+        assert_eq!(config.tls, Some(TlsFiles { cert: "c.pem".into(), key: "k.pem".into() }));
         assert_eq!(config.pop3s_addrs, vec!["[::]:995".parse().unwrap()]);
         assert_eq!(config.plaintext_auth, PlaintextAuth::LoopbackOnly);
         assert_eq!(
             run(&["::", "110", "--tls-cert", "c.pem"]).unwrap_err(),
-            ConfigError::Needs {
-                flag: "--tls-cert",
-                needs: "--tls-key"
-            }
+            ConfigError::Needs { flag: "--tls-cert", needs: "--tls-key" }
         );
+        assert!(matches!(run(&["::", "110", "--tls-port", "995"]), Err(ConfigError::Needs { .. })));
         assert!(matches!(
-            run(&["::", "110", "--tls-port", "995"]),
-            Err(ConfigError::Needs { .. })
-        ));
-        assert!(matches!(
-            run(&[
-                "::",
-                "110",
-                "--allow-plaintext-auth",
-                "--require-tls-on-loopback"
-            ]),
+            run(&["::", "110", "--allow-plaintext-auth", "--require-tls-on-loopback"]),
             Err(ConfigError::Conflict(..))
         ));
-        assert_eq!(
-            run(&["::", "110", "--allow-plaintext-auth"])
-                .unwrap()
-                .plaintext_auth,
-            PlaintextAuth::Always
-        );
+        assert_eq!(run(&["::", "110", "--allow-plaintext-auth"]).unwrap().plaintext_auth, PlaintextAuth::Always);
     }
 
     #[test]
     fn help_and_version_win() {
-        assert!(matches!(
-            parse_with_env(&["-h"], None),
-            Ok(Invocation::Help)
-        ));
-        assert!(matches!(
-            parse_with_env(&["--version"], None),
-            Ok(Invocation::Version)
-        ));
+        assert!(matches!(parse_with_env(&["-h"], None), Ok(Invocation::Help)));
+        assert!(matches!(parse_with_env(&["--version"], None), Ok(Invocation::Version)));
     }
 }

@@ -42,15 +42,10 @@ impl std::error::Error for TlsError {}
 /// Loads a PEM certificate chain and private key into a server config.
 pub fn server_config(cert_path: &Path, key_path: &Path) -> Result<Arc<ServerConfig>, TlsError> {
     fn read_error(path: &Path) -> impl FnOnce(io::Error) -> TlsError + '_ {
-        move |error| TlsError::Read {
-            path: path.to_owned(),
-            error,
-        }
+        move |error| TlsError::Read { path: path.to_owned(), error }
     }
     let mut certs_pem = BufReader::new(File::open(cert_path).map_err(read_error(cert_path))?);
-    let certs = rustls_pemfile::certs(&mut certs_pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(read_error(cert_path))?;
+    let certs = rustls_pemfile::certs(&mut certs_pem).collect::<Result<Vec<_>, _>>().map_err(read_error(cert_path))?;
     if certs.is_empty() {
         return Err(TlsError::NoCertificate(cert_path.to_owned()));
     }
@@ -58,13 +53,12 @@ pub fn server_config(cert_path: &Path, key_path: &Path) -> Result<Arc<ServerConf
     let key = rustls_pemfile::private_key(&mut key_pem)
         .map_err(read_error(key_path))?
         .ok_or_else(|| TlsError::NoKey(key_path.to_owned()))?;
-    let config =
-        ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-            .map_err(TlsError::Rejected)?
-            .with_no_client_auth()
-            .with_single_cert(certs, key)
-            .map_err(TlsError::Rejected)?;
+    let config = ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(TlsError::Rejected)?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(TlsError::Rejected)?;
     Ok(Arc::new(config))
 }
 

@@ -33,10 +33,7 @@ fn failed_logins_are_delayed_and_indistinguishable() {
         client.command(&format!("USER {user}"));
         let asked = Instant::now();
         replies.push(client.command("PASS wrong"));
-        assert!(
-            asked.elapsed() >= Duration::from_millis(400),
-            "no delay for {user}"
-        );
+        assert!(asked.elapsed() >= Duration::from_millis(400), "no delay for {user}");
     }
     assert_eq!(replies[0], "-ERR [AUTH] invalid user name or password");
     assert_eq!(replies[0], replies[1]);
@@ -52,11 +49,7 @@ fn three_failed_logins_close_the_connection() {
         client.command("USER alice");
         let reply = client.command("PASS wrong");
         assert!(reply.starts_with("-ERR [AUTH]"), "{reply}");
-        assert_eq!(
-            reply.contains("closing connection"),
-            attempt == 3,
-            "{reply}"
-        );
+        assert_eq!(reply.contains("closing connection"), attempt == 3, "{reply}");
     }
     assert!(client.is_closed());
     server.login("alice", "pw");
@@ -66,8 +59,7 @@ fn three_failed_logins_close_the_connection() {
 /// extension or mechanism this server does not offer does not count.
 #[test]
 fn bad_commands_before_login_close_the_connection() {
-    let server =
-        TestServer::start_with(&["--max-bad-commands-before-login", "3", "-u", "alice:pw"]);
+    let server = TestServer::start_with(&["--max-bad-commands-before-login", "3", "-u", "alice:pw"]);
     let mut client = server.connect();
     for probe in ["AUTH CRAM-MD5", "STLS", "APOP alice x", "UTF8"] {
         assert!(client.command(probe).starts_with("-ERR"));
@@ -75,10 +67,7 @@ fn bad_commands_before_login_close_the_connection() {
     assert!(client.command("BOGUS").starts_with("-ERR unknown command"));
     assert!(client.command("STAT").starts_with("-ERR not logged in"));
     let last = client.command("RETR x");
-    assert!(
-        last.contains("too many bad commands, closing connection"),
-        "{last}"
-    );
+    assert!(last.contains("too many bad commands, closing connection"), "{last}");
     assert!(client.is_closed());
 }
 
@@ -89,16 +78,12 @@ fn bad_commands_after_login_close_the_connection() {
     let server = TestServer::start_with(&["--max-bad-commands", "20", "-u", "alice:pw"]);
     let mut client = server.login("alice", "pw");
     for _ in 0..30 {
-        assert!(client
-            .command("RETR 99")
-            .starts_with("-ERR no such message"));
+        assert!(client.command("RETR 99").starts_with("-ERR no such message"));
     }
     for _ in 1..20 {
         assert_eq!(client.command("XYZZY"), "-ERR unknown command");
     }
-    assert!(client
-        .command("XYZZY")
-        .ends_with("too many bad commands, closing connection"));
+    assert!(client.command("XYZZY").ends_with("too many bad commands, closing connection"));
     assert!(client.is_closed());
 }
 
@@ -122,10 +107,7 @@ fn one_address_cannot_take_the_whole_pool() {
     let _second = server.connect();
     let mut third = Client::connect_raw(server.addr());
     let refusal = third.line();
-    assert!(
-        refusal.starts_with("-ERR [SYS/TEMP] too many connections from your address"),
-        "{refusal}"
-    );
+    assert!(refusal.starts_with("-ERR [SYS/TEMP] too many connections from your address"), "{refusal}");
     assert!(third.is_closed());
 }
 
@@ -149,45 +131,24 @@ fn sigterm_shuts_down_gracefully() {
     assert_eq!(idle.line(), "-ERR [SYS/TEMP] server shutting down");
     assert_eq!(busy.line(), "-ERR [SYS/TEMP] server shutting down");
     assert_eq!(server.wait_exit(), Some(0));
-    assert_eq!(
-        files_in_cur(&server.maildir("alice")).len(),
-        1,
-        "DELE without QUIT deleted mail"
-    );
-    assert!(
-        !server.maildir("alice").join("pop3d.lock").exists(),
-        "lock left behind"
-    );
-    assert!(
-        !server.log_text().contains("panicked"),
-        "{}",
-        server.log_text()
-    );
+    assert_eq!(files_in_cur(&server.maildir("alice")).len(), 1, "DELE without QUIT deleted mail");
+    assert!(!server.maildir("alice").join("pop3d.lock").exists(), "lock left behind");
+    assert!(!server.log_text().contains("panicked"), "{}", server.log_text());
 }
 
 /// SIGINT behaves like SIGTERM, and a RETR already running completes.
 #[test]
 fn a_retr_in_flight_finishes_during_shutdown() {
     let mut server = TestServer::start_with(&["-u", "alice:pw"]);
-    let body: Vec<u8> = (0..200_000)
-        .flat_map(|i| format!("line {i}\n").into_bytes())
-        .collect();
+    let body: Vec<u8> = (0..200_000).flat_map(|i| format!("line {i}\n").into_bytes()).collect();
     server.deliver("alice", "1700000001.big", &body);
     let mut client = server.login("alice", "pw");
     let status = client.command("RETR 1");
     assert!(status.starts_with("+OK"), "{status}");
     server.signal(SIGINT);
     let received = client.raw_body();
-    let expected: Vec<u8> = (0..200_000)
-        .flat_map(|i| format!("line {i}\r\n").into_bytes())
-        .chain(*b".\r\n")
-        .collect();
-    assert!(
-        received == expected,
-        "RETR was cut short: {} of {} octets",
-        received.len(),
-        expected.len()
-    );
+    let expected: Vec<u8> = (0..200_000).flat_map(|i| format!("line {i}\r\n").into_bytes()).chain(*b".\r\n").collect();
+    assert!(received == expected, "RETR was cut short: {} of {} octets", received.len(), expected.len());
     assert_eq!(server.wait_exit(), Some(0));
 }
 
@@ -202,11 +163,7 @@ fn kill_dash_nine_loses_no_uncommitted_mail() {
     let mut server = TestServer::start_in(dir, "127.0.0.1", &args);
     for user in 0..8 {
         for message in 0..5 {
-            server.deliver(
-                &format!("user{user}"),
-                &format!("170000000{message}.u{user}m{message}"),
-                b"mail\n",
-            );
+            server.deliver(&format!("user{user}"), &format!("170000000{message}.u{user}m{message}"), b"mail\n");
         }
     }
     // Each client deletes message 1 and quits, deletes message 2 without
@@ -235,25 +192,10 @@ fn kill_dash_nine_loses_no_uncommitted_mail() {
     for user in 0..8 {
         let left = files_in_cur(&root.join(format!("user{user}")));
         assert_eq!(left.len(), 4, "user{user}: {left:?}");
-        assert!(
-            left.iter().all(|name| !name.contains("m0")),
-            "the committed deletion came back"
-        );
-        assert!(
-            root.join(format!("user{user}/pop3d.lock")).exists(),
-            "kill -9 should leave the lock for the test"
-        );
+        assert!(left.iter().all(|name| !name.contains("m0")), "the committed deletion came back");
+        assert!(root.join(format!("user{user}/pop3d.lock")).exists(), "kill -9 should leave the lock for the test");
     }
-    let keep = tempfile::tempdir().unwrap();
-    let mut restart = std::process::Command::new(env!("CARGO_BIN_EXE_pop3d"));
-    restart
-        .arg("127.0.0.1")
-        .arg("0")
-        .arg("-d")
-        .arg(&root)
-        .args(["--mgmt-port", "0"])
-        .args(&args);
-    let restarted = TestServer::spawn(restart, keep);
+    let restarted = TestServer::start_sharing(&server, &args);
     let mut client = restarted.login("user3", "pw");
     assert_eq!(client.command("STAT"), "+OK 4 24");
 }
@@ -284,11 +226,7 @@ fn a_message_rewritten_behind_our_back_is_refused() {
     server.deliver("alice", "1700000001.a", b"short\n");
     let mut client = server.login("alice", "pw");
     let name = files_in_cur(&server.maildir("alice")).remove(0);
-    std::fs::write(
-        server.maildir("alice").join("cur").join(name),
-        b"much longer than before\n",
-    )
-    .unwrap();
+    std::fs::write(server.maildir("alice").join("cur").join(name), b"much longer than before\n").unwrap();
     assert!(client.command("RETR 1").starts_with("-ERR [SYS/TEMP]"));
     assert_eq!(client.command("NOOP"), "+OK");
 }

@@ -20,28 +20,11 @@ fn every_query_verb_answers_with_its_keys() {
     assert_eq!(raw.command("NOOP"), "+OK NOOP");
     assert_eq!(raw.command("capa"), "+OK CAPA");
     let capa = raw.data_lines();
-    for entry in [
-        "USER <name>",
-        "QUIT",
-        "HISTORIC_CONNEC",
-        "STATUS",
-        "MAX_CONNEC <connections>",
-        "TIMEOUT <seconds>",
-    ] {
-        assert!(
-            capa.iter().any(|line| line == entry),
-            "{entry} missing from {capa:?}"
-        );
+    for entry in ["USER <name>", "QUIT", "HISTORIC_CONNEC", "STATUS", "MAX_CONNEC <connections>", "TIMEOUT <seconds>"] {
+        assert!(capa.iter().any(|line| line == entry), "{entry} missing from {capa:?}");
     }
-    assert!(
-        capa.iter().any(|line| line == "ADD_USER <name> <password>"),
-        "{capa:?}"
-    );
-    assert!(
-        capa.iter()
-            .any(|line| line == "CHANGE_PASSWORD <old-password> <new-password>"),
-        "{capa:?}"
-    );
+    assert!(capa.iter().any(|line| line == "ADD_USER <name> <password>"), "{capa:?}");
+    assert!(capa.iter().any(|line| line == "CHANGE_PASSWORD <old-password> <new-password>"), "{capa:?}");
     assert_eq!(raw.command("HISTORIC_CONNEC"), "+OK HISTORIC_CONNEC");
     assert_eq!(raw.data_lines(), ["HISTORIC CONNECTIONS: 0"]);
     assert_eq!(raw.command("Live_Connec"), "+OK LIVE_CONNEC");
@@ -49,16 +32,10 @@ fn every_query_verb_answers_with_its_keys() {
     assert_eq!(raw.command("BYTES_TRANS"), "+OK BYTES_TRANS");
     assert_eq!(raw.data_lines(), ["BYTES SENT: 0", "BYTES RECEIVED: 0"]);
     assert_eq!(raw.command("USERS"), "+OK USERS");
-    assert_eq!(
-        raw.data_lines(),
-        ["USER COUNT: 3", "USER LIST:", "admin", "alice", "bob"]
-    );
+    assert_eq!(raw.data_lines(), ["USER COUNT: 3", "USER LIST:", "admin", "alice", "bob"]);
     assert_eq!(raw.command("STATUS"), "+OK STATUS");
     let status = raw.data_lines();
-    let keys: Vec<&str> = status
-        .iter()
-        .map(|line| line.split(": ").next().unwrap())
-        .collect();
+    let keys: Vec<&str> = status.iter().map(|line| line.split(": ").next().unwrap()).collect();
     assert_eq!(
         keys,
         [
@@ -73,14 +50,8 @@ fn every_query_verb_answers_with_its_keys() {
             "UPTIME"
         ]
     );
-    assert!(
-        status.contains(&"TOTAL USERS: 3".to_owned())
-            && status.contains(&"MAX CONNECTIONS: 500".to_owned())
-    );
-    assert!(
-        status.contains(&"IDLE TIMEOUT: 600".to_owned()),
-        "{status:?}"
-    );
+    assert!(status.contains(&"TOTAL USERS: 3".to_owned()) && status.contains(&"MAX CONNECTIONS: 500".to_owned()));
+    assert!(status.contains(&"IDLE TIMEOUT: 600".to_owned()), "{status:?}");
     assert_eq!(raw.command("QUIT"), "+OK GOODBYE");
     assert!(raw.is_closed());
 }
@@ -92,30 +63,17 @@ fn every_query_verb_answers_with_its_keys() {
 fn failed_logins_are_uniform_delayed_and_limited() {
     let server = TestServer::start();
     let mut client = server.mgmt();
-    assert_eq!(
-        client.command("STATUS"),
-        "-ERR NOT AUTHENTICATED: USER AND PASS FIRST"
-    );
+    assert_eq!(client.command("STATUS"), "-ERR NOT AUTHENTICATED: USER AND PASS FIRST");
     assert_eq!(client.command("PASS admin"), "-ERR SEND USER FIRST");
     let mut replies = Vec::new();
-    for (user, password) in [
-        ("alice", "alice-pw"),
-        ("admin", "wrong"),
-        ("nobody", "admin"),
-    ] {
+    for (user, password) in [("alice", "alice-pw"), ("admin", "wrong"), ("nobody", "admin")] {
         assert_eq!(client.command(&format!("USER {user}")), "+OK USER");
         let started = Instant::now();
         replies.push(client.command(&format!("PASS {password}")));
-        assert!(
-            started.elapsed() >= Duration::from_millis(900),
-            "failure answered too early"
-        );
+        assert!(started.elapsed() >= Duration::from_millis(900), "failure answered too early");
     }
     assert_eq!(replies, ["-ERR AUTHENTICATION FAILED"; 3]);
-    assert!(
-        client.is_closed(),
-        "the third failure closes the connection"
-    );
+    assert!(client.is_closed(), "the third failure closes the connection");
     // The log says a login failed, never with which password.
     server.wait_for_log("failed login");
     assert!(!server.log_text().contains("wrong"));
@@ -142,8 +100,7 @@ fn pipelined_commands_long_lines_and_bad_input() {
     let mut client = server.mgmt();
     let mut burst = b"USER admin\r\nPASS admin\r\nNOOP\r\n".to_vec();
     burst.extend(vec![b'N'; 300]);
-    burst
-        .extend_from_slice(b"\r\nFLY\r\n\xff\xfe\r\nLIVE_CONNEC\r\nMAX_CONNEC 7\r\nnoop\nQUIT\r\n");
+    burst.extend_from_slice(b"\r\nFLY\r\n\xff\xfe\r\nLIVE_CONNEC\r\nMAX_CONNEC 7\r\nnoop\nQUIT\r\n");
     client.send_raw(&burst);
     assert_eq!(client.line(), "+OK USER");
     assert_eq!(client.line(), "+OK PASS");
@@ -173,15 +130,9 @@ fn change_commands_refuse_bad_arguments() {
     let server = TestServer::start_with(&["-u", "alice:alice-pw", "--max-users", "3"]);
     let mut admin = server.admin();
     let cases = [
-        (
-            "MAX_CONNEC",
-            "-ERR MISSING ARGUMENT: MAX_CONNEC <connections>",
-        ),
+        ("MAX_CONNEC", "-ERR MISSING ARGUMENT: MAX_CONNEC <connections>"),
         ("MAX_CONNEC 0", "-ERR MAX CONNECTIONS MUST BE 1-"),
-        (
-            "MAX_CONNEC -2",
-            "-ERR NOT A POSITIVE NUMBER: MAX_CONNEC <connections>",
-        ),
+        ("MAX_CONNEC -2", "-ERR NOT A POSITIVE NUMBER: MAX_CONNEC <connections>"),
         ("MAX_CONNEC ten", "-ERR NOT A POSITIVE NUMBER"),
         ("MAX_CONNEC 9999999999", "-ERR MAX CONNECTIONS MUST BE 1-"),
         ("MAX_CONNEC 99999999999", "-ERR NOT A POSITIVE NUMBER"),
@@ -196,29 +147,17 @@ fn change_commands_refuse_bad_arguments() {
         ("RESET_USER_PASSWORD ghost", "-ERR USER NOT FOUND"),
         ("ADD_USER alice pw", "-ERR USER ALREADY EXISTS"),
         ("ADD_USER ../etc pw", "-ERR INVALID USER NAME"),
-        (
-            "ADD_USER carol",
-            "-ERR MISSING ARGUMENT: ADD_USER <name> <password>",
-        ),
+        ("ADD_USER carol", "-ERR MISSING ARGUMENT: ADD_USER <name> <password>"),
         ("ADD_USER carol pw", "+OK ADD_USER USER ADDED SUCCESSFULLY"),
         ("ADD_USER dave pw", "-ERR MAX USERS REACHED"),
-        (
-            "CHANGE_PASSWORD wrong new",
-            "-ERR OLD PASSWORD DOES NOT MATCH",
-        ),
+        ("CHANGE_PASSWORD wrong new", "-ERR OLD PASSWORD DOES NOT MATCH"),
         ("CHANGE_PASSWORD admin", "-ERR MISSING ARGUMENT"),
         ("USER admin", "-ERR ALREADY AUTHENTICATED"),
         ("NOOP now", "-ERR TOO MANY ARGUMENTS: NOOP"),
         ("MAX_USERS 4", "+OK MAX_USERS CHANGED SUCCESSFULLY"),
         ("ADD_USER dave pw", "+OK ADD_USER USER ADDED SUCCESSFULLY"),
-        (
-            "RESET_USER_PASSWORD dave",
-            "+OK RESET_USER_PASSWORD PASSWORD RESET SUCCESSFULLY",
-        ),
-        (
-            "CHANGE_PASSWORD admin n3w",
-            "+OK CHANGE_PASSWORD PASSWORD CHANGED SUCCESSFULLY",
-        ),
+        ("RESET_USER_PASSWORD dave", "+OK RESET_USER_PASSWORD PASSWORD RESET SUCCESSFULLY"),
+        ("CHANGE_PASSWORD admin n3w", "+OK CHANGE_PASSWORD PASSWORD CHANGED SUCCESSFULLY"),
     ];
     for (command, expected) in cases {
         let reply = admin.command(command);
@@ -274,23 +213,11 @@ fn counters_are_exact_under_concurrent_load() {
 
     let mut admin = server.admin();
     assert_eq!(admin.command("HISTORIC_CONNEC"), "+OK HISTORIC_CONNEC");
-    assert_eq!(
-        admin.data_lines(),
-        [format!("HISTORIC CONNECTIONS: {}", SESSIONS + open.len())]
-    );
+    assert_eq!(admin.data_lines(), [format!("HISTORIC CONNECTIONS: {}", SESSIONS + open.len())]);
     assert_eq!(admin.command("LIVE_CONNEC"), "+OK LIVE_CONNEC");
-    assert_eq!(
-        admin.data_lines(),
-        [format!("LIVE CONNECTIONS: {}", open.len())]
-    );
+    assert_eq!(admin.data_lines(), [format!("LIVE CONNECTIONS: {}", open.len())]);
     assert_eq!(admin.command("BYTES_TRANS"), "+OK BYTES_TRANS");
-    assert_eq!(
-        admin.data_lines(),
-        [
-            format!("BYTES SENT: {received}"),
-            format!("BYTES RECEIVED: {sent}")
-        ]
-    );
+    assert_eq!(admin.data_lines(), [format!("BYTES SENT: {received}"), format!("BYTES RECEIVED: {sent}")]);
     drop(open);
     // Closing frees the slots; LIVE reaches zero (bounded wait).
     let deadline = Instant::now() + PATIENCE;
@@ -317,21 +244,13 @@ fn max_connec_lowered_live_refuses_and_raising_admits() {
     let mut refused = Client::connect_raw(server.addr());
     assert!(refused.line().starts_with("-ERR [SYS/TEMP]"));
     assert!(refused.is_closed());
-    assert!(
-        first.command("NOOP").starts_with("+OK"),
-        "open sessions are never cut"
-    );
+    assert!(first.command("NOOP").starts_with("+OK"), "open sessions are never cut");
     assert!(second.command("USER bob").starts_with("+OK"));
     assert_eq!(admin.command("MAX_CONNEC 3"), "+OK MAX_CONNEC CHANGED");
     let mut third = server.connect();
-    assert!(
-        third.command("NOOP").starts_with("-ERR"),
-        "admitted: NOOP before login is refused by POP3 itself"
-    );
+    assert!(third.command("NOOP").starts_with("-ERR"), "admitted: NOOP before login is refused by POP3 itself");
     assert_eq!(admin.command("STATUS"), "+OK STATUS");
-    assert!(admin
-        .data_lines()
-        .contains(&"MAX CONNECTIONS: 3".to_owned()));
+    assert!(admin.data_lines().contains(&"MAX CONNECTIONS: 3".to_owned()));
 }
 
 /// TIMEOUT pauses POP3 (commands and new connections) for at least its
@@ -353,13 +272,8 @@ fn timeout_pauses_pop3_while_mgmt_answers() {
     assert!(other.data_lines()[0].starts_with("LIVE CONNECTIONS: "));
 
     assert!(pop3.line().starts_with("+OK"));
-    assert!(
-        started.elapsed() >= Duration::from_secs(2),
-        "NOOP was answered during the pause"
-    );
-    let mut late = Client {
-        reader: std::io::BufReader::new(late),
-    };
+    assert!(started.elapsed() >= Duration::from_secs(2), "NOOP was answered during the pause");
+    let mut late = Client { reader: std::io::BufReader::new(late) };
     late.stream().set_read_timeout(Some(PATIENCE)).unwrap();
     assert!(late.line().starts_with("+OK POP3"));
     assert!(started.elapsed() >= Duration::from_secs(2));
@@ -374,35 +288,22 @@ fn added_users_log_in_and_deleted_users_cannot() {
     let server = TestServer::start();
     server.deliver("alice", "1700000001.keep", b"Subject: keep me\n\nbody\n");
     let mut admin = server.admin();
-    assert_eq!(
-        admin.command("ADD_USER carol c:pw"),
-        "+OK ADD_USER USER ADDED SUCCESSFULLY"
-    );
+    assert_eq!(admin.command("ADD_USER carol c:pw"), "+OK ADD_USER USER ADDED SUCCESSFULLY");
     let mut carol = server.login("carol", "c:pw");
     assert!(carol.command("STAT").starts_with("+OK 0 0"));
 
     let mut alice = server.login("alice", "alice-pw");
     assert!(alice.command("DELE 1").starts_with("+OK"));
-    assert_eq!(
-        admin.command("DELETE_USER alice"),
-        "+OK DELETE_USER USER DELETED SUCCESSFULLY"
-    );
+    assert_eq!(admin.command("DELETE_USER alice"), "+OK DELETE_USER USER DELETED SUCCESSFULLY");
     assert!(alice.command("QUIT").starts_with("-ERR [SYS/PERM]"));
     assert!(alice.is_closed());
 
     let mut again = server.connect();
     again.command("USER alice");
     assert!(again.command("PASS alice-pw").starts_with("-ERR"));
-    assert_eq!(
-        files_in_cur(&server.maildir("alice")).len(),
-        1,
-        "the Maildir and its mail stay"
-    );
+    assert_eq!(files_in_cur(&server.maildir("alice")).len(), 1, "the Maildir and its mail stay");
     assert_eq!(admin.command("USERS"), "+OK USERS");
-    assert_eq!(
-        admin.data_lines(),
-        ["USER COUNT: 3", "USER LIST:", "admin", "bob", "carol"]
-    );
+    assert_eq!(admin.data_lines(), ["USER COUNT: 3", "USER LIST:", "admin", "bob", "carol"]);
 }
 
 /// A fifth admin connection is refused while four are open.

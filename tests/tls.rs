@@ -21,36 +21,17 @@ impl TestCertificate {
         let dir = tempfile::tempdir().unwrap();
         let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
         let output = Command::new("openssl")
-            .args([
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:prime256v1",
-                "-nodes",
-            ])
+            .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"])
             .args(["-days", "2", "-subj", "/CN=localhost"])
-            .args([
-                "-addext",
-                "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:127.0.0.2",
-            ])
+            .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:127.0.0.2"])
             .arg("-keyout")
             .arg(&key)
             .arg("-out")
             .arg(&cert)
             .output()
             .expect("openssl is needed for the TLS tests (apt-get install openssl)");
-        assert!(
-            output.status.success(),
-            "openssl: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        Self {
-            _dir: dir,
-            cert,
-            key,
-        }
+        assert!(output.status.success(), "openssl: {}", String::from_utf8_lossy(&output.stderr));
+        Self { _dir: dir, cert, key }
     }
 
     fn server_args(&self) -> Vec<String> {
@@ -105,11 +86,7 @@ fn curl(args: &[&str], cert: &Path) -> String {
         .args(args)
         .output()
         .expect("curl is needed for these tests");
-    assert!(
-        output.status.success(),
-        "curl {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "curl {args:?}: {}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8(output.stdout).unwrap()
 }
 
@@ -119,19 +96,13 @@ fn curl(args: &[&str], cert: &Path) -> String {
 fn curl_fetches_over_pop3s_and_stls() {
     let certificate = TestCertificate::new();
     let server = tls_server(&certificate, "127.0.0.1", &[]);
-    let pop3s = format!(
-        "pop3s://alice:alice-pw@localhost:{}/1",
-        pop3s_addr(&server).port()
-    );
+    let pop3s = format!("pop3s://alice:alice-pw@localhost:{}/1", pop3s_addr(&server).port());
     let resolve = format!("localhost:{}:127.0.0.1", pop3s_addr(&server).port());
     let body = curl(&["--resolve", &resolve, &pop3s], &certificate.cert);
     assert_eq!(body, "Subject: secret\r\n\r\nover TLS\r\n");
     let stls = format!("pop3://alice:alice-pw@localhost:{}/1", server.addr().port());
     let resolve = format!("localhost:{}:127.0.0.1", server.addr().port());
-    let body = curl(
-        &["--ssl-reqd", "--resolve", &resolve, &stls],
-        &certificate.cert,
-    );
+    let body = curl(&["--ssl-reqd", "--resolve", &resolve, &stls], &certificate.cert);
     assert_eq!(body, "Subject: secret\r\n\r\nover TLS\r\n");
 }
 
@@ -162,14 +133,8 @@ upgraded.quit()
         pop3s_addr(&server).port().to_string(),
     ];
     let output = python(script, &args);
-    assert!(
-        output.contains("pop3s (1, 29) Subject: secret\n\nover TLS"),
-        "{output}"
-    );
-    assert!(
-        output.contains("stls (1, 29) +OK 1 1700000001.a"),
-        "{output}"
-    );
+    assert!(output.contains("pop3s (1, 29) Subject: secret\n\nover TLS"), "{output}");
+    assert!(output.contains("stls (1, 29) +OK 1 1700000001.a"), "{output}");
 }
 
 /// openssl s_client's STARTTLS for POP3 works, and CAPA after the
@@ -179,42 +144,21 @@ fn openssl_s_client_starttls_pop3() {
     let certificate = TestCertificate::new();
     let server = tls_server(&certificate, "127.0.0.1", &[]);
     let mut child = Command::new("openssl")
-        .args([
-            "s_client",
-            "-quiet",
-            "-starttls",
-            "pop3",
-            "-verify_return_error",
-            "-CAfile",
-        ])
+        .args(["s_client", "-quiet", "-starttls", "pop3", "-verify_return_error", "-CAfile"])
         .arg(&certificate.cert)
-        .args([
-            "-connect",
-            &server.addr().to_string(),
-            "-servername",
-            "localhost",
-        ])
+        .args(["-connect", &server.addr().to_string(), "-servername", "localhost"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"CAPA\r\nUSER alice\r\nPASS alice-pw\r\nSTAT\r\nQUIT\r\n")
-        .unwrap();
+    child.stdin.take().unwrap().write_all(b"CAPA\r\nUSER alice\r\nPASS alice-pw\r\nSTAT\r\nQUIT\r\n").unwrap();
     let output = child.wait_with_output().unwrap();
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(text.contains("SASL PLAIN"), "{text}");
     assert!(!text.contains("STLS"), "STLS offered inside TLS: {text}");
-    assert!(
-        text.contains("+OK 1 29"),
-        "{text}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(text.contains("+OK 1 29"), "{text}\n{}", String::from_utf8_lossy(&output.stderr));
 }
 
 /// CVE-2011-0411: a command sent in clear right behind STLS, in the same
@@ -237,19 +181,10 @@ secure_file = secure.makefile("rb")
 secure.sendall(b"PASS alice-pw\r\n")
 print(secure_file.readline().decode().strip())
 "#;
-    let output = python(
-        script,
-        &[
-            certificate.cert.display().to_string(),
-            server.addr().port().to_string(),
-        ],
-    );
+    let output = python(script, &[certificate.cert.display().to_string(), server.addr().port().to_string()]);
     let lines: Vec<&str> = output.lines().collect();
     assert_eq!(lines[0], "+OK begin TLS negotiation");
-    assert_eq!(
-        lines[1], "-ERR send USER first",
-        "the injected USER ran inside TLS"
-    );
+    assert_eq!(lines[1], "-ERR send USER first", "the injected USER ran inside TLS");
     server.wait_for_log("discarded 12 octets sent in clear after STLS");
 }
 
@@ -263,25 +198,12 @@ fn cleartext_logins_are_refused_where_the_policy_says() {
     let mut client = server.connect();
     assert_eq!(client.command("CAPA"), "+OK Capability list follows");
     let capabilities = client.data_lines();
-    assert!(
-        capabilities.contains(&"STLS".to_owned()),
-        "{capabilities:?}"
-    );
-    assert!(
-        !capabilities
-            .iter()
-            .any(|c| c == "USER" || c.starts_with("SASL")),
-        "{capabilities:?}"
-    );
+    assert!(capabilities.contains(&"STLS".to_owned()), "{capabilities:?}");
+    assert!(!capabilities.iter().any(|c| c == "USER" || c.starts_with("SASL")), "{capabilities:?}");
     let refusal = client.command("USER alice");
-    assert!(
-        refusal.starts_with("-ERR [AUTH] cleartext login is disabled"),
-        "{refusal}"
-    );
+    assert!(refusal.starts_with("-ERR [AUTH] cleartext login is disabled"), "{refusal}");
     assert!(refusal.contains("STLS"), "{refusal}");
-    assert!(client
-        .command("AUTH PLAIN AGFsaWNlAGFsaWNlLXB3")
-        .starts_with("-ERR [AUTH]"));
+    assert!(client.command("AUTH PLAIN AGFsaWNlAGFsaWNlLXB3").starts_with("-ERR [AUTH]"));
     let script = r#"
 import poplib, ssl, sys
 cafile, port = sys.argv[1], int(sys.argv[2])
@@ -292,13 +214,7 @@ assert "USER" in capabilities and "SASL" in capabilities, capabilities
 client.user("alice"); client.pass_("alice-pw")
 print(client.stat())
 "#;
-    let output = python(
-        script,
-        &[
-            certificate.cert.display().to_string(),
-            server.addr().port().to_string(),
-        ],
-    );
+    let output = python(script, &[certificate.cert.display().to_string(), server.addr().port().to_string()]);
     assert_eq!(output.trim(), "(1, 29)");
 }
 
@@ -309,9 +225,7 @@ fn stls_without_a_certificate_is_refused() {
     let mut client = server.connect();
     client.command("CAPA");
     assert!(!client.data_lines().contains(&"STLS".to_owned()));
-    assert!(client
-        .command("STLS")
-        .starts_with("-ERR STLS is not available"));
+    assert!(client.command("STLS").starts_with("-ERR STLS is not available"));
     assert!(client.command("USER alice").starts_with("+OK"));
 }
 
@@ -333,10 +247,7 @@ fn a_missing_certificate_is_a_start_up_error() {
         .unwrap();
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.contains("cannot read /nonexistent/cert.pem"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("cannot read /nonexistent/cert.pem"), "{stderr}");
 }
 
 /// RFC 5034 AUTH PLAIN: listing, with and without an initial response,
@@ -348,34 +259,20 @@ fn sasl_plain_logins() {
     let mut client = server.connect();
     assert_eq!(client.command("AUTH"), "+OK SASL mechanisms follow");
     assert_eq!(client.data_lines(), ["PLAIN"]);
-    assert!(client
-        .command("AUTH CRAM-MD5")
-        .starts_with("-ERR unsupported SASL mechanism"));
+    assert!(client.command("AUTH CRAM-MD5").starts_with("-ERR unsupported SASL mechanism"));
     assert_eq!(client.command("AUTH PLAIN"), "+ ");
     assert_eq!(client.command("*"), "-ERR authentication cancelled");
     assert_eq!(client.command("AUTH PLAIN"), "+ ");
-    assert!(client
-        .command("!!notbase64!!")
-        .starts_with("-ERR invalid base64"));
+    assert!(client.command("!!notbase64!!").starts_with("-ERR invalid base64"));
     // base64("\0alice\0wrong")
-    assert!(client
-        .command("AUTH PLAIN AGFsaWNlAHdyb25n")
-        .starts_with("-ERR [AUTH]"));
+    assert!(client.command("AUTH PLAIN AGFsaWNlAHdyb25n").starts_with("-ERR [AUTH]"));
     assert_eq!(client.command("AUTH PLAIN"), "+ ");
     // base64("\0alice\0alice-pw")
-    assert_eq!(
-        client.command("AGFsaWNlAGFsaWNlLXB3"),
-        "+OK maildrop has 1 messages (3 octets)"
-    );
-    assert_eq!(
-        client.command("AUTH PLAIN AGFsaWNlAGFsaWNlLXB3"),
-        "-ERR already logged in"
-    );
+    assert_eq!(client.command("AGFsaWNlAGFsaWNlLXB3"), "+OK maildrop has 1 messages (3 octets)");
+    assert_eq!(client.command("AUTH PLAIN AGFsaWNlAGFsaWNlLXB3"), "-ERR already logged in");
     assert_eq!(client.command("STAT"), "+OK 1 3");
     let mut second = server.connect();
-    assert!(second
-        .command("AUTH PLAIN AGFsaWNlAGFsaWNlLXB3")
-        .starts_with("-ERR [IN-USE]"));
+    assert!(second.command("AUTH PLAIN AGFsaWNlAGFsaWNlLXB3").starts_with("-ERR [IN-USE]"));
 }
 
 /// Over implicit TLS the greeting itself comes through TLS, and a raw
@@ -389,8 +286,5 @@ fn the_pop3s_port_speaks_tls_only() {
     let mut buffer = Vec::new();
     use std::io::Read;
     let _ = raw.reader.read_to_end(&mut buffer);
-    assert!(
-        !buffer.starts_with(b"+OK"),
-        "cleartext POP3 on the POP3S port"
-    );
+    assert!(!buffer.starts_with(b"+OK"), "cleartext POP3 on the POP3S port");
 }

@@ -19,8 +19,7 @@ fn start_with_file(file: &Path, extra: &[&str]) -> TestServer {
 
 fn names_in(file: &Path) -> Vec<String> {
     let text = fs::read_to_string(file).unwrap();
-    let users = users_file::parse(&text)
-        .unwrap_or_else(|e| panic!("unparseable users file: {e:?}\n{text}"));
+    let users = users_file::parse(&text).unwrap_or_else(|e| panic!("unparseable users file: {e:?}\n{text}"));
     users.iter().map(|user| user.name.to_string()).collect()
 }
 
@@ -31,11 +30,7 @@ fn names_in(file: &Path) -> Vec<String> {
 fn changes_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("users");
-    fs::write(
-        &file,
-        "# mine\nalice:{PLAIN}from-file\nbob:{PLAIN}bob-pw:1000:1000::/home/bob\n",
-    )
-    .unwrap();
+    fs::write(&file, "# mine\nalice:{PLAIN}from-file\nbob:{PLAIN}bob-pw:1000:1000::/home/bob\n").unwrap();
     {
         let server = start_with_file(&file, &["-u", "alice:from-flag"]);
         server.login("alice", "from-flag");
@@ -43,24 +38,16 @@ fn changes_survive_a_restart() {
         let mut admin = server.admin();
         assert!(admin.command("ADD_USER carol c:pw").starts_with("+OK"));
         assert!(admin.command("DELETE_USER bob").starts_with("+OK"));
-        assert!(admin
-            .command("CHANGE_PASSWORD admin s3cret")
-            .starts_with("+OK"));
+        assert!(admin.command("CHANGE_PASSWORD admin s3cret").starts_with("+OK"));
         assert_eq!(names_in(&file), ["admin", "alice", "carol"]);
-        assert_eq!(
-            fs::metadata(&file).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
+        assert_eq!(fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
     }
     let server = start_with_file(&file, &[]);
     server.login("alice", "from-flag");
     server.login("carol", "c:pw");
     let mut admin = server.admin_as("admin", "s3cret");
     assert_eq!(admin.command("USERS"), "+OK USERS");
-    assert_eq!(
-        admin.data_lines(),
-        ["USER COUNT: 3", "USER LIST:", "admin", "alice", "carol"]
-    );
+    assert_eq!(admin.data_lines(), ["USER COUNT: 3", "USER LIST:", "admin", "alice", "carol"]);
 }
 
 /// kill -9 in the middle of a burst of ADD_USER leaves a file that parses
@@ -72,9 +59,7 @@ fn the_file_survives_kill_9_during_a_burst() {
     fs::write(&file, "").unwrap();
     let mut server = start_with_file(&file, &["--max-users", "1000"]);
     let mut admin = server.admin();
-    let burst: String = (0..400)
-        .map(|i| format!("ADD_USER u{i:03} pw{i}\r\n"))
-        .collect();
+    let burst: String = (0..400).map(|i| format!("ADD_USER u{i:03} pw{i}\r\n")).collect();
     admin.send_raw(burst.as_bytes());
     server.wait_for_log("user u050 added");
     server.kill();
@@ -82,23 +67,10 @@ fn the_file_survives_kill_9_during_a_burst() {
     let names = names_in(&file);
     let added: Vec<&String> = names.iter().filter(|n| n.starts_with('u')).collect();
     let expected: Vec<String> = (0..added.len()).map(|i| format!("u{i:03}")).collect();
-    assert_eq!(
-        added,
-        expected.iter().collect::<Vec<_>>(),
-        "a prefix of the burst, in order"
-    );
-    assert!(
-        added.len() >= 50,
-        "at least what the log showed before the kill was saved"
-    );
-    let leftovers: Vec<_> = fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
-    assert!(
-        leftovers.len() <= 2,
-        "at most the file and one temporary file: {leftovers:?}"
-    );
+    assert_eq!(added, expected.iter().collect::<Vec<_>>(), "a prefix of the burst, in order");
+    assert!(added.len() >= 50, "at least what the log showed before the kill was saved");
+    let leftovers: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(leftovers.len() <= 2, "at most the file and one temporary file: {leftovers:?}");
 
     let server = start_with_file(&file, &["--max-users", "1000"]);
     server.login("u000", "pw0");
@@ -112,32 +84,18 @@ fn bad_files_are_refused_at_start() {
     let mail = dir.path().join("mail");
     let mail = mail.to_str().unwrap();
     let missing = dir.path().join("missing");
-    let (status, stderr) = start_expecting_exit(&[
-        "127.0.0.1",
-        "0",
-        "-d",
-        mail,
-        "-f",
-        missing.to_str().unwrap(),
-    ]);
+    let (status, stderr) = start_expecting_exit(&["127.0.0.1", "0", "-d", mail, "-f", missing.to_str().unwrap()]);
     assert_eq!(status, 2, "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(
-        stderr.contains("cannot read users file") && stderr.contains("missing"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("cannot read users file") && stderr.contains("missing"), "{stderr}");
 
     let bad = dir.path().join("bad");
     let content = "alice:{PLAIN}ok\n\nbob:{SSHA}hashhash\n";
     fs::write(&bad, content).unwrap();
-    let (status, stderr) =
-        start_expecting_exit(&["127.0.0.1", "0", "-d", mail, "-f", bad.to_str().unwrap()]);
+    let (status, stderr) = start_expecting_exit(&["127.0.0.1", "0", "-d", mail, "-f", bad.to_str().unwrap()]);
     assert_eq!(status, 2, "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(
-        stderr.contains("bad line 3: password scheme {SSHA}"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("bad line 3: password scheme {SSHA}"), "{stderr}");
     assert_eq!(fs::read_to_string(&bad).unwrap(), content);
 }
 
@@ -149,39 +107,18 @@ fn the_default_admin_stays_on_loopback() {
     let dir = tempfile::tempdir().unwrap();
     let mail = dir.path().join("mail");
     let mail = mail.to_str().unwrap();
-    let base = [
-        "127.0.0.1",
-        "0",
-        "-d",
-        mail,
-        "--mgmt-port",
-        "0",
-        "-u",
-        "a:b",
-    ];
-    for extra in [
-        &["--mgmt-addr", "0.0.0.0"][..],
-        &["--mgmt-addr", "0.0.0.0", "-a", "admin:admin"],
-    ] {
+    let base = ["127.0.0.1", "0", "-d", mail, "--mgmt-port", "0", "-u", "a:b"];
+    for extra in [&["--mgmt-addr", "0.0.0.0"][..], &["--mgmt-addr", "0.0.0.0", "-a", "admin:admin"]] {
         let args: Vec<&str> = base.iter().chain(extra).copied().collect();
         let (status, stderr) = start_expecting_exit(&args);
         assert_eq!(status, 2, "{stderr}");
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
-        assert!(
-            stderr.contains("refusing MGMT on 0.0.0.0:0 with the default admin:admin"),
-            "{stderr}"
-        );
+        assert!(stderr.contains("refusing MGMT on 0.0.0.0:0 with the default admin:admin"), "{stderr}");
     }
     let warned = TestServer::start_with(&["-u", "a:b"]);
-    assert!(warned
-        .log_text()
-        .contains("MGMT uses the default admin:admin"));
-    let exposed =
-        TestServer::start_with(&["-u", "a:b", "--mgmt-addr", "0.0.0.0", "-a", "root:s3cret"]);
+    assert!(warned.log_text().contains("MGMT uses the default admin:admin"));
+    let exposed = TestServer::start_with(&["-u", "a:b", "--mgmt-addr", "0.0.0.0", "-a", "root:s3cret"]);
     assert!(exposed.mgmt_addr().ip().is_unspecified());
     assert!(!exposed.log_text().contains("default admin:admin"));
-    assert!(
-        !exposed.log_text().contains("s3cret"),
-        "no password in the log"
-    );
+    assert!(!exposed.log_text().contains("s3cret"), "no password in the log");
 }

@@ -16,13 +16,8 @@ const CANNOT_RUN: u8 = 3;
 
 fn main() -> ExitCode {
     let program = "admin_monitor";
-    let args: Option<Vec<String>> = std::env::args_os()
-        .skip(1)
-        .map(|arg| arg.into_string().ok())
-        .collect();
-    let parsed = args
-        .ok_or(client::UsageError::NotUtf8)
-        .and_then(|args| client::parse_args(&args));
+    let args: Option<Vec<String>> = std::env::args_os().skip(1).map(|arg| arg.into_string().ok()).collect();
+    let parsed = args.ok_or(client::UsageError::NotUtf8).and_then(|args| client::parse_args(&args));
     let request = match parsed {
         Ok(Invocation::Run(request)) => request,
         Ok(Invocation::Help) => {

@@ -33,16 +33,9 @@ fn main() -> ExitCode {
             return ExitCode::from(USAGE_ERROR);
         }
     };
-    let log_config = ConfigBuilder::new()
-        .set_target_level(log::LevelFilter::Off)
-        .set_thread_level(log::LevelFilter::Off)
-        .build();
-    let _ = TermLogger::init(
-        config.log_level,
-        log_config,
-        TerminalMode::Stderr,
-        ColorChoice::Never,
-    );
+    let log_config =
+        ConfigBuilder::new().set_target_level(log::LevelFilter::Off).set_thread_level(log::LevelFilter::Off).build();
+    let _ = TermLogger::init(config.log_level, log_config, TerminalMode::Stderr, ColorChoice::Never);
     match pop3d::app::start(&config) {
         Ok(running) => {
             running.run_until_signal();

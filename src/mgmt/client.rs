@@ -55,10 +55,7 @@ pub fn usage(program: &str) -> String {
         PROTOCOL_VERSION.0
     );
     for (name, verb) in COMMANDS {
-        let line = std::iter::once(*name)
-            .chain(verb.arguments().iter().copied())
-            .collect::<Vec<_>>()
-            .join(" ");
+        let line = std::iter::once(*name).chain(verb.arguments().iter().copied()).collect::<Vec<_>>().join(" ");
         text.push_str(&format!("  {line}\n"));
     }
     text.push_str(
@@ -78,15 +75,11 @@ pub struct Version {
 impl Version {
     pub fn parse(text: &str) -> Option<Version> {
         let (major, minor) = text.split_once('.').unwrap_or((text, "0"));
-        let digits =
-            |s: &str| !s.is_empty() && s.len() <= 9 && s.bytes().all(|b| b.is_ascii_digit());
+        let digits = |s: &str| !s.is_empty() && s.len() <= 9 && s.bytes().all(|b| b.is_ascii_digit());
         if !digits(major) || !digits(minor) {
             return None;
         }
-        Some(Version {
-            major: major.parse().ok()?,
-            minor: minor.parse().ok()?,
-        })
+        Some(Version { major: major.parse().ok()?, minor: minor.parse().ok()? })
     }
 }
 
@@ -111,10 +104,7 @@ pub struct Request {
 impl Request {
     /// The command line sent to the server.
     fn line(&self) -> String {
-        std::iter::once(self.verb.name())
-            .chain(self.args.iter().map(String::as_str))
-            .collect::<Vec<_>>()
-            .join(" ")
+        std::iter::once(self.verb.name()).chain(self.args.iter().map(String::as_str)).collect::<Vec<_>>().join(" ")
     }
 }
 
@@ -169,10 +159,7 @@ impl std::error::Error for UsageError {}
 
 /// Parses the arguments after the program name.
 pub fn parse_args(args: &[String]) -> Result<Invocation, UsageError> {
-    if args
-        .iter()
-        .any(|arg| arg.eq_ignore_ascii_case("-HELP") || arg == "-h" || arg == "--help")
-    {
+    if args.iter().any(|arg| arg.eq_ignore_ascii_case("-HELP") || arg == "-h" || arg == "--help") {
         return Ok(Invocation::Help);
     }
     let mut host = DEFAULT_HOST.to_owned();
@@ -185,19 +172,11 @@ pub fn parse_args(args: &[String]) -> Result<Invocation, UsageError> {
                 rest = tail;
             }
             [flag, value, tail @ ..] if flag == "-P" => {
-                port = value
-                    .parse()
-                    .ok()
-                    .filter(|&p| p != 0)
-                    .ok_or_else(|| UsageError::BadPort(value.clone()))?;
+                port = value.parse().ok().filter(|&p| p != 0).ok_or_else(|| UsageError::BadPort(value.clone()))?;
                 rest = tail;
             }
             [flag] if flag == "-H" || flag == "-P" => {
-                return Err(UsageError::MissingValue(if flag == "-H" {
-                    "-H"
-                } else {
-                    "-P"
-                }))
+                return Err(UsageError::MissingValue(if flag == "-H" { "-H" } else { "-P" }))
             }
             _ => break,
         }
@@ -205,8 +184,7 @@ pub fn parse_args(args: &[String]) -> Result<Invocation, UsageError> {
     let mut positional = rest.iter();
     let mut next = |what| positional.next().ok_or(UsageError::Missing(what));
     let version_text = next("<version>")?;
-    let version =
-        Version::parse(version_text).ok_or_else(|| UsageError::BadVersion(version_text.clone()))?;
+    let version = Version::parse(version_text).ok_or_else(|| UsageError::BadVersion(version_text.clone()))?;
     if version.major != PROTOCOL_VERSION.0 {
         return Err(UsageError::UnsupportedVersion(version));
     }
@@ -221,27 +199,13 @@ pub fn parse_args(args: &[String]) -> Result<Invocation, UsageError> {
     let args: Vec<String> = positional.cloned().collect();
     let expected = verb.arguments().len();
     if args.len() != expected {
-        return Err(UsageError::WrongArgumentCount {
-            command: command.to_ascii_uppercase(),
-            expected,
-        });
+        return Err(UsageError::WrongArgumentCount { command: command.to_ascii_uppercase(), expected });
     }
     let unsafe_text = |text: &str| text.is_empty() || text.contains([' ', '\r', '\n']);
-    if args.iter().any(|arg| unsafe_text(arg))
-        || unsafe_text(&user)
-        || password.contains(['\r', '\n'])
-    {
+    if args.iter().any(|arg| unsafe_text(arg)) || unsafe_text(&user) || password.contains(['\r', '\n']) {
         return Err(UsageError::UnsafeArgument);
     }
-    Ok(Invocation::Run(Request {
-        host,
-        port,
-        version,
-        user,
-        password,
-        verb,
-        args,
-    }))
+    Ok(Invocation::Run(Request { host, port, version, user, password, verb, args }))
 }
 
 /// How a conversation that reached the command ended.
@@ -294,33 +258,19 @@ impl From<io::Error> for RunError {
 /// # Errors
 /// Anything that keeps the command from being answered: no connection, a
 /// greeting of another protocol or major version, a refused login.
-pub fn run(
-    request: &Request,
-    out: &mut impl Write,
-    err: &mut impl Write,
-) -> Result<ExitStatus, RunError> {
+pub fn run(request: &Request, out: &mut impl Write, err: &mut impl Write) -> Result<ExitStatus, RunError> {
     let stream = connect(&request.host, request.port)?;
     stream.set_read_timeout(Some(reply_timeout(request)))?;
     stream.set_write_timeout(Some(REPLY_TIMEOUT))?;
-    let mut conversation = Conversation {
-        reader: BufReader::new(stream.try_clone()?),
-        writer: stream,
-    };
+    let mut conversation = Conversation { reader: BufReader::new(stream.try_clone()?), writer: stream };
 
     let greeting = conversation.line()?;
-    let server =
-        greeting_version(&greeting).ok_or_else(|| RunError::BadGreeting(greeting.clone()))?;
+    let server = greeting_version(&greeting).ok_or_else(|| RunError::BadGreeting(greeting.clone()))?;
     if server.major != request.version.major {
-        return Err(RunError::VersionMismatch {
-            requested: request.version,
-            server,
-        });
+        return Err(RunError::VersionMismatch { requested: request.version, server });
     }
     writeln!(out, "{greeting}")?;
-    for line in [
-        format!("USER {}", request.user),
-        format!("PASS {}", request.password),
-    ] {
+    for line in [format!("USER {}", request.user), format!("PASS {}", request.password)] {
         let reply = conversation.command(&line)?;
         if !reply.starts_with("+OK") {
             return Err(RunError::AuthenticationFailed(reply));
@@ -349,30 +299,17 @@ pub fn run(
 /// TIMEOUT answers only once its pause is over.
 fn reply_timeout(request: &Request) -> Duration {
     let pause = match request.verb {
-        Verb::Timeout => request
-            .args
-            .first()
-            .and_then(|s| s.parse::<u64>().ok())
-            .unwrap_or(0),
+        Verb::Timeout => request.args.first().and_then(|s| s.parse::<u64>().ok()).unwrap_or(0),
         _ => 0,
     };
     REPLY_TIMEOUT + Duration::from_secs(pause.min(super::session::MAX_PAUSE_SECS))
 }
 
 fn connect(host: &str, port: u16) -> Result<TcpStream, RunError> {
-    let target = if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    };
+    let target = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
     let bare = host.trim_start_matches('[').trim_end_matches(']');
-    let addrs: Vec<_> = (bare, port)
-        .to_socket_addrs()
-        .map_err(|error| RunError::Resolve {
-            target: target.clone(),
-            error,
-        })?
-        .collect();
+    let addrs: Vec<_> =
+        (bare, port).to_socket_addrs().map_err(|error| RunError::Resolve { target: target.clone(), error })?.collect();
     let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
     for addr in addrs {
         match TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT) {
@@ -380,10 +317,7 @@ fn connect(host: &str, port: u16) -> Result<TcpStream, RunError> {
             Err(error) => last = error,
         }
     }
-    Err(RunError::Connect {
-        target,
-        error: last,
-    })
+    Err(RunError::Connect { target, error: last })
 }
 
 /// The `MGMT/major.minor` at the end of a `+OK` greeting.
@@ -411,9 +345,7 @@ impl Conversation {
         let mut bytes = Vec::new();
         // Replies are short; a bound keeps a rogue server from feeding us
         // an endless line.
-        let read = (&mut self.reader)
-            .take(64 * 1024)
-            .read_until(b'\n', &mut bytes)?;
+        let read = (&mut self.reader).take(64 * 1024).read_until(b'\n', &mut bytes)?;
         if read == 0 {
             return Err(RunError::Closed);
         }
@@ -441,10 +373,7 @@ mod tests {
     use super::*;
 
     fn args(text: &str) -> Vec<String> {
-        text.split(' ')
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect()
+        text.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect()
     }
 
     fn request(text: &str) -> Request {
@@ -457,20 +386,11 @@ mod tests {
     #[test]
     fn the_original_command_lines_work() {
         let r = request("1.0 admin admin -HISTORIC_CONNEC");
-        assert_eq!(
-            (r.host.as_str(), r.port, r.verb),
-            ("127.0.0.1", 6000, Verb::HistoricConnec)
-        );
+        assert_eq!((r.host.as_str(), r.port, r.verb), ("127.0.0.1", 6000, Verb::HistoricConnec));
         assert_eq!(r.line(), "HISTORIC_CONNEC");
         let r = request("-H ::1 -P 7000 1 root pw -max_connections 5");
-        assert_eq!(
-            (r.host.as_str(), r.port, r.line()),
-            ("::1", 7000, "MAX_CONNEC 5".to_owned())
-        );
-        assert_eq!(
-            request("1.3 a b -ADD_USER carol c:pw").line(),
-            "ADD_USER carol c:pw"
-        );
+        assert_eq!((r.host.as_str(), r.port, r.line()), ("::1", 7000, "MAX_CONNEC 5".to_owned()));
+        assert_eq!(request("1.3 a b -ADD_USER carol c:pw").line(), "ADD_USER carol c:pw");
         assert_eq!(request("1.0 a -pw- -STATUS").password, "-pw-");
         assert_eq!(parse_args(&args("-HELP")), Ok(Invocation::Help));
     }
@@ -482,46 +402,22 @@ mod tests {
             ("-H", UsageError::MissingValue("-H")),
             ("-P x 1.0 a b -STATUS", UsageError::BadPort("x".into())),
             ("one a b -STATUS", UsageError::BadVersion("one".into())),
-            (
-                "2.0 a b -STATUS",
-                UsageError::UnsupportedVersion(Version { major: 2, minor: 0 }),
-            ),
+            ("2.0 a b -STATUS", UsageError::UnsupportedVersion(Version { major: 2, minor: 0 })),
             ("1.0 a b", UsageError::Missing("<command>")),
             ("1.0 a b -FLY", UsageError::UnknownCommand("-FLY".into())),
-            (
-                "1.0 a b -STATUS now",
-                UsageError::WrongArgumentCount {
-                    command: "-STATUS".into(),
-                    expected: 0,
-                },
-            ),
-            (
-                "1.0 a b -ADD_USER x",
-                UsageError::WrongArgumentCount {
-                    command: "-ADD_USER".into(),
-                    expected: 2,
-                },
-            ),
+            ("1.0 a b -STATUS now", UsageError::WrongArgumentCount { command: "-STATUS".into(), expected: 0 }),
+            ("1.0 a b -ADD_USER x", UsageError::WrongArgumentCount { command: "-ADD_USER".into(), expected: 2 }),
         ];
         for (text, expected) in cases {
             assert_eq!(parse_args(&args(text)), Err(expected), "{text}");
         }
-        let smuggled = vec![
-            "1.0".into(),
-            "a".into(),
-            "b".into(),
-            "-DELETE_USER".into(),
-            "x\r\nQUIT".into(),
-        ];
+        let smuggled = vec!["1.0".into(), "a".into(), "b".into(), "-DELETE_USER".into(), "x\r\nQUIT".into()];
         assert_eq!(parse_args(&smuggled), Err(UsageError::UnsafeArgument));
     }
 
     #[test]
     fn greetings_carry_the_version() {
-        assert_eq!(
-            greeting_version("+OK Management server ready MGMT/1.0"),
-            Some(Version { major: 1, minor: 0 })
-        );
+        assert_eq!(greeting_version("+OK Management server ready MGMT/1.0"), Some(Version { major: 1, minor: 0 }));
         assert_eq!(greeting_version("+OK POP3 server ready"), None);
         assert_eq!(greeting_version("-ERR MGMT/1.0"), None);
     }

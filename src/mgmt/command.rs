@@ -100,20 +100,13 @@ impl Verb {
     pub fn has_data(self) -> bool {
         matches!(
             self,
-            Verb::Capa
-                | Verb::HistoricConnec
-                | Verb::LiveConnec
-                | Verb::BytesTrans
-                | Verb::Users
-                | Verb::Status
+            Verb::Capa | Verb::HistoricConnec | Verb::LiveConnec | Verb::BytesTrans | Verb::Users | Verb::Status
         )
     }
 
     /// Looks a verb up by name, ignoring case.
     pub fn from_name(name: &str) -> Option<Verb> {
-        Verb::ALL
-            .into_iter()
-            .find(|verb| verb.name().eq_ignore_ascii_case(name))
+        Verb::ALL.into_iter().find(|verb| verb.name().eq_ignore_ascii_case(name))
     }
 }
 
@@ -211,10 +204,7 @@ impl fmt::Display for CommandError {
 impl std::error::Error for CommandError {}
 
 fn usage_suffix(verb: Verb) -> String {
-    verb.arguments()
-        .iter()
-        .map(|argument| format!(" {argument}"))
-        .collect()
+    verb.arguments().iter().map(|argument| format!(" {argument}")).collect()
 }
 
 /// More digits than this cannot be a meaningful count or duration, and
@@ -268,16 +258,10 @@ pub fn parse(line: &[u8]) -> Result<Command, CommandError> {
         Verb::DeleteUser => Command::DeleteUser(text(0)),
         Verb::AddUser => {
             let name = UserName::parse(args[0]).map_err(|_| CommandError::BadUserName)?;
-            Command::AddUser(Credentials {
-                name,
-                password: Password::new(args[1]),
-            })
+            Command::AddUser(Credentials { name, password: Password::new(args[1]) })
         }
         Verb::ResetUserPassword => Command::ResetUserPassword(text(0)),
-        Verb::ChangePassword => Command::ChangePassword {
-            old: Password::new(args[0]),
-            new: Password::new(args[1]),
-        },
+        Verb::ChangePassword => Command::ChangePassword { old: Password::new(args[0]), new: Password::new(args[1]) },
     })
 }
 
@@ -297,15 +281,8 @@ mod tests {
     fn every_verb_parses_in_any_case() {
         for verb in Verb::ALL {
             let args: Vec<&str> = verb.arguments().iter().map(|_| "7").collect();
-            for name in [
-                verb.name().to_owned(),
-                verb.name().to_ascii_lowercase(),
-                mixed_case(verb.name()),
-            ] {
-                let line = std::iter::once(name.as_str())
-                    .chain(args.iter().copied())
-                    .collect::<Vec<_>>()
-                    .join(" ");
+            for name in [verb.name().to_owned(), verb.name().to_ascii_lowercase(), mixed_case(verb.name())] {
+                let line = std::iter::once(name.as_str()).chain(args.iter().copied()).collect::<Vec<_>>().join(" ");
                 assert_eq!(ok(&line).verb(), verb, "{line}");
             }
         }
@@ -314,13 +291,7 @@ mod tests {
     fn mixed_case(name: &str) -> String {
         name.chars()
             .enumerate()
-            .map(|(i, c)| {
-                if i % 2 == 0 {
-                    c.to_ascii_lowercase()
-                } else {
-                    c.to_ascii_uppercase()
-                }
-            })
+            .map(|(i, c)| if i % 2 == 0 { c.to_ascii_lowercase() } else { c.to_ascii_uppercase() })
             .collect()
     }
 
@@ -331,22 +302,16 @@ mod tests {
         assert_eq!(ok("TIMEOUT 0"), Command::Timeout(0));
         assert_eq!(ok("USER admin"), Command::User("admin".into()));
         assert_eq!(ok("DELETE_USER bob"), Command::DeleteUser("bob".into()));
-        let Command::AddUser(credentials) = ok("ADD_USER carol c:pw") else {
-            panic!()
-        };
+        let Command::AddUser(credentials) = ok("ADD_USER carol c:pw") else { panic!() };
         assert_eq!(credentials.name.as_str(), "carol");
         assert!(credentials.password.matches("c:pw"));
-        let Command::ChangePassword { old, new } = ok("CHANGE_PASSWORD a b") else {
-            panic!()
-        };
+        let Command::ChangePassword { old, new } = ok("CHANGE_PASSWORD a b") else { panic!() };
         assert!(old.matches("a") && new.matches("b"));
     }
 
     #[test]
     fn pass_takes_the_rest_of_the_line() {
-        let Command::Pass(password) = ok("PASS  two words ") else {
-            panic!()
-        };
+        let Command::Pass(password) = ok("PASS  two words ") else { panic!() };
         assert!(password.matches(" two words "));
         assert_eq!(err("PASS"), CommandError::MissingArgument(Verb::Pass));
     }
@@ -362,19 +327,10 @@ mod tests {
             ("MAX_CONNEC -2", CommandError::NotANumber(Verb::MaxConnec)),
             ("MAX_CONNEC +2", CommandError::NotANumber(Verb::MaxConnec)),
             ("MAX_CONNEC two", CommandError::NotANumber(Verb::MaxConnec)),
-            (
-                "TIMEOUT 99999999999",
-                CommandError::NotANumber(Verb::Timeout),
-            ),
-            (
-                "ADD_USER onlyname",
-                CommandError::MissingArgument(Verb::AddUser),
-            ),
+            ("TIMEOUT 99999999999", CommandError::NotANumber(Verb::Timeout)),
+            ("ADD_USER onlyname", CommandError::MissingArgument(Verb::AddUser)),
             ("ADD_USER ../etc pw", CommandError::BadUserName),
-            (
-                "CHANGE_PASSWORD a b c",
-                CommandError::TooManyArguments(Verb::ChangePassword),
-            ),
+            ("CHANGE_PASSWORD a b c", CommandError::TooManyArguments(Verb::ChangePassword)),
         ];
         for (line, expected) in cases {
             assert_eq!(err(line), expected, "{line:?}");
@@ -402,9 +358,6 @@ mod tests {
     #[test]
     fn errors_never_show_a_password() {
         let text = format!("{:?}", ok("CHANGE_PASSWORD hunter2 s3cret"));
-        assert!(
-            !text.contains("hunter2") && !text.contains("s3cret"),
-            "{text}"
-        );
+        assert!(!text.contains("hunter2") && !text.contains("s3cret"), "{text}");
     }
 }

@@ -69,32 +69,12 @@ impl MgmtServer {
     ///
     /// # Errors
     /// The address cannot be bound (in use, not local, no rights).
-    pub fn bind(
-        addr: SocketAddr,
-        shared: Arc<Shared>,
-        users_file: Option<UsersFile>,
-    ) -> io::Result<Self> {
-        let listener = TcpListener::bind(addr).map_err(|error| {
-            io::Error::new(
-                error.kind(),
-                format!("cannot listen on {addr} for MGMT: {error}"),
-            )
-        })?;
-        let context = Arc::new(Context {
-            shared,
-            users_file,
-            login_delay: LOGIN_FAILURE_DELAY,
-        });
-        let sessions = Arc::new(ConnectionLimit::new(
-            MAX_ADMIN_SESSIONS,
-            MAX_ADMIN_SESSIONS,
-            None,
-        ));
-        Ok(Self {
-            listener,
-            context,
-            sessions,
-        })
+    pub fn bind(addr: SocketAddr, shared: Arc<Shared>, users_file: Option<UsersFile>) -> io::Result<Self> {
+        let listener = TcpListener::bind(addr)
+            .map_err(|error| io::Error::new(error.kind(), format!("cannot listen on {addr} for MGMT: {error}")))?;
+        let context = Arc::new(Context { shared, users_file, login_delay: LOGIN_FAILURE_DELAY });
+        let sessions = Arc::new(ConnectionLimit::new(MAX_ADMIN_SESSIONS, MAX_ADMIN_SESSIONS, None));
+        Ok(Self { listener, context, sessions })
     }
 
     /// The address actually bound (port 0 becomes the chosen port).
@@ -105,9 +85,7 @@ impl MgmtServer {
     /// Starts the accept thread.
     pub fn spawn(self) -> io::Result<RunningMgmt> {
         let addr = self.local_addr()?;
-        let thread = thread::Builder::new()
-            .name("mgmt-accept".to_owned())
-            .spawn(move || self.accept_loop())?;
+        let thread = thread::Builder::new().name("mgmt-accept".to_owned()).spawn(move || self.accept_loop())?;
         Ok(RunningMgmt { addr, thread })
     }
 
@@ -165,15 +143,11 @@ impl RunningMgmt {
 
 /// RFC 3206 §4: a temporary condition; the admin may try again later.
 fn refuse(mut stream: TcpStream) {
-    let peer = stream
-        .peer_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
+    let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
     log::warn!("MGMT refused {peer}: {MAX_ADMIN_SESSIONS} admin sessions already open");
     // One small write into an empty socket buffer; never wait on the client.
     let _ = stream.set_nonblocking(true);
     let mut line = Vec::new();
-    let _ =
-        Failure::with_code(ResponseCode::SysTemp, "TOO MANY ADMIN SESSIONS").write_to(&mut line);
+    let _ = Failure::with_code(ResponseCode::SysTemp, "TOO MANY ADMIN SESSIONS").write_to(&mut line);
     let _ = stream.write_all(&line);
 }

@@ -136,14 +136,7 @@ pub struct MgmtSession<'a> {
 
 impl<'a> MgmtSession<'a> {
     pub fn new(context: &'a Context, peer: String) -> Self {
-        Self {
-            context,
-            peer,
-            phase: Phase::Auth {
-                user: None,
-                failures: 0,
-            },
-        }
+        Self { context, peer, phase: Phase::Auth { user: None, failures: 0 } }
     }
 
     pub fn is_authenticated(&self) -> bool {
@@ -154,16 +147,9 @@ impl<'a> MgmtSession<'a> {
     ///
     /// # Errors
     /// Only I/O errors from `out`; every protocol problem becomes `-ERR`.
-    pub fn handle(
-        &mut self,
-        read: &LineRead,
-        line: &[u8],
-        out: &mut impl Write,
-    ) -> io::Result<Flow> {
+    pub fn handle(&mut self, read: &LineRead, line: &[u8], out: &mut impl Write) -> io::Result<Flow> {
         let result = match read {
-            LineRead::Line => command::parse(line)
-                .map_err(MgmtError::Command)
-                .map_err(Refusal::from),
+            LineRead::Line => command::parse(line).map_err(MgmtError::Command).map_err(Refusal::from),
             _ => Err(Refusal::Failed(MgmtError::LineTooLong)),
         };
         let result = result.and_then(|command| self.execute(command, out));
@@ -204,12 +190,7 @@ impl<'a> MgmtSession<'a> {
             }
             (Phase::Auth { user, failures }, Command::Pass(password)) => {
                 let name = user.take().ok_or(MgmtError::UserFirst)?;
-                if !self
-                    .context
-                    .shared
-                    .users
-                    .authenticate_admin(&name, password.expose())
-                {
+                if !self.context.shared.users.authenticate_admin(&name, password.expose()) {
                     *failures += 1;
                     log::warn!("MGMT {}: failed login", self.peer);
                     out.flush()?;
@@ -221,9 +202,7 @@ impl<'a> MgmtSession<'a> {
                 response::ok(out, verb)?;
             }
             (Phase::Auth { .. }, _) => return Err(MgmtError::NotAuthenticated.into()),
-            (Phase::Active, Command::User(_) | Command::Pass(_)) => {
-                return Err(MgmtError::AlreadyAuthenticated.into())
-            }
+            (Phase::Active, Command::User(_) | Command::Pass(_)) => return Err(MgmtError::AlreadyAuthenticated.into()),
             (Phase::Active, command) => self.active(command, out)?,
         }
         Ok(Flow::Continue)
@@ -231,10 +210,7 @@ impl<'a> MgmtSession<'a> {
 
     fn capa(&self, out: &mut impl Write) -> io::Result<()> {
         let lines = Verb::ALL.iter().map(|verb| {
-            std::iter::once(verb.name())
-                .chain(verb.arguments().iter().copied())
-                .collect::<Vec<_>>()
-                .join(" ")
+            std::iter::once(verb.name()).chain(verb.arguments().iter().copied()).collect::<Vec<_>>().join(" ")
         });
         reply_with_data(out, Verb::Capa, lines)
     }
@@ -250,17 +226,8 @@ impl<'a> MgmtSession<'a> {
             Command::BytesTrans => reply_with_data(out, verb, self.bytes())?,
             Command::Users => {
                 let names = shared.users.names();
-                let header = [
-                    format!("USER COUNT: {}", names.len()),
-                    "USER LIST:".to_owned(),
-                ];
-                reply_with_data(
-                    out,
-                    verb,
-                    header
-                        .into_iter()
-                        .chain(names.iter().map(ToString::to_string)),
-                )?;
+                let header = [format!("USER COUNT: {}", names.len()), "USER LIST:".to_owned()];
+                reply_with_data(out, verb, header.into_iter().chain(names.iter().map(ToString::to_string)))?;
             }
             Command::Status => {
                 let mut lines = vec![self.historic(), self.live()];
@@ -276,13 +243,11 @@ impl<'a> MgmtSession<'a> {
             }
             Command::MaxConnec(max) => {
                 let hard_max = shared.connections.hard_max();
-                let max = usize::try_from(max)
-                    .map_err(|_| MgmtError::MaxConnectionsOutOfRange { hard_max })?;
-                shared.connections.set_max(max).map_err(|e| {
-                    MgmtError::MaxConnectionsOutOfRange {
-                        hard_max: e.hard_max,
-                    }
-                })?;
+                let max = usize::try_from(max).map_err(|_| MgmtError::MaxConnectionsOutOfRange { hard_max })?;
+                shared
+                    .connections
+                    .set_max(max)
+                    .map_err(|e| MgmtError::MaxConnectionsOutOfRange { hard_max: e.hard_max })?;
                 log::info!("MGMT {}: max connections set to {max}", self.peer);
                 response::ok(out, format_args!("{verb} CHANGED"))?;
             }
@@ -290,10 +255,7 @@ impl<'a> MgmtSession<'a> {
                 if max > MAX_USERS_LIMIT {
                     return Err(MgmtError::MaxUsersTooLarge.into());
                 }
-                shared
-                    .users
-                    .set_max_users(max as usize)
-                    .map_err(MgmtError::from)?;
+                shared.users.set_max_users(max as usize).map_err(MgmtError::from)?;
                 log::info!("MGMT {}: max users set to {max}", self.peer);
                 response::ok(out, format_args!("{verb} CHANGED SUCCESSFULLY"))?;
             }
@@ -321,26 +283,17 @@ impl<'a> MgmtSession<'a> {
                 response::ok(out, format_args!("{verb} USER ADDED SUCCESSFULLY"))?;
             }
             Command::ResetUserPassword(name) => {
-                shared
-                    .users
-                    .set_password(&name, Password::new(name.as_str()))
-                    .map_err(MgmtError::from)?;
+                shared.users.set_password(&name, Password::new(name.as_str())).map_err(MgmtError::from)?;
                 log::info!("MGMT {}: password of {name} reset", self.peer);
                 self.save()?;
                 response::ok(out, format_args!("{verb} PASSWORD RESET SUCCESSFULLY"))?;
             }
             Command::ChangePassword { old, new } => {
                 let admin = shared.users.admin();
-                if !shared
-                    .users
-                    .authenticate_admin(admin.as_str(), old.expose())
-                {
+                if !shared.users.authenticate_admin(admin.as_str(), old.expose()) {
                     return Err(MgmtError::WrongPassword.into());
                 }
-                shared
-                    .users
-                    .set_password(admin.as_str(), new)
-                    .map_err(MgmtError::from)?;
+                shared.users.set_password(admin.as_str(), new).map_err(MgmtError::from)?;
                 log::info!("MGMT {}: admin password changed", self.peer);
                 self.save()?;
                 response::ok(out, format_args!("{verb} PASSWORD CHANGED SUCCESSFULLY"))?;
@@ -352,25 +305,16 @@ impl<'a> MgmtSession<'a> {
     }
 
     fn historic(&self) -> String {
-        format!(
-            "HISTORIC CONNECTIONS: {}",
-            self.context.shared.stats.historic_connections()
-        )
+        format!("HISTORIC CONNECTIONS: {}", self.context.shared.stats.historic_connections())
     }
 
     fn live(&self) -> String {
-        format!(
-            "LIVE CONNECTIONS: {}",
-            self.context.shared.connections.live()
-        )
+        format!("LIVE CONNECTIONS: {}", self.context.shared.connections.live())
     }
 
     fn bytes(&self) -> [String; 2] {
         let stats = &self.context.shared.stats;
-        [
-            format!("BYTES SENT: {}", stats.bytes_sent()),
-            format!("BYTES RECEIVED: {}", stats.bytes_received()),
-        ]
+        [format!("BYTES SENT: {}", stats.bytes_sent()), format!("BYTES RECEIVED: {}", stats.bytes_received())]
     }
 
     /// Writes the users file after a change, if there is one.
@@ -401,9 +345,7 @@ fn reply_with_data<L: fmt::Display>(
 /// Serves one admin until QUIT, EOF, idle timeout or too many failed
 /// logins. The `permit` frees the admin session slot when this returns.
 pub fn serve(stream: TcpStream, context: &Arc<Context>, permit: ConnectionPermit) {
-    let peer = stream
-        .peer_addr()
-        .map_or_else(|_| "unknown peer".to_owned(), |addr| addr.to_string());
+    let peer = stream.peer_addr().map_or_else(|_| "unknown peer".to_owned(), |addr| addr.to_string());
     log::info!("MGMT connection from {peer}");
     let mut session = MgmtSession::new(context, peer.clone());
     match converse(&stream, &mut session) {
@@ -426,12 +368,7 @@ fn converse(stream: &TcpStream, session: &mut MgmtSession<'_>) -> io::Result<()>
         let read = match read_line(&mut reader, &mut line) {
             Ok(LineRead::Eof) => return Ok(()),
             Ok(read) => read,
-            Err(error)
-                if matches!(
-                    error.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
+            Err(error) if matches!(error.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
                 Failure::new("IDLE TIMEOUT").write_to(&mut writer)?;
                 return writer.flush();
             }
@@ -455,11 +392,8 @@ mod tests {
     use crate::tls::PlaintextAuth;
 
     fn context() -> Context {
-        let users = UserTable::new(
-            Credentials::parse("admin:secret").unwrap(),
-            [Credentials::parse("alice:pw").unwrap()],
-            10,
-        );
+        let users =
+            UserTable::new(Credentials::parse("admin:secret").unwrap(), [Credentials::parse("alice:pw").unwrap()], 10);
         let shared = Shared::new(
             "/nonexistent".into(),
             users,
@@ -469,30 +403,21 @@ mod tests {
             None,
             PlaintextAuth::LoopbackOnly,
         );
-        Context {
-            shared: Arc::new(shared),
-            users_file: None,
-            login_delay: Duration::ZERO,
-        }
+        Context { shared: Arc::new(shared), users_file: None, login_delay: Duration::ZERO }
     }
 
     /// Feeds `lines` to a session and returns everything it wrote.
     fn talk(session: &mut MgmtSession<'_>, lines: &[&str]) -> String {
         let mut out = Vec::new();
         for line in lines {
-            session
-                .handle(&LineRead::Line, line.as_bytes(), &mut out)
-                .unwrap();
+            session.handle(&LineRead::Line, line.as_bytes(), &mut out).unwrap();
         }
         String::from_utf8(out).unwrap()
     }
 
     fn logged_in(context: &Context) -> MgmtSession<'_> {
         let mut session = MgmtSession::new(context, "test".into());
-        assert_eq!(
-            talk(&mut session, &["USER admin", "PASS secret"]),
-            "+OK USER\r\n+OK PASS\r\n"
-        );
+        assert_eq!(talk(&mut session, &["USER admin", "PASS secret"]), "+OK USER\r\n+OK PASS\r\n");
         session
     }
 
@@ -505,25 +430,15 @@ mod tests {
         assert_eq!(wrong_name, wrong_password);
         assert_eq!(wrong_name, "+OK USER\r\n-ERR AUTHENTICATION FAILED\r\n");
         let mut out = Vec::new();
-        session
-            .handle(&LineRead::Line, b"USER admin", &mut out)
-            .unwrap();
-        assert_eq!(
-            session
-                .handle(&LineRead::Line, b"PASS again", &mut out)
-                .unwrap(),
-            Flow::Close
-        );
+        session.handle(&LineRead::Line, b"USER admin", &mut out).unwrap();
+        assert_eq!(session.handle(&LineRead::Line, b"PASS again", &mut out).unwrap(), Flow::Close);
     }
 
     #[test]
     fn only_auth_verbs_work_before_login() {
         let context = context();
         let mut session = MgmtSession::new(&context, "test".into());
-        assert_eq!(
-            talk(&mut session, &["STATUS"]),
-            "-ERR NOT AUTHENTICATED: USER AND PASS FIRST\r\n"
-        );
+        assert_eq!(talk(&mut session, &["STATUS"]), "-ERR NOT AUTHENTICATED: USER AND PASS FIRST\r\n");
         assert_eq!(talk(&mut session, &["PASS x"]), "-ERR SEND USER FIRST\r\n");
         assert!(talk(&mut session, &["CAPA"]).starts_with("+OK CAPA\r\nUSER <name>\r\n"));
         assert!(!session.is_authenticated());
@@ -533,14 +448,8 @@ mod tests {
     fn queries_answer_with_key_value_data() {
         let context = context();
         let mut session = logged_in(&context);
-        assert_eq!(
-            talk(&mut session, &["HISTORIC_CONNEC"]),
-            "+OK HISTORIC_CONNEC\r\nHISTORIC CONNECTIONS: 0\r\n.\r\n"
-        );
-        assert_eq!(
-            talk(&mut session, &["live_connec"]),
-            "+OK LIVE_CONNEC\r\nLIVE CONNECTIONS: 0\r\n.\r\n"
-        );
+        assert_eq!(talk(&mut session, &["HISTORIC_CONNEC"]), "+OK HISTORIC_CONNEC\r\nHISTORIC CONNECTIONS: 0\r\n.\r\n");
+        assert_eq!(talk(&mut session, &["live_connec"]), "+OK LIVE_CONNEC\r\nLIVE CONNECTIONS: 0\r\n.\r\n");
         assert_eq!(
             talk(&mut session, &["BYTES_TRANS"]),
             "+OK BYTES_TRANS\r\nBYTES SENT: 0\r\nBYTES RECEIVED: 0\r\n.\r\n"
@@ -550,19 +459,10 @@ mod tests {
             "+OK USERS\r\nUSER COUNT: 2\r\nUSER LIST:\r\nadmin\r\nalice\r\n.\r\n"
         );
         let status = talk(&mut session, &["STATUS"]);
-        for key in [
-            "TOTAL USERS: 2",
-            "MAX USERS: 10",
-            "MAX CONNECTIONS: 5",
-            "IDLE TIMEOUT: 600",
-            "UPTIME: ",
-        ] {
+        for key in ["TOTAL USERS: 2", "MAX USERS: 10", "MAX CONNECTIONS: 5", "IDLE TIMEOUT: 600", "UPTIME: "] {
             assert!(status.contains(key), "{status}");
         }
-        assert_eq!(
-            talk(&mut session, &["USER admin"]),
-            "-ERR ALREADY AUTHENTICATED\r\n"
-        );
+        assert_eq!(talk(&mut session, &["USER admin"]), "-ERR ALREADY AUTHENTICATED\r\n");
     }
 
     #[test]
@@ -618,24 +518,10 @@ mod tests {
         let context = context();
         let mut session = logged_in(&context);
         let mut out = Vec::new();
-        assert_eq!(
-            session.handle(&LineRead::TooLong, b"", &mut out).unwrap(),
-            Flow::Continue
-        );
-        assert_eq!(
-            session
-                .handle(&LineRead::Line, b"\xff\xfe", &mut out)
-                .unwrap(),
-            Flow::Continue
-        );
-        assert_eq!(
-            session.handle(&LineRead::Line, b"NOOP", &mut out).unwrap(),
-            Flow::Continue
-        );
-        assert_eq!(
-            session.handle(&LineRead::Line, b"quit", &mut out).unwrap(),
-            Flow::Close
-        );
+        assert_eq!(session.handle(&LineRead::TooLong, b"", &mut out).unwrap(), Flow::Continue);
+        assert_eq!(session.handle(&LineRead::Line, b"\xff\xfe", &mut out).unwrap(), Flow::Continue);
+        assert_eq!(session.handle(&LineRead::Line, b"NOOP", &mut out).unwrap(), Flow::Continue);
+        assert_eq!(session.handle(&LineRead::Line, b"quit", &mut out).unwrap(), Flow::Close);
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "-ERR LINE TOO LONG (OVER 255 OCTETS)\r\n-ERR COMMAND IS NOT UTF-8\r\n+OK NOOP\r\n+OK GOODBYE\r\n"

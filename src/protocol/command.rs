@@ -161,10 +161,7 @@ fn required<'a>(arg: Option<&'a str>, what: &'static str) -> Result<&'a str, Com
 }
 
 fn message_number(arg: &str) -> Result<MessageNumber, CommandError> {
-    decimal(arg)
-        .and_then(|n| u32::try_from(n).ok())
-        .and_then(NonZeroU32::new)
-        .ok_or(CommandError::BadMessageNumber)
+    decimal(arg).and_then(|n| u32::try_from(n).ok()).and_then(NonZeroU32::new).ok_or(CommandError::BadMessageNumber)
 }
 
 /// Plain base-10 digits only: no sign, no spaces, no overflow.
@@ -210,26 +207,11 @@ mod tests {
             ("UIDL 7", Command::Uidl(Some(n(7)))),
             ("CAPA", Command::Capa),
             ("STLS", Command::Stls),
-            (
-                "AUTH",
-                Command::Auth {
-                    mechanism: None,
-                    initial_response: None,
-                },
-            ),
-            (
-                "auth plain",
-                Command::Auth {
-                    mechanism: Some("PLAIN".into()),
-                    initial_response: None,
-                },
-            ),
+            ("AUTH", Command::Auth { mechanism: None, initial_response: None }),
+            ("auth plain", Command::Auth { mechanism: Some("PLAIN".into()), initial_response: None }),
             (
                 "AUTH PLAIN AGFsaWNlAHB3",
-                Command::Auth {
-                    mechanism: Some("PLAIN".into()),
-                    initial_response: Some("AGFsaWNlAHB3".into()),
-                },
+                Command::Auth { mechanism: Some("PLAIN".into()), initial_response: Some("AGFsaWNlAHB3".into()) },
             ),
         ];
         for (line, expected) in cases {
@@ -268,12 +250,7 @@ mod tests {
             (b"USER \xff", NotText),
         ];
         for (line, expected) in cases {
-            assert_eq!(
-                parse(line).as_ref(),
-                Err(expected),
-                "{:?}",
-                String::from_utf8_lossy(line)
-            );
+            assert_eq!(parse(line).as_ref(), Err(expected), "{:?}", String::from_utf8_lossy(line));
         }
     }
 }

@@ -38,26 +38,15 @@ struct TopProgress {
 impl MessageEncoder {
     /// Encodes the whole message (RETR).
     pub fn whole_message() -> Self {
-        Self {
-            at_line_start: true,
-            held_cr: false,
-            top: None,
-            finished: false,
-        }
+        Self { at_line_start: true, held_cr: false, top: None, finished: false }
     }
 
     /// Encodes the header, the blank line after it and at most `body_lines`
     /// lines of the body (RFC 1939 §7, TOP). A message without a blank line
     /// is all header.
     pub fn top(body_lines: u64) -> Self {
-        let top = TopProgress {
-            in_headers: true,
-            body_lines_left: body_lines,
-        };
-        Self {
-            top: Some(top),
-            ..Self::whole_message()
-        }
+        let top = TopProgress { in_headers: true, body_lines_left: body_lines };
+        Self { top: Some(top), ..Self::whole_message() }
     }
 
     /// True once TOP has everything it needs: reading further is wasted work.
@@ -255,11 +244,7 @@ mod tests {
     fn retr_matches_the_naive_reference_at_every_split_point() {
         for input in samples() {
             for split in 0..=input.len() {
-                assert_eq!(
-                    encode_in_two(&input, split, None),
-                    naive(&input, None, true),
-                    "{input:?} split {split}"
-                );
+                assert_eq!(encode_in_two(&input, split, None), naive(&input, None, true), "{input:?} split {split}");
             }
         }
     }

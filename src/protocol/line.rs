@@ -148,11 +148,7 @@ mod tests {
         }
         for input in &inputs {
             for step in 1..=input.len().max(1) {
-                assert_eq!(
-                    read_all(input, step),
-                    naive(input),
-                    "input {input:?} step {step}"
-                );
+                assert_eq!(read_all(input, step), naive(input), "input {input:?} step {step}");
             }
         }
     }
@@ -161,10 +157,7 @@ mod tests {
     fn a_line_of_exactly_255_octets_with_crlf_is_accepted() {
         let mut input = vec![b'a'; MAX_LINE_OCTETS - 2];
         input.extend_from_slice(b"\r\n");
-        assert_eq!(
-            read_all(&input, 7),
-            vec![Ok(vec![b'a'; MAX_LINE_OCTETS - 2])]
-        );
+        assert_eq!(read_all(&input, 7), vec![Ok(vec![b'a'; MAX_LINE_OCTETS - 2])]);
         let mut over = vec![b'a'; MAX_LINE_OCTETS - 1];
         over.extend_from_slice(b"\r\n");
         assert_eq!(read_all(&over, 7), vec![Err(LineRead::TooLong)]);
@@ -176,10 +169,6 @@ mod tests {
         let mut reader = BufReader::with_capacity(4096, &input[..]);
         let mut line = Vec::new();
         assert_eq!(read_line(&mut reader, &mut line).unwrap(), LineRead::Eof);
-        assert!(
-            line.capacity() <= 2 * 4096,
-            "held {} bytes",
-            line.capacity()
-        );
+        assert!(line.capacity() <= 2 * 4096, "held {} bytes", line.capacity());
     }
 }

@@ -42,17 +42,11 @@ pub struct Failure {
 
 impl Failure {
     pub fn new(reason: impl Into<String>) -> Self {
-        Self {
-            code: None,
-            reason: reason.into(),
-        }
+        Self { code: None, reason: reason.into() }
     }
 
     pub fn with_code(code: ResponseCode, reason: impl Into<String>) -> Self {
-        Self {
-            code: Some(code),
-            reason: reason.into(),
-        }
+        Self { code: Some(code), reason: reason.into() }
     }
 
     /// Writes this failure as one `-ERR` line.
@@ -111,10 +105,7 @@ mod tests {
     fn status_lines_have_their_exact_shape() {
         assert_eq!(written(|o| ok(o, "2 320")), "+OK 2 320\r\n");
         assert_eq!(written(|o| ok(o, "")), "+OK\r\n");
-        assert_eq!(
-            written(|o| Failure::new("no such message").write_to(o)),
-            "-ERR no such message\r\n"
-        );
+        assert_eq!(written(|o| Failure::new("no such message").write_to(o)), "-ERR no such message\r\n");
         assert_eq!(
             written(|o| Failure::with_code(ResponseCode::InUse, "maildrop busy").write_to(o)),
             "-ERR [IN-USE] maildrop busy\r\n"

@@ -46,17 +46,11 @@ impl std::error::Error for SaslError {}
 /// Decodes a PLAIN response (`=` stands for an empty one, RFC 5034 §4).
 pub fn decode_plain(response: &str) -> Result<PlainCredentials, SaslError> {
     let response = response.trim_end();
-    let bytes = if response == "=" {
-        Vec::new()
-    } else {
-        STANDARD
-            .decode(response)
-            .map_err(|_| SaslError::BadBase64)?
-    };
+    let bytes =
+        if response == "=" { Vec::new() } else { STANDARD.decode(response).map_err(|_| SaslError::BadBase64)? };
     let text = String::from_utf8(bytes).map_err(|_| SaslError::Malformed)?;
     let mut parts = text.split('\0');
-    let (Some(authzid), Some(user), Some(password), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(authzid), Some(user), Some(password), None) = (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(SaslError::Malformed);
     };
@@ -66,10 +60,7 @@ pub fn decode_plain(response: &str) -> Result<PlainCredentials, SaslError> {
     if !authzid.is_empty() && authzid != user {
         return Err(SaslError::ProxyNotAllowed);
     }
-    Ok(PlainCredentials {
-        user: user.to_owned(),
-        password: password.to_owned(),
-    })
+    Ok(PlainCredentials { user: user.to_owned(), password: password.to_owned() })
 }
 
 #[cfg(test)]
@@ -82,33 +73,18 @@ mod tests {
 
     #[test]
     fn plain_responses_decode() {
-        let expected = PlainCredentials {
-            user: "alice".into(),
-            password: "pw d".into(),
-        };
+        let expected = PlainCredentials { user: "alice".into(), password: "pw d".into() };
         assert_eq!(decode_plain(&encode("\0alice\0pw d")), Ok(expected));
-        assert_eq!(
-            decode_plain(&encode("alice\0alice\0x")).unwrap().user,
-            "alice"
-        );
+        assert_eq!(decode_plain(&encode("alice\0alice\0x")).unwrap().user, "alice");
     }
 
     #[test]
     fn bad_responses_are_rejected() {
         assert_eq!(decode_plain("not base64!"), Err(SaslError::BadBase64));
         assert_eq!(decode_plain("="), Err(SaslError::Malformed));
-        assert_eq!(
-            decode_plain(&encode("alice\0pw")),
-            Err(SaslError::Malformed)
-        );
+        assert_eq!(decode_plain(&encode("alice\0pw")), Err(SaslError::Malformed));
         assert_eq!(decode_plain(&encode("\0\0pw")), Err(SaslError::Malformed));
-        assert_eq!(
-            decode_plain(&encode("a\0b\0c\0d")),
-            Err(SaslError::Malformed)
-        );
-        assert_eq!(
-            decode_plain(&encode("bob\0alice\0pw")),
-            Err(SaslError::ProxyNotAllowed)
-        );
+        assert_eq!(decode_plain(&encode("a\0b\0c\0d")), Err(SaslError::Malformed));
+        assert_eq!(decode_plain(&encode("bob\0alice\0pw")), Err(SaslError::ProxyNotAllowed));
     }
 }

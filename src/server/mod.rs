@@ -44,20 +44,12 @@ impl Pop3Server {
     ///
     /// # Errors
     /// The first address that cannot be bound (in use, not local, no rights).
-    pub fn bind(
-        plain: &[SocketAddr],
-        implicit_tls: &[SocketAddr],
-        shared: Arc<Shared>,
-    ) -> io::Result<Self> {
-        let tagged = plain
-            .iter()
-            .map(|addr| (addr, false))
-            .chain(implicit_tls.iter().map(|addr| (addr, true)));
+    pub fn bind(plain: &[SocketAddr], implicit_tls: &[SocketAddr], shared: Arc<Shared>) -> io::Result<Self> {
+        let tagged = plain.iter().map(|addr| (addr, false)).chain(implicit_tls.iter().map(|addr| (addr, true)));
         let listeners = tagged
             .map(|(addr, tls)| {
-                let listener = TcpListener::bind(addr).map_err(|error| {
-                    io::Error::new(error.kind(), format!("cannot listen on {addr}: {error}"))
-                })?;
+                let listener = TcpListener::bind(addr)
+                    .map_err(|error| io::Error::new(error.kind(), format!("cannot listen on {addr}: {error}")))?;
                 Ok((listener, tls))
             })
             .collect::<io::Result<Vec<_>>>()?;
@@ -66,29 +58,18 @@ impl Pop3Server {
             .thread_name("pop3-session".to_owned())
             .thread_stack_size(SESSION_STACK_SIZE)
             .build();
-        Ok(Self {
-            listeners,
-            shared,
-            pool,
-        })
+        Ok(Self { listeners, shared, pool })
     }
 
     /// The addresses actually bound (port 0 becomes the chosen port), each
     /// with whether it is a POP3S listener.
     pub fn local_addrs(&self) -> io::Result<Vec<(SocketAddr, bool)>> {
-        self.listeners
-            .iter()
-            .map(|(listener, tls)| Ok((listener.local_addr()?, *tls)))
-            .collect()
+        self.listeners.iter().map(|(listener, tls)| Ok((listener.local_addr()?, *tls))).collect()
     }
 
     /// Starts one accept thread per listener.
     pub fn spawn(self) -> io::Result<RunningPop3> {
-        let addrs = self
-            .local_addrs()?
-            .into_iter()
-            .map(|(addr, _)| addr)
-            .collect();
+        let addrs = self.local_addrs()?.into_iter().map(|(addr, _)| addr).collect();
         let accept_threads = self
             .listeners
             .into_iter()
@@ -100,11 +81,7 @@ impl Pop3Server {
                     .spawn(move || accept_loop(&listener, implicit_tls, &shared, pool))
             })
             .collect::<io::Result<_>>()?;
-        Ok(RunningPop3 {
-            addrs,
-            accept_threads,
-            pool: self.pool,
-        })
+        Ok(RunningPop3 { addrs, accept_threads, pool: self.pool })
     }
 }
 
@@ -138,22 +115,14 @@ impl RunningPop3 {
             let _ = done.send(());
         });
         if finished.recv_timeout(grace).is_err() {
-            log::warn!(
-                "{} sessions still busy after {grace:?}; closing them",
-                shared.shutdown.live_sessions()
-            );
+            log::warn!("{} sessions still busy after {grace:?}; closing them", shared.shutdown.live_sessions());
             shared.shutdown.force();
         }
         let _ = joiner.join();
     }
 }
 
-fn accept_loop(
-    listener: &TcpListener,
-    implicit_tls: bool,
-    shared: &Arc<Shared>,
-    mut pool: ThreadPool,
-) {
+fn accept_loop(listener: &TcpListener, implicit_tls: bool, shared: &Arc<Shared>, mut pool: ThreadPool) {
     for connection in listener.incoming() {
         if shared.shutdown.is_requested() {
             return;

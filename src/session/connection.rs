@@ -13,6 +13,7 @@
 
 use std::io::{self, BufReader, Read, Write};
 use std::sync::Arc;
+use std::time::Instant;
 
 use rustls::{ServerConfig, ServerConnection, StreamOwned};
 
@@ -50,6 +51,13 @@ impl<'a> Transport<'a> {
             Transport::Tls(stream) => &stream.sock,
         }
     }
+
+    fn metered_mut(&mut self) -> &mut Metered<'a> {
+        match self {
+            Transport::Plain(socket) => socket,
+            Transport::Tls(stream) => &mut stream.sock,
+        }
+    }
 }
 
 impl Read for Transport<'_> {
@@ -85,10 +93,12 @@ pub struct Connection<'a> {
 
 impl<'a> Connection<'a> {
     pub fn new(socket: Metered<'a>) -> Self {
-        Self {
-            reader: BufReader::with_capacity(READ_BUFFER, Transport::Plain(socket)),
-            outbox: Vec::new(),
-        }
+        Self { reader: BufReader::with_capacity(READ_BUFFER, Transport::Plain(socket)), outbox: Vec::new() }
+    }
+
+    /// Reads (and TLS handshakes) fail with `TimedOut` after `deadline`.
+    pub fn set_read_deadline(&mut self, deadline: Instant) {
+        self.reader.get_mut().metered_mut().set_read_deadline(deadline);
     }
 
     /// Reads the next command line; see [`line::read_line`].
@@ -104,10 +114,7 @@ impl<'a> Connection<'a> {
     /// Where replies go; they reach the client on the next flush, or as
     /// soon as a full buffer of them is waiting.
     pub fn replies(&mut self) -> Replies<'_, 'a> {
-        Replies {
-            outbox: &mut self.outbox,
-            transport: self.reader.get_mut(),
-        }
+        Replies { outbox: &mut self.outbox, transport: self.reader.get_mut() }
     }
 
     /// Writes every waiting reply to the client.
@@ -120,13 +127,7 @@ impl<'a> Connection<'a> {
     pub fn start_tls(self, config: Arc<ServerConfig>) -> io::Result<(Self, usize)> {
         let dropped = self.reader.buffer().len();
         let transport = self.reader.into_inner().into_tls(config)?;
-        Ok((
-            Self {
-                reader: BufReader::with_capacity(READ_BUFFER, transport),
-                outbox: self.outbox,
-            },
-            dropped,
-        ))
+        Ok((Self { reader: BufReader::with_capacity(READ_BUFFER, transport), outbox: self.outbox }, dropped))
     }
 
     pub fn is_tls(&self) -> bool {

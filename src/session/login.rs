@@ -22,9 +22,7 @@ impl Pop3State<'_> {
     /// True if CAPA should offer STLS: TLS is configured, not yet active,
     /// and nobody has logged in.
     pub(super) fn offers_stls(&self) -> bool {
-        self.shared.tls.is_some()
-            && !self.connection.tls
-            && matches!(self.phase, Phase::Authorization(_))
+        self.shared.tls.is_some() && !self.connection.tls && matches!(self.phase, Phase::Authorization(_))
     }
 
     pub(super) fn awaiting_sasl_response(&self) -> bool {
@@ -49,11 +47,7 @@ impl Pop3State<'_> {
         if self.plaintext_login_allowed() {
             return Ok(());
         }
-        let advice = if self.shared.tls.is_some() {
-            "use STLS first"
-        } else {
-            "ask the administrator to enable TLS"
-        };
+        let advice = if self.shared.tls.is_some() { "use STLS first" } else { "ask the administrator to enable TLS" };
         Err(Refusal::Failed(Failure::with_code(
             ResponseCode::Auth,
             format!("cleartext login is disabled on unencrypted connections; {advice}"),
@@ -67,10 +61,7 @@ impl Pop3State<'_> {
         // one is accepted so that USER does not reveal which users exist.
         if UserName::parse(&name).is_err() {
             authorization.user = None;
-            return Err(Refusal::Misuse(Failure::with_code(
-                ResponseCode::Auth,
-                "invalid user name",
-            )));
+            return Err(Refusal::Misuse(Failure::with_code(ResponseCode::Auth, "invalid user name")));
         }
         authorization.user = Some(name);
         reply(out, "send PASS")
@@ -103,9 +94,7 @@ impl Pop3State<'_> {
             return Ok(Flow::Continue);
         };
         if mechanism != sasl::PLAIN {
-            return Err(Refusal::Failed(Failure::new(format!(
-                "unsupported SASL mechanism {mechanism}"
-            ))));
+            return Err(Refusal::Failed(Failure::new(format!("unsupported SASL mechanism {mechanism}"))));
         }
         self.refuse_cleartext()?;
         match initial_response {
@@ -135,9 +124,9 @@ impl Pop3State<'_> {
             Err(error @ (SaslError::BadBase64 | SaslError::Malformed)) => {
                 Err(Refusal::Misuse(Failure::new(error.to_string())))
             }
-            Err(error @ SaslError::ProxyNotAllowed) => Err(Refusal::LoginFailed(
-                Failure::with_code(ResponseCode::Auth, error.to_string()),
-            )),
+            Err(error @ SaslError::ProxyNotAllowed) => {
+                Err(Refusal::LoginFailed(Failure::with_code(ResponseCode::Auth, error.to_string())))
+            }
         }
     }
 
@@ -145,9 +134,7 @@ impl Pop3State<'_> {
     pub(super) fn stls(&mut self, out: &mut impl Write) -> Handled {
         self.authorization()?;
         if self.shared.tls.is_none() {
-            return Err(Refusal::Failed(Failure::new(
-                "STLS is not available: TLS is not configured",
-            )));
+            return Err(Refusal::Failed(Failure::new("STLS is not available: TLS is not configured")));
         }
         if self.connection.tls {
             return Err(Refusal::Misuse(Failure::new("TLS is already active")));
@@ -162,40 +149,22 @@ impl Pop3State<'_> {
         let account = self.shared.users.authenticate(name, password);
         let (Some(account), Ok(user)) = (account, UserName::parse(name)) else {
             log::info!("failed login for {name:?}");
-            return Err(Refusal::LoginFailed(Failure::with_code(
-                ResponseCode::Auth,
-                "invalid user name or password",
-            )));
+            return Err(Refusal::LoginFailed(Failure::with_code(ResponseCode::Auth, "invalid user name or password")));
         };
         let maildrop = match Maildrop::open(&self.shared.maildir_of(&user)) {
             Ok(maildrop) => maildrop,
             Err(OpenError::Busy) => {
-                return Err(Failure::with_code(
-                    ResponseCode::InUse,
-                    "maildrop is locked by another session",
-                )
-                .into());
+                return Err(Failure::with_code(ResponseCode::InUse, "maildrop is locked by another session").into());
             }
             Err(OpenError::Io(error)) => {
                 log::error!("cannot open maildrop of {user}: {error}");
-                return Err(Failure::with_code(
-                    ResponseCode::SysTemp,
-                    "cannot open maildrop, try again later",
-                )
-                .into());
+                return Err(Failure::with_code(ResponseCode::SysTemp, "cannot open maildrop, try again later").into());
             }
         };
         let (count, octets) = maildrop.stat();
         log::info!("{user} logged in, {count} messages ({octets} octets)");
         self.activity.user = Some(user.clone());
-        self.phase = Phase::Transaction(Box::new(Transaction {
-            user,
-            account,
-            maildrop,
-        }));
-        reply(
-            out,
-            format_args!("maildrop has {count} messages ({octets} octets)"),
-        )
+        self.phase = Phase::Transaction(Box::new(Transaction { user, account, maildrop }));
+        reply(out, format_args!("maildrop has {count} messages ({octets} octets)"))
     }
 }

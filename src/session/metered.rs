@@ -4,9 +4,14 @@
 //! (MGMT's BYTES_TRANS is live, not settled at session end) and to this
 //! connection's own totals, which the session logs when it closes. Counts
 //! are of octets on the wire, TLS records included.
+//!
+//! Reads may also carry a deadline: a socket read timeout alone restarts
+//! with every byte that arrives, so a client trickling bytes that never make
+//! up a command would never be logged out.
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
+use std::time::Instant;
 
 use crate::state::stats::Stats;
 
@@ -15,16 +20,18 @@ pub struct Metered<'a> {
     stats: &'a Stats,
     received: u64,
     sent: u64,
+    /// Reads after this instant fail with `TimedOut`.
+    read_deadline: Option<Instant>,
 }
 
 impl<'a> Metered<'a> {
     pub fn new(stream: &'a TcpStream, stats: &'a Stats) -> Self {
-        Self {
-            stream,
-            stats,
-            received: 0,
-            sent: 0,
-        }
+        Self { stream, stats, received: 0, sent: 0, read_deadline: None }
+    }
+
+    /// Makes reads fail with `TimedOut` once `deadline` has passed.
+    pub fn set_read_deadline(&mut self, deadline: Instant) {
+        self.read_deadline = Some(deadline);
     }
 
     pub fn received(&self) -> u64 {
@@ -38,6 +45,13 @@ impl<'a> Metered<'a> {
 
 impl Read for Metered<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(deadline) = self.read_deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(io::ErrorKind::TimedOut.into());
+            }
+            self.stream.set_read_timeout(Some(left))?;
+        }
         let read = self.stream.read(buf)?;
         self.received += read as u64;
         self.stats.add_received(read as u64);

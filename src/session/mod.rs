@@ -43,24 +43,13 @@ enum Ending {
 pub fn serve(stream: TcpStream, implicit_tls: bool, shared: &Shared, permit: ConnectionPermit) {
     let started = Instant::now();
     let peer = stream.peer_addr();
-    let peer_name = peer
-        .as_ref()
-        .map_or_else(|_| "unknown peer".to_owned(), |addr| addr.to_string());
-    log::info!(
-        "connection from {peer_name}{}",
-        if implicit_tls { " (TLS)" } else { "" }
-    );
+    let peer_name = peer.as_ref().map_or_else(|_| "unknown peer".to_owned(), |addr| addr.to_string());
+    log::info!("connection from {peer_name}{}", if implicit_tls { " (TLS)" } else { "" });
     // Declared after `stream`, so dropped (taken off the list) before the
     // socket closes: see `Shutdown`.
     let registration = shared.shutdown.register(&stream);
     let loopback = peer.is_ok_and(|addr| addr.ip().to_canonical().is_loopback());
-    let mut session = Pop3State::new(
-        shared,
-        ConnectionInfo {
-            tls: false,
-            loopback,
-        },
-    );
+    let mut session = Pop3State::new(shared, ConnectionInfo { tls: false, loopback });
     let mut connection = Some(Connection::new(Metered::new(&stream, &shared.stats)));
     let ending = converse(&stream, implicit_tls, shared, &mut session, &mut connection);
     let (octets_in, octets_out) = connection.as_ref().map_or((0, 0), Connection::octets);
@@ -68,11 +57,7 @@ pub fn serve(stream: TcpStream, implicit_tls: bool, shared: &Shared, permit: Con
         let _ = connection.flush();
         connection.close();
     }
-    let user = session
-        .activity
-        .user
-        .as_ref()
-        .map_or_else(|| "-".to_owned(), ToString::to_string);
+    let user = session.activity.user.as_ref().map_or_else(|| "-".to_owned(), ToString::to_string);
     let ending = match ending {
         Ok(ending) => format!("{ending:?}"),
         Err(error) => format!("error: {error}"),
@@ -97,12 +82,14 @@ fn converse<'a>(
     slot: &mut Option<Connection<'a>>,
 ) -> io::Result<Ending> {
     let limits = &shared.limits;
-    let mut logged_in = false;
-    stream.set_read_timeout(Some(limits.login_timeout))?;
+    // The time to log in runs from the connection, not from each command,
+    // so a client that never logs in cannot hold a slot by chatting.
+    let login_deadline = Instant::now() + limits.login_timeout.min(limits.idle_timeout);
     // A client that stops reading in the middle of RETR must not pin this
     // thread forever.
     stream.set_write_timeout(Some(limits.idle_timeout))?;
     stream.set_nodelay(true)?;
+    slot.as_mut().expect("a connection until converse returns").set_read_deadline(login_deadline);
     if implicit_tls {
         start_tls(shared, session, slot)?;
     }
@@ -116,6 +103,11 @@ fn converse<'a>(
     let mut line = Vec::with_capacity(MAX_LINE_OCTETS);
     loop {
         let connection = slot.as_mut().expect("a connection until converse returns");
+        // RFC 1939 §3: after login the autologout timer runs from the last
+        // command, not the last byte.
+        if session.user().is_some() {
+            connection.set_read_deadline(Instant::now() + limits.idle_timeout);
+        }
         let read = connection.read_line(&mut line);
         let replies = &mut connection.replies();
         // Checked before anything read is acted on: once shutdown begins,
@@ -134,11 +126,7 @@ fn converse<'a>(
         };
         shared.pause.wait_while_paused();
         if !session.account_still_exists() {
-            Failure::with_code(
-                ResponseCode::SysPerm,
-                "account deleted by the administrator",
-            )
-            .write_to(replies)?;
+            Failure::with_code(ResponseCode::SysPerm, "account deleted by the administrator").write_to(replies)?;
             return Ok(Ending::AccountDeleted);
         }
         let flow = match read {
@@ -156,10 +144,6 @@ fn converse<'a>(
             Flow::Quit => return Ok(Ending::Quit),
             Flow::Disconnect => return Ok(Ending::Limit),
         }
-        if !logged_in && session.user().is_some() {
-            logged_in = true;
-            stream.set_read_timeout(Some(limits.idle_timeout))?;
-        }
         if !connection.has_buffered_input() {
             connection.flush()?;
         }
@@ -167,15 +151,8 @@ fn converse<'a>(
 }
 
 /// Runs the TLS handshake and puts the secured connection in `slot`.
-fn start_tls(
-    shared: &Shared,
-    session: &mut Pop3State<'_>,
-    slot: &mut Option<Connection<'_>>,
-) -> io::Result<()> {
-    let config = shared
-        .tls
-        .clone()
-        .ok_or_else(|| io::Error::other("TLS is not configured"))?;
+fn start_tls(shared: &Shared, session: &mut Pop3State<'_>, slot: &mut Option<Connection<'_>>) -> io::Result<()> {
+    let config = shared.tls.clone().ok_or_else(|| io::Error::other("TLS is not configured"))?;
     let plain = slot.take().expect("a connection until converse returns");
     let (secured, dropped) = plain.start_tls(config)?;
     if dropped > 0 {
@@ -194,8 +171,5 @@ fn say_shutting_down(replies: &mut impl Write) -> io::Result<Ending> {
 }
 
 fn is_timeout(error: &io::Error) -> bool {
-    matches!(
-        error.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-    )
+    matches!(error.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)
 }

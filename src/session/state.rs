@@ -154,9 +154,7 @@ impl<'a> Pop3State<'a> {
                 );
                 self.handle(command, out)
             }
-            Err(error) if error.is_misuse() => {
-                Err(Refusal::Misuse(Failure::new(error.to_string())))
-            }
+            Err(error) if error.is_misuse() => Err(Refusal::Misuse(Failure::new(error.to_string()))),
             Err(error) => Err(Refusal::Failed(Failure::new(error.to_string()))),
         };
         match result {
@@ -170,10 +168,7 @@ impl<'a> Pop3State<'a> {
 
     /// Answers a line longer than RFC 2449 allows; it counts as a bad command.
     pub fn reject_long_line(&mut self, out: &mut impl Write) -> io::Result<Flow> {
-        self.misuse(
-            Failure::new(format!("line too long (over {MAX_LINE_OCTETS} octets)")),
-            out,
-        )
+        self.misuse(Failure::new(format!("line too long (over {MAX_LINE_OCTETS} octets)")), out)
     }
 
     fn misuse(&mut self, failure: Failure, out: &mut impl Write) -> io::Result<Flow> {
@@ -183,12 +178,7 @@ impl<'a> Pop3State<'a> {
             Phase::Authorization { .. } => limits.max_bad_commands_before_login,
             Phase::Transaction(_) => limits.max_bad_commands_after_login,
         };
-        finish_or_close(
-            failure,
-            self.bad_commands >= allowed,
-            "too many bad commands",
-            out,
-        )
+        finish_or_close(failure, self.bad_commands >= allowed, "too many bad commands", out)
     }
 
     /// Hackers guessing passwords get slowed down (the delay blocks only this
@@ -207,10 +197,7 @@ impl<'a> Pop3State<'a> {
             Command::Quit => self.quit(out),
             Command::User(name) => self.user_command(name, out),
             Command::Pass(password) => self.pass(&password, out),
-            Command::Auth {
-                mechanism,
-                initial_response,
-            } => self.auth(mechanism, initial_response, out),
+            Command::Auth { mechanism, initial_response } => self.auth(mechanism, initial_response, out),
             Command::Stls => self.stls(out),
             Command::Noop => {
                 self.transaction()?;
@@ -220,17 +207,13 @@ impl<'a> Pop3State<'a> {
                 let (count, octets) = self.transaction()?.maildrop.stat();
                 reply(out, format_args!("{count} {octets}"))
             }
-            Command::List(number) => {
-                self.listing(number, out, |message| message.size().to_string())
-            }
+            Command::List(number) => self.listing(number, out, |message| message.size().to_string()),
             Command::Uidl(number) => self.listing(number, out, Message::uidl),
             Command::Retr(number) => self.retrieve(number, None, out),
             Command::Top(number, lines) => self.retrieve(number, Some(lines), out),
             Command::Dele(number) => {
                 let maildrop = &mut self.transaction()?.maildrop;
-                maildrop
-                    .mark_deleted(number)
-                    .map_err(|e| message_failure(number, e))?;
+                maildrop.mark_deleted(number).map_err(|e| message_failure(number, e))?;
                 self.activity.deleted += 1;
                 reply(out, format_args!("message {number} deleted"))
             }
@@ -239,10 +222,7 @@ impl<'a> Pop3State<'a> {
                 maildrop.reset();
                 let (count, octets) = maildrop.stat();
                 self.activity.deleted = 0;
-                reply(
-                    out,
-                    format_args!("maildrop has {count} messages ({octets} octets)"),
-                )
+                reply(out, format_args!("maildrop has {count} messages ({octets} octets)"))
             }
         }
     }
@@ -252,9 +232,9 @@ impl<'a> Pop3State<'a> {
     fn transaction(&mut self) -> Result<&mut Transaction, Refusal> {
         match &mut self.phase {
             Phase::Transaction(transaction) => Ok(transaction),
-            Phase::Authorization { .. } => Err(Refusal::Misuse(Failure::new(
-                "not logged in; send USER and PASS first",
-            ))),
+            Phase::Authorization { .. } => {
+                Err(Refusal::Misuse(Failure::new("not logged in; send USER and PASS first")))
+            }
         }
     }
 
@@ -269,13 +249,7 @@ impl<'a> Pop3State<'a> {
         if self.offers_stls() {
             capabilities.push("STLS");
         }
-        capabilities.extend([
-            "RESP-CODES",
-            "PIPELINING",
-            "AUTH-RESP-CODE",
-            "EXPIRE NEVER",
-            IMPLEMENTATION,
-        ]);
+        capabilities.extend(["RESP-CODES", "PIPELINING", "AUTH-RESP-CODE", "EXPIRE NEVER", IMPLEMENTATION]);
         for capability in capabilities {
             response::data_line(out, capability)?;
         }
@@ -294,9 +268,7 @@ impl<'a> Pop3State<'a> {
     ) -> Handled {
         let maildrop = &self.transaction()?.maildrop;
         if let Some(number) = number {
-            let message = maildrop
-                .message(number)
-                .map_err(|e| message_failure(number, e))?;
+            let message = maildrop.message(number).map_err(|e| message_failure(number, e))?;
             return reply(out, format_args!("{number} {}", value(message)));
         }
         let (count, octets) = maildrop.stat();
@@ -312,21 +284,11 @@ impl<'a> Pop3State<'a> {
     }
 
     /// RETR (`top_lines` is `None`) and TOP (RFC 1939 §7).
-    fn retrieve(
-        &mut self,
-        number: NonZeroU32,
-        top_lines: Option<u64>,
-        out: &mut impl Write,
-    ) -> Handled {
+    fn retrieve(&mut self, number: NonZeroU32, top_lines: Option<u64>, out: &mut impl Write) -> Handled {
         let buffer_size = self.shared.retr_buffer;
         let maildrop = &mut self.transaction()?.maildrop;
-        let size = maildrop
-            .message(number)
-            .map_err(|e| message_failure(number, e))?
-            .size();
-        let mut file = maildrop
-            .open_message(number)
-            .map_err(|e| message_failure(number, e))?;
+        let size = maildrop.message(number).map_err(|e| message_failure(number, e))?.size();
+        let mut file = maildrop.open_message(number).map_err(|e| message_failure(number, e))?;
         let encoder = match top_lines {
             Some(lines) => {
                 response::ok(out, "top of message follows")?;
@@ -343,10 +305,7 @@ impl<'a> Pop3State<'a> {
     }
 
     fn quit(&mut self, out: &mut impl Write) -> Handled {
-        let phase = std::mem::replace(
-            &mut self.phase,
-            Phase::Authorization(Authorization::default()),
-        );
+        let phase = std::mem::replace(&mut self.phase, Phase::Authorization(Authorization::default()));
         let Phase::Transaction(transaction) = phase else {
             reply(out, "bye")?;
             return Ok(Flow::Quit);
@@ -355,29 +314,18 @@ impl<'a> Pop3State<'a> {
         let report = transaction.maildrop.commit();
         self.activity.deleted = report.removed as u64;
         if report.failed > 0 {
-            Failure::with_code(
-                ResponseCode::SysTemp,
-                format!("{} deleted messages not removed", report.failed),
-            )
-            .write_to(out)?;
+            Failure::with_code(ResponseCode::SysTemp, format!("{} deleted messages not removed", report.failed))
+                .write_to(out)?;
             return Ok(Flow::Quit);
         }
-        reply(
-            out,
-            format_args!("bye, {} messages deleted", report.removed),
-        )?;
+        reply(out, format_args!("bye, {} messages deleted", report.removed))?;
         Ok(Flow::Quit)
     }
 }
 
 /// Writes `failure`; when a limit is reached, says so on the same line and
 /// ends the connection (one reply per command keeps pipelining in step).
-fn finish_or_close(
-    mut failure: Failure,
-    close: bool,
-    why: &str,
-    out: &mut impl Write,
-) -> io::Result<Flow> {
+fn finish_or_close(mut failure: Failure, close: bool, why: &str, out: &mut impl Write) -> io::Result<Flow> {
     if !close {
         return failure.write_to(out).map(|()| Flow::Continue);
     }
@@ -396,16 +344,12 @@ fn message_failure(number: NonZeroU32, error: MessageError) -> Failure {
     match error {
         MessageError::NoSuchMessage => Failure::new(format!("no such message {number}")),
         MessageError::Deleted => Failure::new(format!("message {number} is deleted")),
-        MessageError::Changed => Failure::with_code(
-            ResponseCode::SysTemp,
-            format!("message {number} changed on disk; log in again"),
-        ),
+        MessageError::Changed => {
+            Failure::with_code(ResponseCode::SysTemp, format!("message {number} changed on disk; log in again"))
+        }
         MessageError::Io(error) => {
             log::error!("cannot read message {number}: {error}");
-            Failure::with_code(
-                ResponseCode::SysTemp,
-                format!("cannot read message {number}"),
-            )
+            Failure::with_code(ResponseCode::SysTemp, format!("cannot read message {number}"))
         }
     }
 }

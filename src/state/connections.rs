@@ -37,11 +37,7 @@ pub struct PerAddressLimit {
 
 impl PerAddressLimit {
     pub fn new(max: usize, exempt_loopback: bool) -> Self {
-        Self {
-            max,
-            exempt_loopback,
-            counts: Mutex::new(HashMap::new()),
-        }
+        Self { max, exempt_loopback, counts: Mutex::new(HashMap::new()) }
     }
 
     /// Counts `address` in, or refuses it; `Ok(None)` if it is exempt.
@@ -88,21 +84,14 @@ pub struct OutOfRange {
 
 impl ConnectionLimit {
     pub fn new(max: usize, hard_max: usize, per_address: Option<PerAddressLimit>) -> Self {
-        Self {
-            live: AtomicUsize::new(0),
-            max: AtomicUsize::new(max),
-            hard_max,
-            per_address,
-        }
+        Self { live: AtomicUsize::new(0), max: AtomicUsize::new(max), hard_max, per_address }
     }
 
     /// A permit for a connection from `peer`, unless a cap is reached.
     pub fn try_acquire(self: &Arc<Self>, peer: IpAddr) -> Result<ConnectionPermit, Refused> {
         let max = self.max();
         self.live
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |live| {
-                (live < max).then_some(live + 1)
-            })
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |live| (live < max).then_some(live + 1))
             .map_err(|_| Refused::ServerFull)?;
         let counted_address = match &self.per_address {
             None => None,
@@ -114,10 +103,7 @@ impl ConnectionLimit {
                 }
             },
         };
-        Ok(ConnectionPermit {
-            limit: Arc::clone(self),
-            counted_address,
-        })
+        Ok(ConnectionPermit { limit: Arc::clone(self), counted_address })
     }
 
     pub fn live(&self) -> usize {
@@ -135,9 +121,7 @@ impl ConnectionLimit {
     /// Changes the cap; connections already open are never cut.
     pub fn set_max(&self, max: usize) -> Result<(), OutOfRange> {
         if !(1..=self.hard_max).contains(&max) {
-            return Err(OutOfRange {
-                hard_max: self.hard_max,
-            });
+            return Err(OutOfRange { hard_max: self.hard_max });
         }
         self.max.store(max, Ordering::Release);
         Ok(())
@@ -154,8 +138,7 @@ pub struct ConnectionPermit {
 
 impl Drop for ConnectionPermit {
     fn drop(&mut self) {
-        if let (Some(address), Some(per_address)) = (self.counted_address, &self.limit.per_address)
-        {
+        if let (Some(address), Some(per_address)) = (self.counted_address, &self.limit.per_address) {
             per_address.leave(address);
         }
         self.limit.live.fetch_sub(1, Ordering::AcqRel);
@@ -183,24 +166,14 @@ mod tests {
 
     #[test]
     fn one_address_cannot_take_every_slot() {
-        let limit = Arc::new(ConnectionLimit::new(
-            10,
-            10,
-            Some(PerAddressLimit::new(2, true)),
-        ));
+        let limit = Arc::new(ConnectionLimit::new(10, 10, Some(PerAddressLimit::new(2, true))));
         let held: Vec<_> = (0..2).map(|_| limit.try_acquire(CLIENT).unwrap()).collect();
         assert_eq!(limit.try_acquire(CLIENT).unwrap_err(), Refused::AddressFull);
         let mapped = IpAddr::V6(std::net::Ipv4Addr::new(192, 0, 2, 1).to_ipv6_mapped());
         assert_eq!(limit.try_acquire(mapped).unwrap_err(), Refused::AddressFull);
-        assert_eq!(
-            limit.live(),
-            2,
-            "a refused address gives its global slot back"
-        );
+        assert_eq!(limit.live(), 2, "a refused address gives its global slot back");
         assert!(limit.try_acquire(OTHER).is_ok());
-        let loopback: Vec<_> = (0..5)
-            .map(|_| limit.try_acquire(LOOPBACK).unwrap())
-            .collect();
+        let loopback: Vec<_> = (0..5).map(|_| limit.try_acquire(LOOPBACK).unwrap()).collect();
         drop(held);
         assert!(limit.try_acquire(CLIENT).is_ok());
         drop(loopback);

@@ -33,9 +33,7 @@ impl UserName {
 
     pub fn parse(name: &str) -> Result<Self, InvalidUserName> {
         let allowed = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-');
-        let valid = (1..=Self::MAX_LEN).contains(&name.len())
-            && !name.starts_with('.')
-            && name.bytes().all(allowed);
+        let valid = (1..=Self::MAX_LEN).contains(&name.len()) && !name.starts_with('.') && name.bytes().all(allowed);
         if valid {
             Ok(Self(name.to_owned()))
         } else {
@@ -120,10 +118,7 @@ impl Credentials {
         if password.is_empty() {
             return Err(CredentialsError::EmptyPassword);
         }
-        Ok(Self {
-            name,
-            password: Password::new(password),
-        })
+        Ok(Self { name, password: Password::new(password) })
     }
 }
 
@@ -174,11 +169,7 @@ pub struct UserTable {
 impl UserTable {
     /// Builds the table; `admin` is added to (or overrides) `users`.
     /// `max_users` is raised to the number of accounts if lower.
-    pub fn new(
-        admin: Credentials,
-        users: impl IntoIterator<Item = Credentials>,
-        max_users: usize,
-    ) -> Self {
+    pub fn new(admin: Credentials, users: impl IntoIterator<Item = Credentials>, max_users: usize) -> Self {
         let table = Self {
             accounts: RwLock::new(BTreeMap::new()),
             admin: admin.name.clone(),
@@ -189,17 +180,9 @@ impl UserTable {
             let mut accounts = table.accounts.write();
             for credentials in users.into_iter().chain([admin]) {
                 let id = table.new_id();
-                accounts.insert(
-                    credentials.name,
-                    Account {
-                        password: credentials.password,
-                        id,
-                    },
-                );
+                accounts.insert(credentials.name, Account { password: credentials.password, id });
             }
-            table
-                .max_users
-                .store(max_users.max(accounts.len()), Ordering::Relaxed);
+            table.max_users.store(max_users.max(accounts.len()), Ordering::Relaxed);
         }
         table
     }
@@ -223,10 +206,7 @@ impl UserTable {
 
     /// True while the account `id` of `name` still exists (not deleted).
     pub fn is_current(&self, name: &UserName, id: AccountId) -> bool {
-        self.accounts
-            .read()
-            .get(name)
-            .is_some_and(|account| account.id == id)
+        self.accounts.read().get(name).is_some_and(|account| account.id == id)
     }
 
     pub fn admin(&self) -> &UserName {
@@ -251,10 +231,7 @@ impl UserTable {
         let accounts = self.accounts.read();
         accounts
             .iter()
-            .map(|(name, account)| Credentials {
-                name: name.clone(),
-                password: account.password.clone(),
-            })
+            .map(|(name, account)| Credentials { name: name.clone(), password: account.password.clone() })
             .collect()
     }
 
@@ -280,13 +257,7 @@ impl UserTable {
             return Err(UserTableError::MaxUsersReached);
         }
         let id = self.new_id();
-        accounts.insert(
-            credentials.name,
-            Account {
-                password: credentials.password,
-                id,
-            },
-        );
+        accounts.insert(credentials.name, Account { password: credentials.password, id });
         Ok(())
     }
 
@@ -295,11 +266,7 @@ impl UserTable {
             return Err(UserTableError::AdminCannotBeDeleted);
         }
         let name = UserName::parse(name).map_err(|_| UserTableError::NotFound)?;
-        self.accounts
-            .write()
-            .remove(&name)
-            .map(drop)
-            .ok_or(UserTableError::NotFound)
+        self.accounts.write().remove(&name).map(drop).ok_or(UserTableError::NotFound)
     }
 
     /// Sets a new password; open sessions of the user are not affected.
@@ -325,18 +292,7 @@ mod tests {
         for good in ["alice", "a.b", "A_1-x", &"x".repeat(64)] {
             assert!(UserName::parse(good).is_ok(), "{good}");
         }
-        for bad in [
-            "",
-            ".",
-            "..",
-            ".hidden",
-            "a/b",
-            "../etc",
-            "a b",
-            "é",
-            "a\0",
-            &"x".repeat(65),
-        ] {
+        for bad in ["", ".", "..", ".hidden", "a/b", "../etc", "a b", "é", "a\0", &"x".repeat(65)] {
             assert!(UserName::parse(bad).is_err(), "{bad:?}");
         }
     }
@@ -346,18 +302,9 @@ mod tests {
         let parsed = credentials("bob:pa:ss");
         assert_eq!(parsed.name.as_str(), "bob");
         assert!(parsed.password.matches("pa:ss"));
-        assert_eq!(
-            Credentials::parse("bob"),
-            Err(CredentialsError::MissingColon)
-        );
-        assert_eq!(
-            Credentials::parse("bob:"),
-            Err(CredentialsError::EmptyPassword)
-        );
-        assert!(matches!(
-            Credentials::parse("../x:y"),
-            Err(CredentialsError::BadName(_))
-        ));
+        assert_eq!(Credentials::parse("bob"), Err(CredentialsError::MissingColon));
+        assert_eq!(Credentials::parse("bob:"), Err(CredentialsError::EmptyPassword));
+        assert!(matches!(Credentials::parse("../x:y"), Err(CredentialsError::BadName(_))));
     }
 
     #[test]
@@ -383,24 +330,12 @@ mod tests {
         assert_eq!(table.authenticate("nobody", "pw"), None);
         assert!(table.authenticate_admin("admin", "admin"));
         assert!(!table.authenticate_admin("alice", "pw"));
-        assert_eq!(
-            table.delete("admin"),
-            Err(UserTableError::AdminCannotBeDeleted)
-        );
+        assert_eq!(table.delete("admin"), Err(UserTableError::AdminCannotBeDeleted));
         assert_eq!(table.delete("ghost"), Err(UserTableError::NotFound));
         table.add(credentials("bob:pw")).unwrap();
-        assert_eq!(
-            table.add(credentials("bob:pw")),
-            Err(UserTableError::AlreadyExists)
-        );
-        assert_eq!(
-            table.add(credentials("carl:pw")),
-            Err(UserTableError::MaxUsersReached)
-        );
-        assert_eq!(
-            table.set_max_users(2),
-            Err(UserTableError::BelowCurrentCount)
-        );
+        assert_eq!(table.add(credentials("bob:pw")), Err(UserTableError::AlreadyExists));
+        assert_eq!(table.add(credentials("carl:pw")), Err(UserTableError::MaxUsersReached));
+        assert_eq!(table.set_max_users(2), Err(UserTableError::BelowCurrentCount));
         table.delete("alice").unwrap();
         assert!(!table.is_current(&UserName::parse("alice").unwrap(), first));
         table.add(credentials("alice:pw")).unwrap();

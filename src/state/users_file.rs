@@ -95,13 +95,7 @@ impl fmt::Display for LoadError {
                 write!(f, "cannot read users file {}: {error}", path.display())
             }
             LoadError::Parse { path, error } => {
-                write!(
-                    f,
-                    "users file {} line {}: {}",
-                    path.display(),
-                    error.line,
-                    error.error
-                )
+                write!(f, "users file {} line {}: {}", path.display(), error.line, error.error)
             }
         }
     }
@@ -113,10 +107,7 @@ impl std::error::Error for LoadError {}
 pub fn parse(text: &str) -> Result<Vec<Credentials>, ParseError> {
     let mut users: Vec<Credentials> = Vec::new();
     for (index, line) in text.lines().enumerate() {
-        let fail = |error| ParseError {
-            line: index + 1,
-            error,
-        };
+        let fail = |error| ParseError { line: index + 1, error };
         let line = line.strip_suffix('\r').unwrap_or(line);
         let trimmed = line.trim_start();
         if trimmed.is_empty() || trimmed.starts_with('#') {
@@ -136,10 +127,7 @@ fn parse_line(line: &str) -> Result<Credentials, LineError> {
     let name = UserName::parse(name).map_err(|_| LineError::BadName)?;
     // Everything after the password field is passwd-file data we do not use.
     let field = rest.split(':').next().unwrap_or_default();
-    let (scheme, encoded) = field
-        .strip_prefix('{')
-        .and_then(|f| f.split_once('}'))
-        .ok_or(LineError::NoScheme)?;
+    let (scheme, encoded) = field.strip_prefix('{').and_then(|f| f.split_once('}')).ok_or(LineError::NoScheme)?;
     let scheme_upper = scheme.to_ascii_uppercase();
     let (base, hex) = match scheme_upper.strip_suffix(".HEX") {
         Some(base) => (base, true),
@@ -148,18 +136,11 @@ fn parse_line(line: &str) -> Result<Credentials, LineError> {
     if !matches!(base, "PLAIN" | "CLEAR" | "CLEARTEXT") {
         return Err(LineError::UnsupportedScheme(scheme.to_owned()));
     }
-    let password = if hex {
-        decode_hex(encoded).ok_or(LineError::BadHex)?
-    } else {
-        encoded.to_owned()
-    };
+    let password = if hex { decode_hex(encoded).ok_or(LineError::BadHex)? } else { encoded.to_owned() };
     if password.is_empty() {
         return Err(LineError::EmptyPassword);
     }
-    Ok(Credentials {
-        name,
-        password: Password::new(password),
-    })
+    Ok(Credentials { name, password: Password::new(password) })
 }
 
 /// Renders `users` as a file that [`parse`] reads back unchanged.
@@ -168,11 +149,7 @@ pub fn render(users: &[Credentials]) -> String {
     for user in users {
         let password = user.password.expose();
         if password.contains(':') || password.chars().any(char::is_control) {
-            text.push_str(&format!(
-                "{}:{{PLAIN.HEX}}{}\n",
-                user.name,
-                encode_hex(password)
-            ));
+            text.push_str(&format!("{}:{{PLAIN.HEX}}{}\n", user.name, encode_hex(password)));
         } else {
             text.push_str(&format!("{}:{{PLAIN}}{password}\n", user.name));
         }
@@ -190,10 +167,7 @@ fn decode_hex(hex: &str) -> Option<String> {
     }
     let bytes = (0..hex.len())
         .step_by(2)
-        .map(|i| {
-            hex.get(i..i + 2)
-                .and_then(|pair| u8::from_str_radix(pair, 16).ok())
-        })
+        .map(|i| hex.get(i..i + 2).and_then(|pair| u8::from_str_radix(pair, 16).ok()))
         .collect::<Option<Vec<u8>>>()?;
     String::from_utf8(bytes).ok()
 }
@@ -214,25 +188,12 @@ impl UsersFile {
     /// A one-line [`LoadError`] naming the file (and the line, if a line is
     /// at fault). Nothing is written.
     pub fn load(path: &Path) -> Result<(Self, Vec<Credentials>), LoadError> {
-        let read_error = |error| LoadError::Read {
-            path: path.to_owned(),
-            error,
-        };
+        let read_error = |error| LoadError::Read { path: path.to_owned(), error };
         let bytes = fs::read(path).map_err(read_error)?;
-        let text = String::from_utf8(bytes).map_err(|_| {
-            read_error(io::Error::new(io::ErrorKind::InvalidData, "not UTF-8 text"))
-        })?;
-        let users = parse(&text).map_err(|error| LoadError::Parse {
-            path: path.to_owned(),
-            error,
-        })?;
-        Ok((
-            Self {
-                path: path.to_owned(),
-                saving: Mutex::new(()),
-            },
-            users,
-        ))
+        let text = String::from_utf8(bytes)
+            .map_err(|_| read_error(io::Error::new(io::ErrorKind::InvalidData, "not UTF-8 text")))?;
+        let users = parse(&text).map_err(|error| LoadError::Parse { path: path.to_owned(), error })?;
+        Ok((Self { path: path.to_owned(), saving: Mutex::new(()) }, users))
     }
 
     pub fn path(&self) -> &Path {
@@ -252,16 +213,13 @@ impl UsersFile {
             Some(dir) if !dir.as_os_str().is_empty() => dir,
             _ => Path::new("."),
         };
-        let file_name = self
-            .path
-            .file_name()
-            .ok_or_else(|| io::Error::other("the users file path has no file name"))?;
+        let file_name =
+            self.path.file_name().ok_or_else(|| io::Error::other("the users file path has no file name"))?;
         let mut temp_name = std::ffi::OsString::from(".");
         temp_name.push(file_name);
         temp_name.push(".tmp");
         let temp = dir.join(temp_name);
-        let result =
-            write_synced(&temp, text.as_bytes()).and_then(|()| fs::rename(&temp, &self.path));
+        let result = write_synced(&temp, text.as_bytes()).and_then(|()| fs::rename(&temp, &self.path));
         if result.is_err() {
             let _ = fs::remove_file(&temp);
         }
@@ -299,10 +257,7 @@ mod tests {
         let users = parse(text).unwrap();
         assert_eq!(names(&users), ["alice", "bob", "carol", "dave"]);
         assert!(users[0].password.matches("alice-pw"));
-        assert!(
-            users[1].password.matches("b"),
-            "the uid field is not part of the password"
-        );
+        assert!(users[1].password.matches("b"), "the uid field is not part of the password");
         assert!(users[2].password.matches("a:b"));
         assert!(users[3].password.matches("{braces}"));
     }
@@ -313,60 +268,32 @@ mod tests {
             ("alice\n", LineError::MissingColon),
             ("../x:{PLAIN}p\n", LineError::BadName),
             ("alice:secret\n", LineError::NoScheme),
-            (
-                "alice:{SHA512-CRYPT}$6$x\n",
-                LineError::UnsupportedScheme("SHA512-CRYPT".into()),
-            ),
+            ("alice:{SHA512-CRYPT}$6$x\n", LineError::UnsupportedScheme("SHA512-CRYPT".into())),
             ("alice:{PLAIN.HEX}6\n", LineError::BadHex),
             ("alice:{PLAIN.HEX}zz\n", LineError::BadHex),
             ("alice:{PLAIN.HEX}ff\n", LineError::BadHex),
             ("alice:{PLAIN}\n", LineError::EmptyPassword),
             ("alice:{PLAIN}:1000\n", LineError::EmptyPassword),
-            (
-                "alice:{PLAIN}a\nalice:{PLAIN}b\n",
-                LineError::Duplicate("alice".into()),
-            ),
+            ("alice:{PLAIN}a\nalice:{PLAIN}b\n", LineError::Duplicate("alice".into())),
         ];
         for (text, error) in cases {
             let line = text.lines().count();
-            assert_eq!(
-                parse(&format!("# header\n{text}")),
-                Err(ParseError {
-                    line: line + 1,
-                    error
-                }),
-                "{text:?}"
-            );
+            assert_eq!(parse(&format!("# header\n{text}")), Err(ParseError { line: line + 1, error }), "{text:?}");
         }
     }
 
     #[test]
     fn rendering_reads_back_whatever_the_password() {
-        let passwords = [
-            "plain",
-            "with:colon",
-            "line\nbreak",
-            "{PLAIN}x",
-            " spaced ",
-            "ñandú",
-            "#hash",
-            "a\r",
-        ];
+        let passwords = ["plain", "with:colon", "line\nbreak", "{PLAIN}x", " spaced ", "ñandú", "#hash", "a\r"];
         let users: Vec<Credentials> = passwords
             .iter()
             .enumerate()
-            .map(|(i, p)| Credentials {
-                name: UserName::parse(&format!("u{i}")).unwrap(),
-                password: Password::new(*p),
-            })
+            .map(|(i, p)| Credentials { name: UserName::parse(&format!("u{i}")).unwrap(), password: Password::new(*p) })
             .collect();
         let text = render(&users);
         assert_eq!(parse(&text).unwrap(), users, "{text}");
         assert!(text.contains("u0:{PLAIN}plain\n"), "{text}");
-        assert!(
-            text.contains("u1:{PLAIN.HEX}776974683a636f6c6f6e\n"),
-            "{text}"
-        );
+        assert!(text.contains("u1:{PLAIN.HEX}776974683a636f6c6f6e\n"), "{text}");
     }
 
     #[test]
@@ -384,14 +311,8 @@ mod tests {
         let (_, saved) = UsersFile::load(&path).unwrap();
         assert_eq!(names(&saved), ["admin", "new", "old"]);
         assert!(saved[1].password.matches("p:w"));
-        assert_eq!(
-            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
-        let leftovers: Vec<_> = fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
+        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        let leftovers: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(leftovers, [std::ffi::OsString::from("users")]);
     }
 
@@ -400,22 +321,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("nope");
         let error = UsersFile::load(&missing).unwrap_err().to_string();
-        assert!(
-            error.starts_with("cannot read users file ") && error.contains("nope"),
-            "{error}"
-        );
+        assert!(error.starts_with("cannot read users file ") && error.contains("nope"), "{error}");
         let bad = dir.path().join("bad");
         fs::write(&bad, "alice:{PLAIN}a\nbob:topsecret\n").unwrap();
         let error = UsersFile::load(&bad).unwrap_err().to_string();
-        assert!(
-            error.contains("bad line 2: the password has no scheme"),
-            "{error}"
-        );
+        assert!(error.contains("bad line 2: the password has no scheme"), "{error}");
         assert!(!error.contains("topsecret"), "{error}");
-        assert_eq!(
-            fs::read_to_string(&bad).unwrap(),
-            "alice:{PLAIN}a\nbob:topsecret\n",
-            "nothing overwritten"
-        );
+        assert_eq!(fs::read_to_string(&bad).unwrap(), "alice:{PLAIN}a\nbob:topsecret\n", "nothing overwritten");
     }
 }

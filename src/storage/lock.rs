@@ -179,10 +179,7 @@ mod tests {
         // pid_max is at most 2^22, so this pid cannot exist.
         fs::write(dir.join(LOCK_FILE_NAME), "4294967295 1\n").unwrap();
         let lock = MaildropLock::acquire(&dir).unwrap();
-        assert_eq!(
-            fs::read_to_string(dir.join(LOCK_FILE_NAME)).unwrap(),
-            own_token()
-        );
+        assert_eq!(fs::read_to_string(dir.join(LOCK_FILE_NAME)).unwrap(), own_token());
         drop(lock);
         fs::remove_dir_all(dir).unwrap();
     }
@@ -190,11 +187,7 @@ mod tests {
     #[test]
     fn a_lock_of_a_reused_pid_is_broken() {
         let dir = scratch("reused");
-        fs::write(
-            dir.join(LOCK_FILE_NAME),
-            format!("{} 1\n", std::process::id()),
-        )
-        .unwrap();
+        fs::write(dir.join(LOCK_FILE_NAME), format!("{} 1\n", std::process::id())).unwrap();
         assert!(MaildropLock::acquire(&dir).is_ok());
         fs::remove_dir_all(dir).unwrap();
     }

@@ -104,11 +104,7 @@ impl Maildrop {
         let cur = maildir.join("cur");
         deliver_new(&maildir.join("new"), &cur)?;
         let messages = scan_cur(&cur)?;
-        Ok(Self {
-            cur,
-            messages,
-            _lock: lock,
-        })
+        Ok(Self { cur, messages, _lock: lock })
     }
 
     /// Messages not marked deleted, with their numbers.
@@ -117,28 +113,17 @@ impl Maildrop {
             .iter()
             .zip(1u32..)
             .filter(|(message, _)| !message.deleted)
-            .map(|(message, number)| {
-                (
-                    NonZeroU32::new(number).expect("numbers start at 1"),
-                    message,
-                )
-            })
+            .map(|(message, number)| (NonZeroU32::new(number).expect("numbers start at 1"), message))
     }
 
     /// Count and total size of the messages not marked deleted (STAT).
     pub fn stat(&self) -> (usize, u64) {
-        self.live_messages()
-            .fold((0, 0), |(count, octets), (_, message)| {
-                (count + 1, octets + message.size)
-            })
+        self.live_messages().fold((0, 0), |(count, octets), (_, message)| (count + 1, octets + message.size))
     }
 
     /// The message numbered `number`, unless absent or marked deleted.
     pub fn message(&self, number: NonZeroU32) -> Result<&Message, MessageError> {
-        let message = self
-            .messages
-            .get(index(number))
-            .ok_or(MessageError::NoSuchMessage)?;
+        let message = self.messages.get(index(number)).ok_or(MessageError::NoSuchMessage)?;
         if message.deleted {
             return Err(MessageError::Deleted);
         }
@@ -153,9 +138,7 @@ impl Maildrop {
 
     /// Unmarks every message (RSET).
     pub fn reset(&mut self) {
-        self.messages
-            .iter_mut()
-            .for_each(|message| message.deleted = false);
+        self.messages.iter_mut().for_each(|message| message.deleted = false);
     }
 
     /// Opens message `number` for reading, checking it is the file listed.
@@ -196,10 +179,7 @@ impl Maildrop {
             match self.remove(number) {
                 Ok(()) => report.removed += 1,
                 Err(error) => {
-                    log::warn!(
-                        "cannot remove {}: {error}",
-                        self.messages[index(number)].file_name
-                    );
+                    log::warn!("cannot remove {}: {error}", self.messages[index(number)].file_name);
                     report.failed += 1;
                 }
             }
@@ -265,12 +245,7 @@ fn scan_cur(cur: &Path) -> io::Result<Vec<Message>> {
                 Err(error) => return Err(error),
             },
         };
-        messages.push(Message {
-            file_name: file_name.into(),
-            file_size,
-            size,
-            deleted: false,
-        });
+        messages.push(Message { file_name: file_name.into(), file_size, size, deleted: false });
     }
     messages.sort_by(|a, b| name::delivery_order(&a.file_name, &b.file_name));
     Ok(messages)

@@ -10,9 +10,7 @@ use std::cmp::Ordering;
 
 /// The unique part of a file name: everything before the `:` info suffix.
 pub fn unique_part(file_name: &str) -> &str {
-    file_name
-        .split_once(':')
-        .map_or(file_name, |(unique, _)| unique)
+    file_name.split_once(':').map_or(file_name, |(unique, _)| unique)
 }
 
 /// The `,S=` and `,W=` fields of a file name, where present.
@@ -58,9 +56,7 @@ pub fn delivery_order(a: &str, b: &str) -> Ordering {
         let digits = name.bytes().take_while(u8::is_ascii_digit).count();
         name[..digits].parse().ok()
     }
-    leading_seconds(a)
-        .cmp(&leading_seconds(b))
-        .then_with(|| a.cmp(b))
+    leading_seconds(a).cmp(&leading_seconds(b)).then_with(|| a.cmp(b))
 }
 
 /// RFC 1939 §7: a unique-id is 1 to 70 characters in 0x21-0x7E.
@@ -71,8 +67,7 @@ const MAX_UIDL_LEN: usize = 70;
 /// the same id, across sessions and restarts).
 pub fn uidl(file_name: &str) -> String {
     let unique = unique_part(file_name);
-    let legal = (1..=MAX_UIDL_LEN).contains(&unique.len())
-        && unique.bytes().all(|b| (0x21..=0x7e).contains(&b));
+    let legal = (1..=MAX_UIDL_LEN).contains(&unique.len()) && unique.bytes().all(|b| (0x21..=0x7e).contains(&b));
     if legal {
         unique.to_owned()
     } else {
@@ -86,9 +81,7 @@ pub fn uidl(file_name: &str) -> String {
 
 /// FNV-1a, 64 bits: tiny, stable across Rust versions (unlike `DefaultHasher`).
 fn fnv1a(bytes: &[u8], seed: u64) -> u64 {
-    bytes.iter().fold(seed, |hash, &b| {
-        (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
+    bytes.iter().fold(seed, |hash, &b| (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }
 
 #[cfg(test)]
@@ -98,48 +91,27 @@ mod tests {
     #[test]
     fn size_fields_are_read_from_the_unique_part_only() {
         let name = "1700000000.M1P2.host,S=120,W=124:2,S";
-        assert_eq!(
-            size_fields(name),
-            SizeFields {
-                file_size: Some(120),
-                virtual_size: Some(124)
-            }
-        );
-        assert_eq!(
-            size_fields("1700000000.M1P2.host:2,W=5"),
-            SizeFields::default()
-        );
+        assert_eq!(size_fields(name), SizeFields { file_size: Some(120), virtual_size: Some(124) });
+        assert_eq!(size_fields("1700000000.M1P2.host:2,W=5"), SizeFields::default());
     }
 
     #[test]
     fn names_in_cur_keep_existing_fields() {
         assert_eq!(name_in_cur("17.a.host", 10, 12), "17.a.host,S=10,W=12:2,");
-        assert_eq!(
-            name_in_cur("17.a.host,S=10", 10, 12),
-            "17.a.host,S=10,W=12:2,"
-        );
-        assert_eq!(
-            name_in_cur("17.a.host,S=10,W=12", 10, 12),
-            "17.a.host,S=10,W=12:2,"
-        );
+        assert_eq!(name_in_cur("17.a.host,S=10", 10, 12), "17.a.host,S=10,W=12:2,");
+        assert_eq!(name_in_cur("17.a.host,S=10,W=12", 10, 12), "17.a.host,S=10,W=12:2,");
     }
 
     #[test]
     fn delivery_order_compares_timestamps_numerically() {
         let mut names = vec!["1000000000.b", "999999999.z", "1000000000.a", "notime"];
         names.sort_by(|a, b| delivery_order(a, b));
-        assert_eq!(
-            names,
-            vec!["notime", "999999999.z", "1000000000.a", "1000000000.b"]
-        );
+        assert_eq!(names, vec!["notime", "999999999.z", "1000000000.a", "1000000000.b"]);
     }
 
     #[test]
     fn uidl_is_the_unique_part_or_a_stable_legal_hash() {
-        assert_eq!(
-            uidl("1700000000.M1P2.host,S=5:2,S"),
-            "1700000000.M1P2.host,S=5"
-        );
+        assert_eq!(uidl("1700000000.M1P2.host,S=5:2,S"), "1700000000.M1P2.host,S=5");
         for odd in ["with space", &"x".repeat(71), "tab\there", "ünïcode"] {
             let id = uidl(odd);
             assert_eq!(id, uidl(odd));

@@ -30,6 +30,8 @@ pub const READY: &str = "pop3d ready";
 pub struct TestServer {
     child: Child,
     pub dir: tempfile::TempDir,
+    /// The mail root given with `-d` (`<dir>/mail` unless shared).
+    mail: PathBuf,
     pub pop3: Vec<SocketAddr>,
     pub pop3s: Option<SocketAddr>,
     pub mgmt: Option<SocketAddr>,
@@ -55,40 +57,56 @@ impl TestServer {
     /// send many bad commands quickly; the limits have their own tests.
     pub fn start_in(dir: tempfile::TempDir, ip: &str, args: &[&str]) -> Self {
         let mail = dir.path().join("mail");
+        Self::start_on_root(dir, &mail, ip, args)
+    }
+
+    /// Starts on 127.0.0.1 with `vars` set in the server's environment.
+    pub fn start_with_env(vars: &[(&str, &str)], args: &[&str]) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mail = dir.path().join("mail");
+        let mut command = Self::command(&mail, "127.0.0.1", args);
+        command.envs(vars.iter().copied());
+        Self::spawn(command, dir, mail)
+    }
+
+    /// Starts on 127.0.0.1 serving the mail root of `other`, as a second
+    /// server process sharing one mail root would.
+    pub fn start_sharing(other: &TestServer, args: &[&str]) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        Self::start_on_root(dir, &other.mail_root(), "127.0.0.1", args)
+    }
+
+    fn start_on_root(dir: tempfile::TempDir, mail: &Path, ip: &str, args: &[&str]) -> Self {
+        let command = Self::command(mail, ip, args);
+        Self::spawn(command, dir, mail.to_path_buf())
+    }
+
+    /// The server's command line: `<ip> 0 -d <mail>`, debug log, the
+    /// relaxed limits unless `args` sets them, then `args`.
+    pub fn command(mail: &Path, ip: &str, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_pop3d"));
-        command
-            .arg(ip)
-            .arg("0")
-            .arg("-d")
-            .arg(&mail)
-            .args(["--mgmt-port", "0", "-l", "debug"]);
+        command.arg(ip).arg("0").arg("-d").arg(mail).args(["--mgmt-port", "0", "-l", "debug"]);
         for (flag, value) in RELAXED_LIMITS {
             if !args.contains(&flag) {
                 command.args([flag, value]);
             }
         }
         command.args(args);
-        Self::spawn(command, dir)
+        command
     }
 
-    pub fn spawn(mut command: Command, dir: tempfile::TempDir) -> Self {
-        let mut child = command
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start pop3d");
+    pub fn spawn(mut command: Command, dir: tempfile::TempDir, mail: PathBuf) -> Self {
+        let mut child =
+            command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("start pop3d");
         let stderr = child.stderr.take().unwrap();
         let log = Arc::new(Mutex::new(Vec::new()));
         let (found, addresses) = mpsc::channel();
         let sink = Arc::clone(&log);
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                for (prefix, kind) in [
-                    ("POP3 listening on ", "pop3"),
-                    ("POP3S listening on ", "pop3s"),
-                    ("MGMT listening on ", "mgmt"),
-                ] {
+                for (prefix, kind) in
+                    [("POP3 listening on ", "pop3"), ("POP3S listening on ", "pop3s"), ("MGMT listening on ", "mgmt")]
+                {
                     if let Some(addr) = line.split(prefix).nth(1) {
                         let _ = found.send((kind, addr.trim().parse::<SocketAddr>().unwrap()));
                     }
@@ -99,14 +117,7 @@ impl TestServer {
                 sink.lock().unwrap().push(line);
             }
         });
-        let mut server = Self {
-            child,
-            dir,
-            pop3: Vec::new(),
-            pop3s: None,
-            mgmt: None,
-            log,
-        };
+        let mut server = Self { child, dir, mail, pop3: Vec::new(), pop3s: None, mgmt: None, log };
         let deadline = Instant::now() + PATIENCE;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -126,7 +137,7 @@ impl TestServer {
     }
 
     pub fn mail_root(&self) -> PathBuf {
-        self.dir.path().join("mail")
+        self.mail.clone()
     }
 
     pub fn maildir(&self, user: &str) -> PathBuf {
@@ -151,6 +162,30 @@ impl TestServer {
         client
     }
 
+    /// Like [`login`](Self::login), for right after a session ended without
+    /// QUIT: its "closed" log line comes just before it frees the maildrop
+    /// lock and the connection slot, so this retries (within PATIENCE) while
+    /// the answer is `[IN-USE]` or `[SYS/TEMP]`.
+    pub fn login_when_free(&self, user: &str, password: &str) -> Client {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let mut client = Client::connect_raw(self.addr());
+            let greeting = client.line();
+            let reply = if greeting.starts_with("+OK") {
+                assert!(client.command(&format!("USER {user}")).starts_with("+OK"));
+                client.command(&format!("PASS {password}"))
+            } else {
+                greeting
+            };
+            if reply.starts_with("+OK") {
+                return client;
+            }
+            let busy = reply.starts_with("-ERR [IN-USE]") || reply.starts_with("-ERR [SYS/TEMP]");
+            assert!(busy && Instant::now() < deadline, "login of {user} failed: {reply}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     pub fn log_text(&self) -> String {
         self.log.lock().unwrap().join("\n")
     }
@@ -159,13 +194,36 @@ impl TestServer {
     pub fn wait_for_log(&self, needle: &str) {
         let deadline = Instant::now() + PATIENCE;
         while !self.log_text().contains(needle) {
-            assert!(
-                Instant::now() < deadline,
-                "log never said {needle:?}:\n{}",
-                self.log_text()
-            );
+            assert!(Instant::now() < deadline, "log never said {needle:?}:\n{}", self.log_text());
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// How many log lines contain `needle`.
+    pub fn log_count(&self, needle: &str) -> usize {
+        self.log.lock().unwrap().iter().filter(|line| line.contains(needle)).count()
+    }
+
+    /// Waits until at least `count` log lines contain `needle`.
+    pub fn wait_for_log_count(&self, needle: &str, count: usize) {
+        let deadline = Instant::now() + PATIENCE;
+        while self.log_count(needle) < count {
+            assert!(Instant::now() < deadline, "log never said {needle:?} {count} times:\n{}", self.log_text());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits until `count` sessions have ended (each logs one "closed" line).
+    pub fn wait_for_closed_sessions(&self, count: usize) {
+        self.wait_for_log_count("closed ", count);
+    }
+
+    /// Stops the server (SIGKILL) and hands back its folder, mail included,
+    /// so that a new server can be started on the same mail.
+    pub fn stop_and_keep_dir(mut self) -> tempfile::TempDir {
+        self.kill();
+        let fresh = tempfile::tempdir().expect("temp dir");
+        std::mem::replace(&mut self.dir, fresh)
     }
 
     pub fn pid(&self) -> u32 {
@@ -174,11 +232,7 @@ impl TestServer {
 
     /// Sends `signal` (e.g. `libc::SIGTERM`) to the server.
     pub fn signal(&self, signal: i32) {
-        let status = Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg(self.pid().to_string())
-            .status()
-            .unwrap();
+        let status = Command::new("kill").arg(format!("-{signal}")).arg(self.pid().to_string()).status().unwrap();
         assert!(status.success());
     }
 
@@ -189,11 +243,7 @@ impl TestServer {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status.code();
             }
-            assert!(
-                Instant::now() < deadline,
-                "server did not exit; log:\n{}",
-                self.log_text()
-            );
+            assert!(Instant::now() < deadline, "server did not exit; log:\n{}", self.log_text());
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -211,6 +261,49 @@ impl Drop for TestServer {
     }
 }
 
+/// Waits (at most [`PATIENCE`]) until `done` is true.
+pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// What a `pop3d` run that was expected to exit by itself produced.
+pub struct Exited {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `pop3d` with `args` and waits (at most [`PATIENCE`]) for it to exit.
+pub fn run_to_exit(args: &[&str]) -> Exited {
+    let child = Command::new(env!("CARGO_BIN_EXE_pop3d"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start pop3d");
+    let pid = child.id();
+    let (done, output) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(child.wait_with_output());
+    });
+    let Ok(output) = output.recv_timeout(PATIENCE) else {
+        // SAFETY: plain kill(2) of the child this function started.
+        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        panic!("pop3d {args:?} did not exit");
+    };
+    let output = output.expect("pop3d output");
+    Exited {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
 /// Writes a message into `<maildir>/new/` (creating the Maildir).
 pub fn deliver(maildir: &Path, name: &str, content: &[u8]) -> PathBuf {
     for sub in ["cur", "new", "tmp"] {
@@ -224,10 +317,7 @@ pub fn deliver(maildir: &Path, name: &str, content: &[u8]) -> PathBuf {
 /// Every file in `<maildir>/cur`, sorted, lock and hidden files excluded.
 pub fn files_in_cur(maildir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(maildir.join("cur"))
-        .map(|dir| {
-            dir.map(|e| e.unwrap().file_name().into_string().unwrap())
-                .collect()
-        })
+        .map(|dir| dir.map(|e| e.unwrap().file_name().into_string().unwrap()).collect())
         .unwrap_or_default();
     names.retain(|n| !n.starts_with('.'));
     names.sort();
@@ -243,9 +333,7 @@ impl Client {
     pub fn connect(addr: SocketAddr) -> Self {
         let stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
         stream.set_read_timeout(Some(PATIENCE)).unwrap();
-        let mut client = Self {
-            reader: BufReader::new(stream),
-        };
+        let mut client = Self { reader: BufReader::new(stream) };
         let greeting = client.line();
         assert!(greeting.starts_with("+OK"), "greeting: {greeting}");
         client
@@ -255,9 +343,7 @@ impl Client {
     pub fn connect_raw(addr: SocketAddr) -> Self {
         let stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
         stream.set_read_timeout(Some(PATIENCE)).unwrap();
-        Self {
-            reader: BufReader::new(stream),
-        }
+        Self { reader: BufReader::new(stream) }
     }
 
     pub fn stream(&self) -> &TcpStream {
@@ -282,11 +368,7 @@ impl Client {
     pub fn raw_line(&mut self) -> Vec<u8> {
         let mut bytes = Vec::new();
         self.reader.read_until(b'\n', &mut bytes).unwrap();
-        assert!(
-            bytes.ends_with(b"\r\n"),
-            "line without CRLF: {:?}",
-            String::from_utf8_lossy(&bytes)
-        );
+        assert!(bytes.ends_with(b"\r\n"), "line without CRLF: {:?}", String::from_utf8_lossy(&bytes));
         bytes.truncate(bytes.len() - 2);
         bytes
     }
@@ -315,10 +397,7 @@ impl Client {
         loop {
             let start = body.len();
             self.reader.read_until(b'\n', &mut body).unwrap();
-            assert!(
-                body.len() > start,
-                "connection closed inside a multi-line reply"
-            );
+            assert!(body.len() > start, "connection closed inside a multi-line reply");
             if &body[start..] == b".\r\n" {
                 return body;
             }
@@ -383,11 +462,7 @@ impl Monitor {
 
 /// Runs the real `admin_monitor` binary with `args`.
 pub fn admin_monitor(args: &[&str]) -> Monitor {
-    let output = Command::new(env!("CARGO_BIN_EXE_admin_monitor"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_admin_monitor")).args(args).stdin(Stdio::null()).output().unwrap();
     Monitor {
         status: output.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -417,11 +492,6 @@ pub fn start_expecting_exit(args: &[&str]) -> (i32, String) {
         std::thread::sleep(Duration::from_millis(20));
     };
     let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
     (status.code().unwrap_or(-1), stderr)
 }
