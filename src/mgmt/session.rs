@@ -22,6 +22,7 @@ use super::Context;
 use crate::protocol::line::{read_line, LineRead, MAX_LINE_OCTETS};
 use crate::protocol::response::{self, Failure};
 use crate::state::connections::ConnectionPermit;
+use crate::state::pause::PauseGate;
 use crate::state::users::{Password, UserTableError};
 
 /// The greeting; `MGMT/<major>.<minor>` is what clients check.
@@ -263,9 +264,11 @@ impl<'a> MgmtSession<'a> {
                 if !(1..=MAX_PAUSE_SECS).contains(&seconds) {
                     return Err(MgmtError::TimeoutOutOfRange.into());
                 }
+                // Logged once the pause is on, so the log never runs ahead of it.
+                let end = shared.pause.begin(Duration::from_secs(seconds));
                 log::info!("MGMT {}: POP3 paused for {seconds} s", self.peer);
                 out.flush()?;
-                shared.pause.pause_for(Duration::from_secs(seconds));
+                PauseGate::sleep_until(end);
                 log::info!("MGMT {}: POP3 pause over", self.peer);
                 response::ok(out, format_args!("{verb} COMPLETED"))?;
             }

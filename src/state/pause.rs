@@ -25,9 +25,8 @@ impl PauseGate {
         end
     }
 
-    /// Pauses POP3 for `length` and returns when the pause is over.
-    pub fn pause_for(&self, length: Duration) {
-        let end = self.begin(length);
+    /// Blocks the caller until `end` (the value [`PauseGate::begin`] gave).
+    pub fn sleep_until(end: Instant) {
         std::thread::sleep(end.saturating_duration_since(Instant::now()));
     }
 
