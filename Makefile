@@ -32,6 +32,25 @@ test: ## run every test (unit, integration against the real server, real clients
 interop: all ## fetch the demo mailbox with fetchmail, mpop and getmail6
 	tests/interop/run.sh
 
+# Fuzzing (cargo-fuzz, libFuzzer). libFuzzer needs the nightly-only flags
+# -Zsanitizer=address and -Cpasses=sancov-module; this machine has only a
+# stable toolchain, so fuzz/run.sh sets RUSTC_BOOTSTRAP=1, which lets stable
+# rustc accept them (the sanitizer runtimes ship with stable rust-std).
+# The MGMT parser target, mgmt_command, joins FUZZ_TARGETS when it exists.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= pop3_command line_framing encoder pop3_session
+
+fuzz: ## run every fuzz target for FUZZ_SECONDS (default 60) each; fails on a crash
+	@command -v cargo-fuzz >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --locked
+	fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+# The soak: SOAK_SECONDS (default 180) of mixed load against the real
+# server, then checks for errors, lost mail, and RSS/descriptor leaks.
+SOAK_SECONDS ?= 180
+
+soak: ## a few minutes of mixed load on the real server, then leak and lost-mail checks
+	SOAK_SECONDS=$(SOAK_SECONDS) $(CARGO) test --release --test soak -- --ignored --nocapture
+
 clean:
 	$(CARGO) clean
 	rm -f run admin_monitor

@@ -1,0 +1,84 @@
+//! The POP3 command parser on arbitrary bytes.
+//!
+//! Properties: `parse` never panics; an error's reason is one line of text
+//! (it becomes an `-ERR` line); a parsed command's keyword is the line's
+//! first word, whatever its case; and the command written back out in
+//! canonical form parses to the same command.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use pop3d::protocol::command::{parse, Command};
+
+fuzz_target!(|line: &[u8]| {
+    let parsed = parse(line);
+    match &parsed {
+        Ok(command) => {
+            let first_word = first_word(line);
+            assert!(
+                first_word.eq_ignore_ascii_case(command.keyword().as_bytes()),
+                "keyword {} from line {:?}",
+                command.keyword(),
+                String::from_utf8_lossy(line)
+            );
+            let canonical = canonical(command);
+            assert_eq!(
+                parse(canonical.as_bytes()).as_ref(),
+                Ok(command),
+                "canonical form {canonical:?}"
+            );
+        }
+        Err(error) => {
+            let reason = error.to_string();
+            assert!(
+                !reason.is_empty() && !reason.contains(['\r', '\n']),
+                "reason {reason:?}"
+            );
+        }
+    }
+    // Keywords are case-insensitive: changing only the keyword's case
+    // changes nothing, error or success.
+    let start = line.iter().take_while(|&&b| b == b' ').count();
+    let end = start + first_word(line).len();
+    for upper in [true, false] {
+        let mut recased = line.to_vec();
+        for byte in &mut recased[start..end] {
+            *byte = if upper {
+                byte.to_ascii_uppercase()
+            } else {
+                byte.to_ascii_lowercase()
+            };
+        }
+        assert_eq!(
+            parse(&recased),
+            parsed,
+            "recased {:?}",
+            String::from_utf8_lossy(&recased)
+        );
+    }
+});
+
+/// The keyword as the parser sees it: after leading spaces, up to a space.
+fn first_word(line: &[u8]) -> &[u8] {
+    let start = line.iter().take_while(|&&b| b == b' ').count();
+    let rest = &line[start..];
+    &rest[..rest.iter().position(|&b| b == b' ').unwrap_or(rest.len())]
+}
+
+fn canonical(command: &Command) -> String {
+    let optional =
+        |n: &Option<std::num::NonZeroU32>| n.map(|n| format!(" {n}")).unwrap_or_default();
+    match command {
+        Command::User(name) => format!("USER {name}"),
+        Command::Pass(password) => format!("PASS {password}"),
+        Command::Quit => "QUIT".into(),
+        Command::Stat => "STAT".into(),
+        Command::List(n) => format!("LIST{}", optional(n)),
+        Command::Retr(n) => format!("RETR {n}"),
+        Command::Dele(n) => format!("DELE {n}"),
+        Command::Noop => "NOOP".into(),
+        Command::Rset => "RSET".into(),
+        Command::Top(n, lines) => format!("TOP {n} {lines}"),
+        Command::Uidl(n) => format!("UIDL{}", optional(n)),
+        Command::Capa => "CAPA".into(),
+    }
+}
