@@ -24,11 +24,13 @@ use std::time::Duration;
 use libfuzzer_sys::fuzz_target;
 use pop3d::protocol::command::{self, Command};
 use pop3d::protocol::line::{read_line, LineRead};
-use pop3d::session::state::{Flow, Pop3State};
+use pop3d::session::state::{ConnectionInfo, Flow, Pop3State};
 use pop3d::state::connections::ConnectionLimit;
+use pop3d::state::limits::SessionLimits;
 use pop3d::state::users::{Credentials, UserTable};
 use pop3d::state::Shared;
 use pop3d::storage::maildrop::Maildrop;
+use pop3d::tls::PlaintextAuth;
 
 /// The messages alice and bob hold: every line-end and dot case the
 /// encoder knows, an empty message, and one whose recorded size is wrong.
@@ -142,7 +144,8 @@ fn check_reply(command: &Result<Command, command::CommandError>, out: &[u8]) {
                 | Command::List(None)
                 | Command::Uidl(None)
                 | Command::Retr(_)
-                | Command::Top(..))
+                | Command::Top(..)
+                | Command::Auth { mechanism: None, .. })
         );
     if !multi_line {
         assert!(
@@ -216,9 +219,12 @@ fuzz_target!(|data: &[u8]| {
     let shared = Shared::new(
         mail_root().to_owned(),
         users,
-        ConnectionLimit::new(10, 10),
-        Duration::from_secs(600),
+        ConnectionLimit::new(10, 10, None),
+        // No delay on failed logins: the fuzzer must not sleep.
+        SessionLimits { auth_failure_delay: Duration::ZERO, ..SessionLimits::default() },
         retr_buffer,
+        None,
+        PlaintextAuth::LoopbackOnly,
     );
     let other_session =
         bob_is_busy.then(|| Maildrop::open(&bob).expect("nothing else holds bob's maildrop"));
@@ -229,27 +235,33 @@ fuzz_target!(|data: &[u8]| {
     }
     input.extend_from_slice(client_bytes);
 
-    let mut session = Pop3State::new(&shared);
+    let mut session = Pop3State::new(&shared, ConnectionInfo { tls: false, loopback: true });
     let mut reader = BufReader::with_capacity(64, Cursor::new(&input[..]));
     let mut line = Vec::new();
     // Who QUIT committed deletions for, and how many it reported.
     let mut committed: Option<(String, usize)> = None;
+    // After AUTH PLAIN's "+ " continuation the next line is a SASL
+    // response, not a command (RFC 5034 §4).
+    let mut sasl_continuation = false;
     loop {
         match read_line(&mut reader, &mut line).expect("reading from memory cannot fail") {
             LineRead::Eof => break,
             LineRead::TooLong => continue, // the connection loop answers these
             LineRead::Line => {}
         }
-        let parsed = command::parse(&line);
+        let parsed = if sasl_continuation { Err(command::CommandError::Unknown) } else { command::parse(&line) };
         let logged_in = session.user().map(ToString::to_string);
         let quit_in_transaction = parsed == Ok(Command::Quit) && logged_in.is_some();
         let mut out = Vec::new();
         let flow = session
             .handle_line(&line, &mut out)
             .expect("writing to memory cannot fail");
-        check_reply(&parsed, &out);
+        sasl_continuation = out == b"+ \r\n";
+        if !sasl_continuation {
+            check_reply(&parsed, &out);
+        }
         if quit_in_transaction {
-            assert_eq!(flow, Flow::Close);
+            assert_eq!(flow, Flow::Quit);
             let status = std::str::from_utf8(&out).unwrap();
             let removed = status
                 .strip_prefix("+OK bye, ")
@@ -258,7 +270,7 @@ fuzz_target!(|data: &[u8]| {
                 .unwrap_or_else(|| panic!("QUIT reply {status:?}"));
             committed = logged_in.map(|name| (name, removed));
         }
-        if flow == Flow::Close {
+        if matches!(flow, Flow::Quit | Flow::Disconnect) {
             break;
         }
     }
