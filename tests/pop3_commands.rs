@@ -41,8 +41,7 @@ fn crlf_size(message: &[u8]) -> usize {
 #[test]
 fn capa_lists_exactly_what_is_implemented() {
     let server = server_with_two_messages();
-    let expected =
-        ["TOP", "UIDL", "USER", "SASL PLAIN", "RESP-CODES", "PIPELINING", "AUTH-RESP-CODE", "EXPIRE NEVER"];
+    let expected = ["TOP", "UIDL", "USER", "SASL PLAIN", "RESP-CODES", "PIPELINING", "AUTH-RESP-CODE", "EXPIRE NEVER"];
     let mut client = server.connect();
     for state in ["AUTHORIZATION", "TRANSACTION"] {
         if state == "TRANSACTION" {
@@ -170,8 +169,16 @@ fn keywords_are_case_insensitive() {
 fn unknown_commands_are_refused_in_both_states() {
     let server = server_with_two_messages();
     let mut client = server.connect();
-    let unknown =
-        ["FOO", "APOP alice 0123456789abcdef0123456789abcdef", "AUTH CRAM-MD5", "STLS", "XYZZY 1", "RETRX 1", "", "   "];
+    let unknown = [
+        "FOO",
+        "APOP alice 0123456789abcdef0123456789abcdef",
+        "AUTH CRAM-MD5",
+        "STLS",
+        "XYZZY 1",
+        "RETRX 1",
+        "",
+        "   ",
+    ];
     for command in unknown {
         assert_refused(&client.command(command), command);
     }

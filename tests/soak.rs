@@ -63,9 +63,7 @@ struct Mailbox {
 
 impl Mailbox {
     fn live(&self) -> impl Iterator<Item = (&String, &Vec<u8>)> {
-        self.delivered
-            .iter()
-            .filter(|(id, _)| !self.committed.contains(*id))
+        self.delivered.iter().filter(|(id, _)| !self.committed.contains(*id))
     }
 }
 
@@ -130,8 +128,7 @@ fn message(index: usize, serial: usize) -> (String, Vec<u8>) {
             content.extend_from_slice(b"Subject: large\n\n");
             for line in 0..6000 {
                 content.extend_from_slice(
-                    format!("line {line:05} of a large message, long enough to span chunks\n")
-                        .as_bytes(),
+                    format!("line {line:05} of a large message, long enough to span chunks\n").as_bytes(),
                 );
                 if line % 97 == 0 {
                     content.extend_from_slice(b".\n");
@@ -148,10 +145,7 @@ fn wire_lines(content: &[u8]) -> Vec<&[u8]> {
     if lines.last().is_some_and(|l| l.is_empty()) {
         lines.pop();
     }
-    lines
-        .into_iter()
-        .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
-        .collect()
+    lines.into_iter().map(|line| line.strip_suffix(b"\r").unwrap_or(line)).collect()
 }
 
 /// RFC 1939 §3 done the obvious way: CRLF lines, dot-stuffed, "." CRLF.
@@ -170,10 +164,7 @@ fn wire_body(content: &[u8]) -> Vec<u8> {
 
 /// RFC 1939 §11: the size as sent, before byte-stuffing.
 fn wire_size(content: &[u8]) -> u64 {
-    wire_lines(content)
-        .iter()
-        .map(|line| line.len() as u64 + 2)
-        .sum()
+    wire_lines(content).iter().map(|line| line.len() as u64 + 2).sum()
 }
 
 /// The server's QUIT reply when it removed `deleted` messages.
@@ -224,30 +215,18 @@ impl Client {
         stream.set_read_timeout(Some(CLIENT_TIMEOUT)).unwrap();
         stream.set_write_timeout(Some(CLIENT_TIMEOUT)).unwrap();
         stream.set_nodelay(true).unwrap();
-        let mut client = Self {
-            reader: BufReader::new(stream),
-            last: "(greeting)".into(),
-        };
+        let mut client = Self { reader: BufReader::new(stream), last: "(greeting)".into() };
         let greeting = client.line()?;
-        expect(greeting.starts_with("+OK"), || {
-            format!("greeting {greeting:?}")
-        })?;
+        expect(greeting.starts_with("+OK"), || format!("greeting {greeting:?}"))?;
         Ok(client)
     }
 
     fn send_raw(&mut self, bytes: &[u8]) -> Outcome<()> {
-        self.reader
-            .get_mut()
-            .write_all(bytes)
-            .map_err(io_failure("write"))
+        self.reader.get_mut().write_all(bytes).map_err(io_failure("write"))
     }
 
     fn send(&mut self, line: &str) -> Outcome<()> {
-        self.last = if line.starts_with("PASS") {
-            "PASS".into()
-        } else {
-            line.to_owned()
-        };
+        self.last = if line.starts_with("PASS") { "PASS".into() } else { line.to_owned() };
         self.send_raw(format!("{line}\r\n").as_bytes())
     }
 
@@ -257,10 +236,7 @@ impl Client {
             .read_until(b'\n', &mut bytes)
             .map_err(|error| format!("read the reply to {}: {error}", self.last))?;
         if !bytes.ends_with(b"\r\n") {
-            return Err(format!(
-                "reply line without CRLF: {:?}",
-                String::from_utf8_lossy(&bytes)
-            ));
+            return Err(format!("reply line without CRLF: {:?}", String::from_utf8_lossy(&bytes)));
         }
         bytes.truncate(bytes.len() - 2);
         Ok(String::from_utf8_lossy(&bytes).into_owned())
@@ -334,37 +310,24 @@ impl Soak {
         if reply.starts_with("-ERR [IN-USE]") {
             bump(&self.counters.in_use, 1);
             let bye = client.command("QUIT")?;
-            expect(bye.starts_with("+OK"), || {
-                format!("QUIT after IN-USE: {bye}")
-            })?;
+            expect(bye.starts_with("+OK"), || format!("QUIT after IN-USE: {bye}"))?;
             // A real client waits a moment before it tries again.
             thread::sleep(Duration::from_millis(5));
             return Ok(Login::InUse);
         }
-        expect(reply.starts_with("+OK"), || {
-            format!("PASS of {}: {reply}", user(index))
-        })?;
+        expect(reply.starts_with("+OK"), || format!("PASS of {}: {reply}", user(index)))?;
         bump(&self.counters.logins, 1);
         let mailbox = self.mailboxes[index].lock().unwrap();
-        let (count, octets) = mailbox
-            .live()
-            .fold((0, 0), |(n, o), (_, c)| (n + 1, o + wire_size(c)));
+        let (count, octets) = mailbox.live().fold((0, 0), |(n, o), (_, c)| (n + 1, o + wire_size(c)));
         let expected = format!("+OK maildrop has {count} messages ({octets} octets)");
-        expect(reply == expected, || {
-            format!(
-                "{}: login said {reply:?}, ledger says {expected:?}",
-                user(index)
-            )
-        })?;
+        expect(reply == expected, || format!("{}: login said {reply:?}, ledger says {expected:?}", user(index)))?;
         Ok(Login::In(client))
     }
 
     /// The X-Soak-Id of message `number`, read with TOP n 0.
     fn id_of(&self, client: &mut Client, number: usize) -> Outcome<String> {
         let reply = client.command(&format!("TOP {number} 0"))?;
-        expect(reply.starts_with("+OK"), || {
-            format!("TOP {number} 0: {reply}")
-        })?;
+        expect(reply.starts_with("+OK"), || format!("TOP {number} 0: {reply}"))?;
         let lines = client.lines()?;
         lines
             .first()
@@ -376,9 +339,7 @@ impl Soak {
     /// RETR `number` and compare every octet with the ledger.
     fn retrieve(&self, index: usize, client: &mut Client, number: usize) -> Outcome<()> {
         let reply = client.command(&format!("RETR {number}"))?;
-        expect(reply.starts_with("+OK"), || {
-            format!("RETR {number}: {reply}")
-        })?;
+        expect(reply.starts_with("+OK"), || format!("RETR {number}: {reply}"))?;
         let body = client.body()?;
         let first = body.split(|&b| b == b'\n').next().unwrap_or_default();
         let id = std::str::from_utf8(first)
@@ -387,20 +348,10 @@ impl Soak {
             .ok_or_else(|| format!("RETR {number} without an id"))?
             .to_owned();
         let mailbox = self.mailboxes[index].lock().unwrap();
-        let content = mailbox
-            .delivered
-            .get(&id)
-            .ok_or_else(|| format!("RETR {number} sent unknown message {id}"))?;
-        expect(!mailbox.committed.contains(&id), || {
-            format!("RETR {number} sent {id}, deleted before")
-        })?;
-        expect(
-            reply == format!("+OK {} octets", wire_size(content)),
-            || format!("RETR {number} of {id}: {reply}"),
-        )?;
-        expect(body == wire_body(content), || {
-            format!("RETR {number} of {id}: body differs")
-        })?;
+        let content = mailbox.delivered.get(&id).ok_or_else(|| format!("RETR {number} sent unknown message {id}"))?;
+        expect(!mailbox.committed.contains(&id), || format!("RETR {number} sent {id}, deleted before"))?;
+        expect(reply == format!("+OK {} octets", wire_size(content)), || format!("RETR {number} of {id}: {reply}"))?;
+        expect(body == wire_body(content), || format!("RETR {number} of {id}: body differs"))?;
         bump(&self.counters.retrieved, 1);
         bump(&self.counters.retrieved_octets, body.len() as u64);
         Ok(())
@@ -414,9 +365,7 @@ impl Soak {
             .lines()?
             .iter()
             .map(|line| {
-                let (n, size) = line
-                    .split_once(' ')
-                    .ok_or_else(|| format!("LIST line {line:?}"))?;
+                let (n, size) = line.split_once(' ').ok_or_else(|| format!("LIST line {line:?}"))?;
                 Ok((
                     n.parse().map_err(|_| format!("LIST line {line:?}"))?,
                     size.parse().map_err(|_| format!("LIST line {line:?}"))?,
@@ -450,9 +399,7 @@ impl Soak {
         let reply = client.command("UIDL")?;
         expect(reply.starts_with("+OK"), || format!("UIDL: {reply}"))?;
         let uids = client.lines()?;
-        expect(uids.len() == listed.len(), || {
-            format!("UIDL has {} lines, LIST {}", uids.len(), listed.len())
-        })?;
+        expect(uids.len() == listed.len(), || format!("UIDL has {} lines, LIST {}", uids.len(), listed.len()))?;
         for _ in 0..listed.len().min(1 + rng.below(3)) {
             let (number, _) = listed[rng.below(listed.len())];
             self.retrieve(index, &mut client, number)?;
@@ -479,9 +426,7 @@ impl Soak {
                 self.retrieve(index, &mut client, number)?;
             }
             let reply = client.command(&format!("DELE {number}"))?;
-            expect(reply.starts_with("+OK"), || {
-                format!("DELE {number}: {reply}")
-            })?;
+            expect(reply.starts_with("+OK"), || format!("DELE {number}: {reply}"))?;
             doomed.insert(number, id);
         }
         let mut mailbox = self.mailboxes[index].lock().unwrap();
@@ -495,13 +440,9 @@ impl Soak {
         }
         let reply = client.command("QUIT")?;
         let expected = bye(doomed.len());
-        expect(reply == expected, || {
-            format!("QUIT after DELE: {reply:?}, expected {expected:?}")
-        })?;
+        expect(reply == expected, || format!("QUIT after DELE: {reply:?}, expected {expected:?}"))?;
         for id in doomed.into_values() {
-            expect(mailbox.committed.insert(id.clone()), || {
-                format!("{id} deleted twice")
-            })?;
+            expect(mailbox.committed.insert(id.clone()), || format!("{id} deleted twice"))?;
             bump(&self.counters.deleted, 1);
         }
         Ok(())
@@ -512,16 +453,10 @@ impl Soak {
         let Login::In(mut client) = self.login(index)? else {
             return Ok(());
         };
-        let (count, _) = self.mailboxes[index]
-            .lock()
-            .unwrap()
-            .live()
-            .fold((0, 0), |(n, o), _| (n + 1, o));
+        let (count, _) = self.mailboxes[index].lock().unwrap().live().fold((0, 0), |(n, o), _| (n + 1, o));
         for number in 1..=count.min(1 + rng.below(3)) {
             let reply = client.command(&format!("DELE {number}"))?;
-            expect(reply.starts_with("+OK"), || {
-                format!("DELE {number}: {reply}")
-            })?;
+            expect(reply.starts_with("+OK"), || format!("DELE {number}: {reply}"))?;
             bump(&self.counters.abandoned_deletions, 1);
         }
         let _ = client.reader.get_ref().shutdown(Shutdown::Both);
@@ -539,14 +474,9 @@ impl Soak {
         };
         client.send(&format!("RETR {number}"))?;
         let reply = client.line()?;
-        expect(reply.starts_with("+OK"), || {
-            format!("RETR {number}: {reply}")
-        })?;
+        expect(reply.starts_with("+OK"), || format!("RETR {number}: {reply}"))?;
         let mut start = vec![0u8; (size / 2).min(4096) as usize];
-        client
-            .reader
-            .read_exact(&mut start)
-            .map_err(io_failure("read the start of RETR"))?;
+        client.reader.read_exact(&mut start).map_err(io_failure("read the start of RETR"))?;
         let _ = client.reader.get_ref().shutdown(Shutdown::Both);
         bump(&self.counters.dropped_mid_retr, 1);
         Ok(())
@@ -562,11 +492,7 @@ impl Soak {
         let mut lines = 0;
         for _ in 0..1 + rng.below(4) {
             match rng.below(4) {
-                0 => packet.extend(
-                    (0..rng.below(200))
-                        .map(|_| (rng.next() as u8) | 1)
-                        .filter(|&b| b != b'\n'),
-                ),
+                0 => packet.extend((0..rng.below(200)).map(|_| (rng.next() as u8) | 1).filter(|&b| b != b'\n')),
                 1 => packet.extend(std::iter::repeat_n(b'A', 256 + rng.below(8000))),
                 2 => packet.extend_from_slice(b"RETR 99999999999999999999"),
                 _ => packet.extend_from_slice(b"NOOP"),
@@ -580,23 +506,17 @@ impl Soak {
         }
         for _ in 0..lines {
             match client.line() {
-                Ok(reply) => expect(reply.starts_with("-ERR"), || {
-                    format!("garbage answered {reply:?}")
-                })?,
+                Ok(reply) => expect(reply.starts_with("-ERR"), || format!("garbage answered {reply:?}"))?,
                 Err(_) => return Ok(()), // closed for too many bad commands
             }
         }
         match client.line() {
-            Ok(reply) => expect(reply.starts_with("+OK"), || {
-                format!("CAPA after garbage: {reply}")
-            })?,
+            Ok(reply) => expect(reply.starts_with("+OK"), || format!("CAPA after garbage: {reply}"))?,
             Err(_) => return Ok(()),
         }
         client.lines()?;
         let reply = client.command("QUIT")?;
-        expect(reply.starts_with("+OK"), || {
-            format!("QUIT after garbage: {reply}")
-        })
+        expect(reply.starts_with("+OK"), || format!("QUIT after garbage: {reply}"))
     }
 
     /// A whole session typed one byte per write.
@@ -608,25 +528,19 @@ impl Soak {
             client.send_raw(std::slice::from_ref(byte))?;
         }
         let reply = client.line()?;
-        expect(reply.starts_with("+OK"), || {
-            format!("byte-wise USER: {reply}")
-        })?;
+        expect(reply.starts_with("+OK"), || format!("byte-wise USER: {reply}"))?;
         let reply = client.line()?;
         if reply.starts_with("-ERR [IN-USE]") {
             bump(&self.counters.in_use, 1);
             return Ok(());
         }
-        expect(reply.starts_with("+OK"), || {
-            format!("byte-wise PASS: {reply}")
-        })?;
+        expect(reply.starts_with("+OK"), || format!("byte-wise PASS: {reply}"))?;
         bump(&self.counters.logins, 1);
         for byte in b"STAT\r\nQUIT\r\n" {
             client.send_raw(std::slice::from_ref(byte))?;
         }
         let stat = client.line()?;
-        expect(stat.starts_with("+OK "), || {
-            format!("byte-wise STAT: {stat}")
-        })?;
+        expect(stat.starts_with("+OK "), || format!("byte-wise STAT: {stat}"))?;
         let reply = client.line()?;
         expect(reply == bye(0), || format!("byte-wise QUIT: {reply}"))
     }
@@ -640,25 +554,19 @@ impl Soak {
         let mut second = Client::connect(self.addr)?;
         second.command(&format!("USER {}", user(index)))?;
         let reply = second.command(&format!("PASS {}", password(index)))?;
-        expect(reply.starts_with("-ERR [IN-USE]"), || {
-            format!("second login while held: {reply}")
-        })?;
+        expect(reply.starts_with("-ERR [IN-USE]"), || format!("second login while held: {reply}"))?;
         bump(&self.counters.in_use, 1);
         let reply = first.command("QUIT")?;
         expect(reply == bye(0), || format!("QUIT of the holder: {reply}"))?;
         let reply = second.command("QUIT")?;
-        expect(reply.starts_with("+OK"), || {
-            format!("QUIT of the refused: {reply}")
-        })
+        expect(reply.starts_with("+OK"), || format!("QUIT of the refused: {reply}"))
     }
 
     fn wrong_password(&self, index: usize) -> Outcome<()> {
         let mut client = Client::connect(self.addr)?;
         client.command(&format!("USER {}", user(index)))?;
         let reply = client.command("PASS not-the-password")?;
-        expect(reply.starts_with("-ERR [AUTH]"), || {
-            format!("wrong password answered {reply:?}")
-        })?;
+        expect(reply.starts_with("-ERR [AUTH]"), || format!("wrong password answered {reply:?}"))?;
         bump(&self.counters.failed_logins, 1);
         if client.send("QUIT").is_ok() {
             let _ = client.line(); // or closed after the failure
@@ -674,9 +582,7 @@ fn listen_overflows() -> Option<u64> {
     let netstat = fs::read_to_string("/proc/net/netstat").ok()?;
     let mut lines = netstat.lines().filter(|l| l.starts_with("TcpExt:"));
     let (names, values) = (lines.next()?, lines.next()?);
-    let column = names
-        .split_whitespace()
-        .position(|n| n == "ListenOverflows")?;
+    let column = names.split_whitespace().position(|n| n == "ListenOverflows")?;
     values.split_whitespace().nth(column)?.parse().ok()
 }
 
@@ -732,10 +638,7 @@ fn run_clients(soak: &Arc<Soak>, clients: usize, seed: u64) -> Vec<thread::JoinH
 }
 
 fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
 /// Mixed load for SOAK_SECONDS (default 180) with SOAK_CLIENTS (default
@@ -753,11 +656,7 @@ fn soak() {
         let mut mailbox = Mailbox::default();
         for serial in 0..MESSAGES_PER_USER {
             let (id, content) = message(index, serial);
-            common::deliver(
-                &root.join(user(index)),
-                &format!("1700000000.{id}.soak"),
-                &content,
-            );
+            common::deliver(&root.join(user(index)), &format!("1700000000.{id}.soak"), &content);
             mailbox.delivered.insert(id, content);
         }
         mailbox.next_serial = MESSAGES_PER_USER;
@@ -773,9 +672,12 @@ fn soak() {
         // that twice the client count is not sufficient.
         .args(["--mgmt-port", "0", "-l", "info", "-c"])
         .arg((clients * 5 + 100).to_string())
+        // Wrong passwords are part of the mix; without a delay they churn
+        // as fast as the rest.
+        .args(["--auth-failure-delay", "0"])
         .arg("-u")
         .args(&args);
-    let server = TestServer::spawn(command, dir);
+    let server = TestServer::spawn(command, dir, root.clone());
     let pid = server.pid();
     let (cold_rss, start_fds) = footprint(pid);
 
@@ -794,11 +696,7 @@ fn soak() {
     soak.stop.store(true, Ordering::Relaxed);
     threads.into_iter().for_each(|t| t.join().unwrap());
     let (base_rss, base_fds) = settle(pid, start_fds);
-    println!(
-        "soak: warm-up done, RSS {:.1} MiB (cold {:.1} MiB), {base_fds} fds",
-        mib(base_rss),
-        mib(cold_rss)
-    );
+    println!("soak: warm-up done, RSS {:.1} MiB (cold {:.1} MiB), {base_fds} fds", mib(base_rss), mib(cold_rss));
 
     soak.stop.store(false, Ordering::Relaxed);
     let overflows_before = listen_overflows();
@@ -814,9 +712,7 @@ fn soak() {
     soak.stop.store(true, Ordering::Relaxed);
     threads.into_iter().for_each(|t| t.join().unwrap());
     let (end_rss, end_fds) = settle(pid, start_fds);
-    let overflows = overflows_before
-        .zip(listen_overflows())
-        .map(|(before, after)| after - before);
+    let overflows = overflows_before.zip(listen_overflows()).map(|(before, after)| after - before);
 
     // The audit: every message ever delivered is on disk exactly once, byte
     // for byte, or was deleted by a committed QUIT; nothing else is there.
@@ -843,10 +739,7 @@ fn soak() {
                 }
             }
         }
-        for stray in fs::read_dir(maildir.join("tmp"))
-            .unwrap()
-            .chain(fs::read_dir(&maildir).unwrap())
-        {
+        for stray in fs::read_dir(maildir.join("tmp")).unwrap().chain(fs::read_dir(&maildir).unwrap()) {
             let path = stray.unwrap().path();
             if path.is_file() {
                 surplus.push(format!("{} (stray file)", path.display()));
@@ -864,17 +757,11 @@ fn soak() {
     }
 
     let log = server.log_text();
-    let bad_log: Vec<&str> = log
-        .lines()
-        .filter(|l| l.contains("[ERROR]") || l.contains("[WARN]") || l.contains("panicked"))
-        .collect();
+    let bad_log: Vec<&str> =
+        log.lines().filter(|l| l.contains("[ERROR]") || l.contains("[WARN]") || l.contains("panicked")).collect();
     let counters = &soak.counters;
     let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
-    let delivered: usize = soak
-        .mailboxes
-        .iter()
-        .map(|m| m.lock().unwrap().delivered.len())
-        .sum();
+    let delivered: usize = soak.mailboxes.iter().map(|m| m.lock().unwrap().delivered.len()).sum();
     println!(
         "soak: {}s warm-up + {seconds}s, {clients} client threads, {USERS} users (counts include the warm-up)",
         warm_up(seconds).as_secs()
@@ -922,29 +809,12 @@ fn soak() {
     );
 
     let failures = soak.failures.lock().unwrap();
-    assert!(
-        failures.is_empty(),
-        "clients saw unexpected replies:\n{}",
-        failures.join("\n")
-    );
-    assert!(
-        bad_log.is_empty(),
-        "the server logged trouble:\n{}",
-        bad_log.join("\n")
-    );
+    assert!(failures.is_empty(), "clients saw unexpected replies:\n{}", failures.join("\n"));
+    assert!(bad_log.is_empty(), "the server logged trouble:\n{}", bad_log.join("\n"));
     assert!(lost.is_empty(), "lost messages: {lost:?}");
-    assert!(
-        surplus.is_empty(),
-        "unexpected files or copies: {surplus:?}"
-    );
-    assert!(
-        load(&counters.retrieved) > 0 && load(&counters.deleted) > 0,
-        "the load did no real work"
-    );
-    assert!(
-        end_fds <= start_fds,
-        "descriptors leaked: {start_fds} at start, {end_fds} after"
-    );
+    assert!(surplus.is_empty(), "unexpected files or copies: {surplus:?}");
+    assert!(load(&counters.retrieved) > 0 && load(&counters.deleted) > 0, "the load did no real work");
+    assert!(end_fds <= start_fds, "descriptors leaked: {start_fds} at start, {end_fds} after");
     assert!(
         end_rss <= base_rss + RSS_TOLERANCE_BYTES,
         "RSS grew from {:.1} MiB to {:.1} MiB",
