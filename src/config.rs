@@ -70,6 +70,8 @@ pub enum Invocation {
     Run(Box<Config>),
     Help,
     Version,
+    /// Print the hash of a password read from standard input.
+    HashPassword,
 }
 
 /// One thing wrong with the command line.
@@ -178,6 +180,7 @@ fn options() -> Options {
         .optflag("", "allow-plaintext-auth", "allow cleartext logins from any address")
         .optflag("", "require-tls-on-loopback", "refuse cleartext logins from loopback too")
         .optopt("l", "log-level", "off, error, warn, info (default), debug or trace", "LEVEL")
+        .optflag("", "hash-password", "read a password on stdin, print its {SHA512-CRYPT} hash and exit")
         .optflag("h", "help", "print this help and exit")
         .optflag("V", "version", "print the version and exit");
     options
@@ -201,6 +204,9 @@ fn parse_with_env<S: AsRef<std::ffi::OsStr>>(args: &[S], retr_env: Option<String
     }
     if matches.opt_present("version") {
         return Ok(Invocation::Version);
+    }
+    if matches.opt_present("hash-password") {
+        return Ok(Invocation::HashPassword);
     }
     let mut free = matches.free.iter();
     let ip = free.next().ok_or(ConfigError::MissingAddress)?;

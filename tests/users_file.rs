@@ -122,3 +122,40 @@ fn the_default_admin_stays_on_loopback() {
     assert!(!exposed.log_text().contains("default admin:admin"));
     assert!(!exposed.log_text().contains("s3cret"), "no password in the log");
 }
+
+/// `./run --hash-password` prints a `{SHA512-CRYPT}` field that a users
+/// file can hold; the user logs in with the password, not with the hash;
+/// passwords set over MGMT are saved hashed, never in clear.
+#[test]
+fn hashed_passwords_work_and_mgmt_stores_hashes() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut hasher = Command::new(env!("CARGO_BIN_EXE_pop3d"))
+        .arg("--hash-password")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    hasher.stdin.take().unwrap().write_all(b"dana-secret\n").unwrap();
+    let output = hasher.wait_with_output().unwrap();
+    assert!(output.status.success());
+    let field = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+    assert!(field.starts_with("{SHA512-CRYPT}$6$"), "{field}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("users");
+    fs::write(&file, format!("dana:{field}\n")).unwrap();
+    let server = start_with_file(&file, &[]);
+    server.login("dana", "dana-secret");
+    let mut client = server.connect();
+    client.command("USER dana");
+    assert!(client.command(&format!("PASS {}", &field["{SHA512-CRYPT}".len()..])).starts_with("-ERR [AUTH]"));
+
+    let mut admin = server.admin();
+    assert!(admin.command("ADD_USER erin erin-secret").starts_with("+OK"));
+    assert!(admin.command("CHANGE_PASSWORD admin admin-secret-2").starts_with("+OK"));
+    let text = fs::read_to_string(&file).unwrap();
+    assert!(!text.contains("erin-secret") && !text.contains("admin-secret-2"), "a password saved in clear:\n{text}");
+    assert!(text.lines().any(|l| l.starts_with("erin:{SHA512-CRYPT}$6$")), "{text}");
+    server.login("erin", "erin-secret");
+}

@@ -1,9 +1,11 @@
 //! `./run`: the POP3 server. Parses the command line and starts the server;
 //! everything else lives in the library.
 
+use std::io::BufRead;
 use std::process::ExitCode;
 
 use pop3d::config::{self, Invocation};
+use pop3d::state::secret;
 use simplelog::{ColorChoice, ConfigBuilder, TermLogger, TerminalMode};
 
 /// Exit status for a bad command line (as getopts-style tools use).
@@ -27,6 +29,7 @@ fn main() -> ExitCode {
             println!("pop3d {}", env!("CARGO_PKG_VERSION"));
             return ExitCode::SUCCESS;
         }
+        Ok(Invocation::HashPassword) => return hash_password(program),
         Err(error) => {
             eprintln!("{program}: {error}");
             eprint!("{}", config::usage(program));
@@ -46,4 +49,21 @@ fn main() -> ExitCode {
             ExitCode::from(error.exit_status())
         }
     }
+}
+
+/// `--hash-password`: one password line on stdin (so it stays out of the
+/// shell history and the process list), its users-file form on stdout.
+fn hash_password(program: &str) -> ExitCode {
+    let mut line = String::new();
+    if let Err(error) = std::io::stdin().lock().read_line(&mut line) {
+        eprintln!("{program}: cannot read the password from stdin: {error}");
+        return ExitCode::from(USAGE_ERROR);
+    }
+    let password = line.strip_suffix('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).unwrap_or(&line);
+    if password.is_empty() {
+        eprintln!("{program}: --hash-password reads a non-empty password from stdin");
+        return ExitCode::from(USAGE_ERROR);
+    }
+    println!("{}", secret::sha512_crypt_field(&secret::sha512_crypt(password)));
+    ExitCode::SUCCESS
 }

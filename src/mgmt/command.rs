@@ -9,6 +9,7 @@
 
 use std::fmt;
 
+use crate::state::secret::StoredPassword;
 use crate::state::users::{Credentials, Password, UserName};
 
 /// Every MGMT verb, in the order CAPA lists them.
@@ -258,7 +259,7 @@ pub fn parse(line: &[u8]) -> Result<Command, CommandError> {
         Verb::DeleteUser => Command::DeleteUser(text(0)),
         Verb::AddUser => {
             let name = UserName::parse(args[0]).map_err(|_| CommandError::BadUserName)?;
-            Command::AddUser(Credentials { name, password: Password::new(args[1]) })
+            Command::AddUser(Credentials { name, password: StoredPassword::Plain(Password::new(args[1])) })
         }
         Verb::ResetUserPassword => Command::ResetUserPassword(text(0)),
         Verb::ChangePassword => Command::ChangePassword { old: Password::new(args[0]), new: Password::new(args[1]) },

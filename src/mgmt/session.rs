@@ -23,7 +23,8 @@ use crate::protocol::line::{read_line, LineRead, MAX_LINE_OCTETS};
 use crate::protocol::response::{self, Failure};
 use crate::state::connections::ConnectionPermit;
 use crate::state::pause::PauseGate;
-use crate::state::users::{Password, UserTableError};
+use crate::state::secret::StoredPassword;
+use crate::state::users::UserTableError;
 
 /// The greeting; `MGMT/<major>.<minor>` is what clients check.
 pub const GREETING: &str = "Management server ready MGMT/1.0";
@@ -280,13 +281,14 @@ impl<'a> MgmtSession<'a> {
             }
             Command::AddUser(credentials) => {
                 let name = credentials.name.clone();
-                shared.users.add(credentials).map_err(MgmtError::from)?;
+                // Stored hashed, like every password set over MGMT.
+                shared.users.add(credentials.hashed()).map_err(MgmtError::from)?;
                 log::info!("MGMT {}: user {name} added", self.peer);
                 self.save()?;
                 response::ok(out, format_args!("{verb} USER ADDED SUCCESSFULLY"))?;
             }
             Command::ResetUserPassword(name) => {
-                shared.users.set_password(&name, Password::new(name.as_str())).map_err(MgmtError::from)?;
+                shared.users.set_password(&name, StoredPassword::hash(name.as_str())).map_err(MgmtError::from)?;
                 log::info!("MGMT {}: password of {name} reset", self.peer);
                 self.save()?;
                 response::ok(out, format_args!("{verb} PASSWORD RESET SUCCESSFULLY"))?;
@@ -296,6 +298,7 @@ impl<'a> MgmtSession<'a> {
                 if !shared.users.authenticate_admin(admin.as_str(), old.expose()) {
                     return Err(MgmtError::WrongPassword.into());
                 }
+                let new = StoredPassword::hash(new.expose());
                 shared.users.set_password(admin.as_str(), new).map_err(MgmtError::from)?;
                 log::info!("MGMT {}: admin password changed", self.peer);
                 self.save()?;

@@ -7,6 +7,7 @@
 pub mod connections;
 pub mod limits;
 pub mod pause;
+pub mod secret;
 pub mod shutdown;
 pub mod stats;
 pub mod users;

@@ -11,6 +11,8 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use parking_lot::RwLock;
 
+use super::secret::{StoredPassword, VerifiedCache};
+
 /// A user name that is safe to use as a directory name under the mail root:
 /// 1-64 of `A-Z a-z 0-9 . _ -`, not starting with `.`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -87,7 +89,7 @@ impl fmt::Debug for Password {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Credentials {
     pub name: UserName,
-    pub password: Password,
+    pub password: StoredPassword,
 }
 
 /// Why a `user:password` pair was refused.
@@ -118,7 +120,17 @@ impl Credentials {
         if password.is_empty() {
             return Err(CredentialsError::EmptyPassword);
         }
-        Ok(Self { name, password: Password::new(password) })
+        Ok(Self { name, password: StoredPassword::Plain(Password::new(password)) })
+    }
+
+    /// The same account with its password stored as a hash.
+    pub fn hashed(self) -> Self {
+        match &self.password {
+            StoredPassword::Plain(password) => {
+                Self { password: StoredPassword::hash(password.expose()), name: self.name }
+            }
+            StoredPassword::Sha512Crypt(_) => self,
+        }
     }
 }
 
@@ -128,7 +140,7 @@ pub type AccountId = u64;
 
 #[derive(Debug, Clone)]
 struct Account {
-    password: Password,
+    password: StoredPassword,
     id: AccountId,
 }
 
@@ -164,6 +176,8 @@ pub struct UserTable {
     admin: UserName,
     max_users: AtomicUsize,
     next_id: AtomicU64,
+    /// Spares repeated logins the slow hash check.
+    verified: VerifiedCache,
 }
 
 impl UserTable {
@@ -175,6 +189,7 @@ impl UserTable {
             admin: admin.name.clone(),
             max_users: AtomicUsize::new(usize::MAX),
             next_id: AtomicU64::new(1),
+            verified: VerifiedCache::default(),
         };
         {
             let mut accounts = table.accounts.write();
@@ -194,9 +209,9 @@ impl UserTable {
     /// The account id if `name` exists and `password` is its password.
     pub fn authenticate(&self, name: &str, password: &str) -> Option<AccountId> {
         let name = UserName::parse(name).ok()?;
-        let accounts = self.accounts.read();
-        let account = accounts.get(&name)?;
-        account.password.matches(password).then_some(account.id)
+        // Copied out so that a slow hash check holds no lock.
+        let account = self.accounts.read().get(&name)?.clone();
+        self.verified.check(account.id, &account.password, password).then_some(account.id)
     }
 
     /// True if the MGMT admin account has this name and password.
@@ -266,15 +281,18 @@ impl UserTable {
             return Err(UserTableError::AdminCannotBeDeleted);
         }
         let name = UserName::parse(name).map_err(|_| UserTableError::NotFound)?;
-        self.accounts.write().remove(&name).map(drop).ok_or(UserTableError::NotFound)
+        let account = self.accounts.write().remove(&name).ok_or(UserTableError::NotFound)?;
+        self.verified.forget(account.id);
+        Ok(())
     }
 
     /// Sets a new password; open sessions of the user are not affected.
-    pub fn set_password(&self, name: &str, password: Password) -> Result<(), UserTableError> {
+    pub fn set_password(&self, name: &str, password: StoredPassword) -> Result<(), UserTableError> {
         let name = UserName::parse(name).map_err(|_| UserTableError::NotFound)?;
         let mut accounts = self.accounts.write();
         let account = accounts.get_mut(&name).ok_or(UserTableError::NotFound)?;
         account.password = password;
+        self.verified.forget(account.id);
         Ok(())
     }
 }
@@ -341,7 +359,7 @@ mod tests {
         table.add(credentials("alice:pw")).unwrap();
         let second = table.authenticate("alice", "pw").unwrap();
         assert_ne!(first, second);
-        table.set_password("alice", Password::new("alice")).unwrap();
+        table.set_password("alice", StoredPassword::hash("alice")).unwrap();
         assert!(table.authenticate("alice", "alice").is_some());
     }
 }

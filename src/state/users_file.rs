@@ -8,16 +8,17 @@
 //! the first two fields are read. Blank lines and lines starting with `#`
 //! are ignored; a trailing CR is dropped.
 //!
-//! The password field must name its scheme, and only plain-text schemes can
-//! be served by POP3's USER/PASS: `{PLAIN}`, `{CLEAR}` or `{CLEARTEXT}`,
-//! optionally with Dovecot's `.HEX` suffix (`{PLAIN.HEX}616263` is `abc`).
-//! A field without a scheme is refused rather than read as plain text,
-//! because Dovecot reads it as a CRYPT hash: serving it would make the hash
-//! itself the password.
+//! The password field must name its scheme: `{SHA512-CRYPT}$6$...` (a
+//! hash, as `doveadm pw -s SHA512-CRYPT` or `./run --hash-password` prints
+//! it; passwords set over MGMT are stored this way), or plain text as
+//! `{PLAIN}`, `{CLEAR}` or `{CLEARTEXT}`, optionally with Dovecot's `.HEX`
+//! suffix (`{PLAIN.HEX}616263` is `abc`). A field without a scheme is
+//! refused rather than read as plain text, because Dovecot reads it as a
+//! CRYPT hash: serving it would make the hash itself the password.
 //!
 //! Fields are separated by `:`, so the password ends at the next `:`. That
-//! is why a password containing `:` (or a control character) is written as
-//! `{PLAIN.HEX}`; every other password is written as `{PLAIN}password`.
+//! is why a plain password containing `:` (or a control character) is
+//! written as `{PLAIN.HEX}`; every other one as `{PLAIN}password`.
 //! Extra fields are ignored when reading and not kept when rewriting, nor
 //! are comments: the file is rewritten whole after every MGMT change.
 //!
@@ -32,6 +33,7 @@ use std::path::{Path, PathBuf};
 
 use parking_lot::Mutex;
 
+use super::secret::{sha512_crypt_field, StoredPassword, SHA512_CRYPT_SCHEME};
 use super::users::{Credentials, Password, UserName, UserTable};
 
 /// The file holds passwords: only its owner may read it.
@@ -49,8 +51,10 @@ pub enum LineError {
     BadName,
     /// The password field has no `{SCHEME}` prefix.
     NoScheme,
-    /// A scheme other than plain text (a hash cannot be served by PASS).
+    /// A scheme this server cannot check passwords against.
     UnsupportedScheme(String),
+    /// `{SHA512-CRYPT}` followed by something that is not a `$6$` hash.
+    BadHash,
     BadHex,
     EmptyPassword,
     Duplicate(String),
@@ -65,8 +69,9 @@ impl fmt::Display for LineError {
                 "the password has no scheme; write user:{PLAIN}password (a bare password is a CRYPT hash in Dovecot)",
             ),
             LineError::UnsupportedScheme(scheme) => {
-                write!(f, "password scheme {{{scheme}}} cannot be served; use {{PLAIN}} or {{PLAIN.HEX}}")
+                write!(f, "password scheme {{{scheme}}} is not supported; use {{SHA512-CRYPT}} or {{PLAIN}}")
             }
+            LineError::BadHash => f.write_str("the {SHA512-CRYPT} password is not a $6$ crypt hash"),
             LineError::BadHex => f.write_str("the {PLAIN.HEX} password is not valid hex of UTF-8 text"),
             LineError::EmptyPassword => f.write_str("the password is empty"),
             LineError::Duplicate(name) => write!(f, "user '{name}' is listed twice"),
@@ -129,6 +134,10 @@ fn parse_line(line: &str) -> Result<Credentials, LineError> {
     let field = rest.split(':').next().unwrap_or_default();
     let (scheme, encoded) = field.strip_prefix('{').and_then(|f| f.split_once('}')).ok_or(LineError::NoScheme)?;
     let scheme_upper = scheme.to_ascii_uppercase();
+    if scheme_upper == SHA512_CRYPT_SCHEME {
+        let password = StoredPassword::from_crypt(encoded).ok_or(LineError::BadHash)?;
+        return Ok(Credentials { name, password });
+    }
     let (base, hex) = match scheme_upper.strip_suffix(".HEX") {
         Some(base) => (base, true),
         None => (scheme_upper.as_str(), false),
@@ -140,14 +149,20 @@ fn parse_line(line: &str) -> Result<Credentials, LineError> {
     if password.is_empty() {
         return Err(LineError::EmptyPassword);
     }
-    Ok(Credentials { name, password: Password::new(password) })
+    Ok(Credentials { name, password: StoredPassword::Plain(Password::new(password)) })
 }
 
 /// Renders `users` as a file that [`parse`] reads back unchanged.
 pub fn render(users: &[Credentials]) -> String {
     let mut text = String::from(HEADER);
     for user in users {
-        let password = user.password.expose();
+        let password = match &user.password {
+            StoredPassword::Sha512Crypt(crypt) => {
+                text.push_str(&format!("{}:{}\n", user.name, sha512_crypt_field(crypt)));
+                continue;
+            }
+            StoredPassword::Plain(password) => password.expose(),
+        };
         if password.contains(':') || password.chars().any(char::is_control) {
             text.push_str(&format!("{}:{{PLAIN.HEX}}{}\n", user.name, encode_hex(password)));
         } else {
@@ -268,7 +283,8 @@ mod tests {
             ("alice\n", LineError::MissingColon),
             ("../x:{PLAIN}p\n", LineError::BadName),
             ("alice:secret\n", LineError::NoScheme),
-            ("alice:{SHA512-CRYPT}$6$x\n", LineError::UnsupportedScheme("SHA512-CRYPT".into())),
+            ("alice:{SHA512-CRYPT}$6$x\n", LineError::BadHash),
+            ("alice:{ARGON2ID}$argon2id$v=19$m=65536\n", LineError::UnsupportedScheme("ARGON2ID".into())),
             ("alice:{PLAIN.HEX}6\n", LineError::BadHex),
             ("alice:{PLAIN.HEX}zz\n", LineError::BadHex),
             ("alice:{PLAIN.HEX}ff\n", LineError::BadHex),
@@ -288,10 +304,15 @@ mod tests {
         let users: Vec<Credentials> = passwords
             .iter()
             .enumerate()
-            .map(|(i, p)| Credentials { name: UserName::parse(&format!("u{i}")).unwrap(), password: Password::new(*p) })
+            .map(|(i, p)| Credentials {
+                name: UserName::parse(&format!("u{i}")).unwrap(),
+                password: StoredPassword::Plain(Password::new(*p)),
+            })
+            .chain([Credentials::parse("hashed:pw").unwrap().hashed()])
             .collect();
         let text = render(&users);
         assert_eq!(parse(&text).unwrap(), users, "{text}");
+        assert!(text.contains("hashed:{SHA512-CRYPT}$6$"), "{text}");
         assert!(text.contains("u0:{PLAIN}plain\n"), "{text}");
         assert!(text.contains("u1:{PLAIN.HEX}776974683a636f6c6f6e\n"), "{text}");
     }
@@ -306,11 +327,12 @@ mod tests {
         assert_eq!(names(&loaded), ["old"]);
         let admin = Credentials::parse("admin:admin").unwrap();
         let table = UserTable::new(admin, loaded, 10);
-        table.add(Credentials::parse("new:p:w").unwrap()).unwrap();
+        table.add(Credentials::parse("new:p:w").unwrap().hashed()).unwrap();
         file.save(&table).unwrap();
         let (_, saved) = UsersFile::load(&path).unwrap();
         assert_eq!(names(&saved), ["admin", "new", "old"]);
         assert!(saved[1].password.matches("p:w"));
+        assert!(matches!(saved[1].password, StoredPassword::Sha512Crypt(_)), "saved hashed");
         assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         let leftovers: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(leftovers, [std::ffi::OsString::from("users")]);
