@@ -32,6 +32,20 @@ test: ## run every test (unit, integration against the real server, real clients
 interop: all ## fetch the demo mailbox with fetchmail, mpop and getmail6
 	tests/interop/run.sh
 
+BENCH_OUT := target/bench
+BENCH_USER ?= pop3bench
+
+bench: ## pop3d vs Dovecot on loopback; BENCH_QUICK=1 for a fast, smaller run
+	@command -v dovecot >/dev/null && test -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf || \
+		(apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q dovecot-core dovecot-pop3d fonts-dejavu-core)
+	@id -u $(BENCH_USER) >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin $(BENCH_USER)
+	$(CARGO) build --release --bins
+	$(CARGO) build --release -p pop3-bench
+	mkdir -p $(BENCH_OUT)/run
+	@# Servers die with the benchmark; the trap covers a benchmark killed hard.
+	trap 'for f in $(BENCH_OUT)/run/*.pid; do [ -e "$$f" ] && kill -9 $$(cat "$$f") 2>/dev/null; rm -f "$$f"; done' EXIT INT TERM; \
+		target/release/pop3-bench --pop3d target/release/pop3d --out $(BENCH_OUT) --dovecot-user $(BENCH_USER)
+
 clean:
 	$(CARGO) clean
 	rm -f run admin_monitor
