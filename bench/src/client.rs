@@ -51,9 +51,10 @@ fn protocol<T>(message: impl Into<String>) -> Result<T> {
     Err(Error::Protocol(message.into()))
 }
 
+/// One connection; the socket is written through the reader's inner stream,
+/// so a held client costs one descriptor (10,000 of them must fit).
 pub struct Client {
     reader: BufReader<TcpStream>,
-    writer: TcpStream,
     line: Vec<u8>,
 }
 
@@ -72,13 +73,12 @@ impl Client {
         stream.set_nodelay(true)?;
         stream.set_read_timeout(Some(REPLY_TIMEOUT))?;
         stream.set_write_timeout(Some(REPLY_TIMEOUT))?;
-        let writer = stream.try_clone()?;
-        Ok(Self { reader: BufReader::with_capacity(READ_BUFFER, stream), writer, line: Vec::new() })
+        Ok(Self { reader: BufReader::with_capacity(READ_BUFFER, stream), line: Vec::new() })
     }
 
     /// Sends raw bytes in one write (pipelining).
     pub fn send(&mut self, bytes: &[u8]) -> Result<()> {
-        self.writer.write_all(bytes)?;
+        self.reader.get_mut().write_all(bytes)?;
         Ok(())
     }
 

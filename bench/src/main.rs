@@ -56,7 +56,7 @@ impl Settings {
         let quick = std::env::var("BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0");
         let number =
             |name: &str, default: usize| std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default);
-        let runs = number("BENCH_RUNS", if quick { 2 } else { 5 }).max(1);
+        let runs = number("BENCH_RUNS", if quick { 2 } else { 3 }).max(1);
         let sizes = Sizes {
             big_message: if quick { 256 * MIB } else { 1024 * MIB },
             download_message: if quick { 64 * MIB } else { 256 * MIB },
