@@ -51,6 +51,20 @@ SOAK_SECONDS ?= 180
 soak: ## a few minutes of mixed load on the real server, then leak and lost-mail checks
 	SOAK_SECONDS=$(SOAK_SECONDS) $(CARGO) test --release --test soak -- --ignored --nocapture
 
+BENCH_OUT := target/bench
+BENCH_USER ?= pop3bench
+
+bench: ## pop3d vs Dovecot on loopback; BENCH_QUICK=1 for a fast, smaller run
+	@command -v dovecot >/dev/null && test -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf || \
+		(apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q dovecot-core dovecot-pop3d fonts-dejavu-core)
+	@id -u $(BENCH_USER) >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin $(BENCH_USER)
+	$(CARGO) build --release --bins
+	$(CARGO) build --release -p pop3-bench
+	mkdir -p $(BENCH_OUT)/run
+	@# Servers die with the benchmark; the trap covers a benchmark killed hard.
+	trap 'for f in $(BENCH_OUT)/run/*.pid; do [ -e "$$f" ] && kill -9 $$(cat "$$f") 2>/dev/null; rm -f "$$f"; done' EXIT INT TERM; \
+		target/release/pop3-bench --pop3d target/release/pop3d --out $(BENCH_OUT) --dovecot-user $(BENCH_USER)
+
 clean:
 	$(CARGO) clean
 	rm -f run admin_monitor

@@ -10,6 +10,7 @@
 
 use std::io::{self, Write};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
@@ -26,6 +27,11 @@ use crate::state::Shared;
 /// Session threads need little stack: no recursion, buffers on the heap.
 /// Only touched pages cost memory, so this is a ceiling, not a cost.
 const SESSION_STACK_SIZE: usize = 256 * 1024;
+
+/// Connections the kernel queues before `accept`. The standard library's
+/// 128 overflows when a few hundred clients connect at once, and a dropped
+/// SYN waits a whole second before the client retries.
+const LISTEN_BACKLOG: libc::c_int = 4096;
 
 /// Pause after an accept error such as "too many open files", so a full
 /// descriptor table does not turn the accept loop into a busy loop.
@@ -48,7 +54,7 @@ impl Pop3Server {
         let tagged = plain.iter().map(|addr| (addr, false)).chain(implicit_tls.iter().map(|addr| (addr, true)));
         let listeners = tagged
             .map(|(addr, tls)| {
-                let listener = TcpListener::bind(addr)
+                let listener = listen(addr)
                     .map_err(|error| io::Error::new(error.kind(), format!("cannot listen on {addr}: {error}")))?;
                 Ok((listener, tls))
             })
@@ -120,6 +126,17 @@ impl RunningPop3 {
         }
         let _ = joiner.join();
     }
+}
+
+/// Binds `addr` and listens with a queue of [`LISTEN_BACKLOG`].
+fn listen(addr: &SocketAddr) -> io::Result<TcpListener> {
+    let listener = TcpListener::bind(addr)?;
+    // SAFETY: listen on a socket we own; on a socket already listening it
+    // only changes the backlog.
+    if unsafe { libc::listen(listener.as_raw_fd(), LISTEN_BACKLOG) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(listener)
 }
 
 fn accept_loop(listener: &TcpListener, implicit_tls: bool, shared: &Arc<Shared>, mut pool: ThreadPool) {

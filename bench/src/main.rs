@@ -1,0 +1,390 @@
+//! `pop3-bench`: pop3d and Dovecot side by side on loopback.
+//!
+//! Usage: `pop3-bench --pop3d <binary> --out <dir> [--dovecot-user <name>]`
+//! (`make bench` runs it). `BENCH_QUICK=1` runs a small, fast version;
+//! `BENCH_RUNS=<n>` sets how many times each measurement is repeated.
+//!
+//! # Layout
+//! - [`client`]: the strict POP3 client every scenario uses.
+//! - [`data`]: the deterministic Maildir data set.
+//! - [`servers`]: starting, measuring (CPU, RSS) and stopping the servers.
+//! - [`scenarios`]: the measurements.
+//! - [`report`]: the table (Markdown, CSV) and the plots.
+//!
+//! Both servers are started fresh for each run, in alternating order, so
+//! that noise from other work on the machine hits both alike.
+
+mod client;
+mod data;
+mod report;
+mod scenarios;
+mod servers;
+
+use std::error::Error;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::{Duration, Instant};
+
+use data::{DataSet, Sizes};
+use report::Results;
+use servers::{Kind, Server};
+
+const MIB: u64 = 1 << 20;
+/// pop3d's connection cap in every run, as the 10,000-session goal asks.
+const POP3D_MAX_CONNECTIONS: usize = 10_000;
+const CONCURRENT_CLIENTS: [usize; 5] = [1, 2, 4, 8, 10];
+const SESSION_CLIENTS: [usize; 4] = [1, 10, 50, 200];
+const BUFFER_SIZES_KIB: [usize; 6] = [1, 2, 4, 8, 16, 32];
+const PIPELINED: usize = 1000;
+
+struct Settings {
+    quick: bool,
+    runs: usize,
+    idle_runs: usize,
+    sizes: Sizes,
+    held: Vec<usize>,
+    /// Dovecot runs one process per logged-in session; above this many the
+    /// machine's memory, not Dovecot, would be measured.
+    dovecot_logged_in_max: usize,
+    session_time: Duration,
+}
+
+impl Settings {
+    fn from_env() -> Self {
+        let quick = std::env::var("BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0");
+        let number =
+            |name: &str, default: usize| std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default);
+        let runs = number("BENCH_RUNS", if quick { 2 } else { 3 }).max(1);
+        let sizes = Sizes {
+            big_message: if quick { 256 * MIB } else { 1024 * MIB },
+            download_message: if quick { 64 * MIB } else { 256 * MIB },
+            downloaders: 10,
+            small_users: if quick { 1_000 } else { 10_000 },
+            many_messages: 10_000,
+            first_login_users: 2 * runs,
+        };
+        Self {
+            quick,
+            runs,
+            idle_runs: if quick { 1 } else { 3 },
+            sizes,
+            held: if quick { vec![200, 1_000] } else { vec![500, 2_000, 10_000] },
+            dovecot_logged_in_max: number("BENCH_DOVECOT_LOGGED_IN_MAX", 2_000),
+            session_time: Duration::from_millis(if quick { 1_000 } else { 3_000 }),
+        }
+    }
+}
+
+struct Options {
+    pop3d: PathBuf,
+    out: PathBuf,
+    dovecot_user: String,
+}
+
+fn options() -> Result<Options, String> {
+    let mut args = std::env::args().skip(1);
+    let (mut pop3d, mut out, mut dovecot_user) = (None, None, "pop3bench".to_owned());
+    while let Some(flag) = args.next() {
+        let value = args.next().ok_or(format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--pop3d" => pop3d = Some(PathBuf::from(value)),
+            "--out" => out = Some(PathBuf::from(value)),
+            "--dovecot-user" => dovecot_user = value,
+            _ => return Err(format!("unknown option {flag}")),
+        }
+    }
+    let usage = "usage: pop3-bench --pop3d <binary> --out <dir> [--dovecot-user <name>]";
+    Ok(Options { pop3d: pop3d.ok_or(usage)?, out: out.ok_or(usage)?, dovecot_user })
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("pop3-bench: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<(), Box<dyn Error>> {
+    let mut options = options()?;
+    // Dovecot's configuration needs absolute paths.
+    fs::create_dir_all(&options.out)?;
+    options.out = options.out.canonicalize()?;
+    options.pop3d = options.pop3d.canonicalize()?;
+    let settings = Settings::from_env();
+    raise_open_file_limit();
+    report::load_font()?;
+    let began = Instant::now();
+    let data_dir = options.out.join(if settings.quick { "data-quick" } else { "data" });
+    let set = data::ensure(&data_dir, settings.sizes.clone())?;
+    data::reset_first_logins(&set)?;
+    let run_dir = options.out.join("run");
+    fs::create_dir_all(&run_dir)?;
+    let dovecot = Command::new("dovecot").arg("--version").output().ok().filter(|o| o.status.success());
+    let dovecot_version = dovecot.map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
+    match &dovecot_version {
+        Some(version) => {
+            eprintln!("Dovecot {version}");
+            chown_tree(&set.mail, &options.dovecot_user)?;
+        }
+        None => eprintln!("dovecot not found: measuring pop3d only"),
+    }
+    let kinds: Vec<Kind> = match dovecot_version {
+        Some(_) => vec![Kind::Pop3d, Kind::Dovecot],
+        None => vec![Kind::Pop3d],
+    };
+    let bench = Bench { options: &options, settings: &settings, set: &set, run_dir: &run_dir };
+    let mut results = Results::default();
+
+    for run in 0..settings.runs {
+        eprintln!("run {}/{} ({:.0} s so far)", run + 1, settings.runs, began.elapsed().as_secs_f64());
+        for (position, &kind) in alternate(&kinds, run).iter().enumerate() {
+            let server = bench.start(kind, None)?;
+            bench.throughput_and_sessions(&server, 2 * run + position, &mut results)?;
+        }
+        for kib in BUFFER_SIZES_KIB {
+            let server = bench.start(Kind::Pop3d, Some(kib * 1024))?;
+            let retr = scenarios::retr_big(&server)?;
+            results.record(
+                &format!("3. RETR {} with a {kib} KiB buffer", bench.big_name()),
+                "s",
+                Kind::Pop3d,
+                retr.seconds,
+            );
+        }
+        bench.loopback(&mut results)?;
+    }
+    for run in 0..settings.idle_runs {
+        eprintln!("idle connections, run {}/{}", run + 1, settings.idle_runs);
+        for &kind in &alternate(&kinds, run) {
+            bench.idle(kind, &mut results)?;
+        }
+    }
+
+    let table = results.markdown();
+    println!("\n{table}");
+    let minutes = began.elapsed().as_secs_f64() / 60.0;
+    let heading = format!(
+        "# pop3d vs Dovecot{}\n\n{} runs (idle rows: {}), medians with min-max; {minutes:.1} minutes in all.\n\n",
+        if settings.quick { " (BENCH_QUICK)" } else { "" },
+        settings.runs,
+        settings.idle_runs
+    );
+    fs::write(options.out.join("results.md"), format!("{heading}{table}"))?;
+    fs::write(options.out.join("results.csv"), results.csv())?;
+    bench.plots(&results, &kinds)?;
+    eprintln!("written: {0}/results.md, {0}/results.csv, {0}/concurrent.png, {0}/buffer.png", options.out.display());
+    Ok(())
+}
+
+/// Even runs start with pop3d, odd runs with Dovecot.
+fn alternate(kinds: &[Kind], run: usize) -> Vec<Kind> {
+    let mut order = kinds.to_vec();
+    if run % 2 == 1 {
+        order.reverse();
+    }
+    order
+}
+
+struct Bench<'a> {
+    options: &'a Options,
+    settings: &'a Settings,
+    set: &'a DataSet,
+    run_dir: &'a Path,
+}
+
+impl Bench<'_> {
+    fn start(&self, kind: Kind, retr_buffer: Option<usize>) -> io::Result<Server> {
+        match kind {
+            Kind::Pop3d => {
+                Server::pop3d(&self.options.pop3d, self.set, self.run_dir, POP3D_MAX_CONNECTIONS, retr_buffer)
+            }
+            Kind::Dovecot => Server::dovecot(self.set, self.run_dir, &self.options.dovecot_user),
+        }
+    }
+
+    fn big_name(&self) -> String {
+        human_size(self.set.sizes.big_message)
+    }
+
+    /// Rows 1, 2, 4 and 6, and the many-message logins, on one server.
+    fn throughput_and_sessions(
+        &self,
+        server: &Server,
+        first_login: usize,
+        results: &mut Results,
+    ) -> Result<(), Box<dyn Error>> {
+        let kind = server.kind;
+        let big = self.big_name();
+        let retr = scenarios::retr_big(server)?;
+        results.record(&format!("1. RETR {big}, one client"), "MB/s", kind, retr.megabytes_per_second);
+        results.record(&format!("1. RETR {big}: server CPU per GB"), "CPU s/GB", kind, retr.cpu_seconds_per_gb);
+        let download = human_size(self.set.sizes.download_message);
+        for clients in CONCURRENT_CLIENTS {
+            let result = scenarios::concurrent_downloads(server, clients)?;
+            results.record(
+                &format!("2. {clients} x RETR {download} at once: time per client"),
+                "s",
+                kind,
+                result.seconds_per_client,
+            );
+            results.record(
+                &format!("2. {clients} x RETR {download} at once: aggregate"),
+                "MB/s",
+                kind,
+                result.aggregate_megabytes_per_second,
+            );
+        }
+        for clients in SESSION_CLIENTS {
+            scenarios::settle();
+            let result = scenarios::sessions(server, clients, self.settings.session_time)?;
+            results.record(&format!("4. sessions, {clients} clients"), "sessions/s", kind, result.per_second);
+            results.record(&format!("4. sessions, {clients} clients: p50"), "ms", kind, result.p50_ms);
+            results.record(&format!("4. sessions, {clients} clients: p99"), "ms", kind, result.p99_ms);
+        }
+        for command in ["NOOP", "LIST"] {
+            let seconds = scenarios::pipelined(server, command, PIPELINED)?;
+            results.record(&format!("6. {PIPELINED} pipelined {command}s in one write"), "ms", kind, seconds * 1000.0);
+        }
+        let messages = self.set.sizes.many_messages as u64;
+        let first = scenarios::big_login(server, &DataSet::first_login_user(first_login), messages)?;
+        results.record(&format!("login to {messages} new messages (first login)"), "ms", kind, first * 1000.0);
+        scenarios::big_login(server, "many", messages)?; // lets Dovecot build its index first
+        let again = scenarios::big_login(server, "many", messages)?;
+        results.record(&format!("login to {messages} messages (sizes known)"), "ms", kind, again * 1000.0);
+        Ok(())
+    }
+
+    /// Row 5, each figure on a freshly started server: Dovecot keeps its
+    /// pop3 processes for reuse, which would hide their cost from the next.
+    fn idle(&self, kind: Kind, results: &mut Results) -> Result<(), Box<dyn Error>> {
+        for &count in &self.settings.held {
+            for logged_in in [false, true] {
+                let state = if logged_in { "logged in" } else { "not logged in" };
+                if kind == Kind::Dovecot && logged_in && count > self.settings.dovecot_logged_in_max {
+                    eprintln!(
+                        "  Dovecot: {count} logged-in sessions skipped (one process each; BENCH_DOVECOT_LOGGED_IN_MAX)"
+                    );
+                    continue;
+                }
+                let server = self.start(kind, None)?;
+                let idle = scenarios::idle(&server, count, logged_in)?;
+                let per_connection = idle.held_rss.saturating_sub(idle.base_rss) as f64 / count as f64 / 1024.0;
+                eprintln!(
+                    "  {}: {count} {state}: RSS {} -> {} KiB, {} processes",
+                    kind.name(),
+                    idle.base_rss / 1024,
+                    idle.held_rss / 1024,
+                    idle.processes
+                );
+                results.record(
+                    &format!("5. {count} idle, {state}: RSS added per connection"),
+                    "KiB",
+                    kind,
+                    per_connection,
+                );
+                results.record(
+                    &format!("5. {count} idle, {state}: server RSS / connections"),
+                    "KiB",
+                    kind,
+                    idle.held_rss as f64 / count as f64 / 1024.0,
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Row 7: the physical limit, measured without any POP3 server.
+    fn loopback(&self, results: &mut Results) -> io::Result<()> {
+        let file = self.set.root.join("pool").join("big");
+        let big = self.big_name();
+        for kib in [4, 64] {
+            let rate = scenarios::loopback(Some(&file), 0, kib * 1024)?;
+            results.record(
+                &format!("7. loopback ceiling: {big} file to socket, {kib} KiB buffer"),
+                "MB/s",
+                Kind::Pop3d,
+                rate,
+            );
+        }
+        let rate = scenarios::loopback(None, self.set.sizes.big_message, 256 * 1024)?;
+        results.record(
+            &format!("7. loopback ceiling: {big} memory to socket, 256 KiB writes"),
+            "MB/s",
+            Kind::Pop3d,
+            rate,
+        );
+        Ok(())
+    }
+
+    fn plots(&self, results: &Results, kinds: &[Kind]) -> io::Result<()> {
+        let download = human_size(self.set.sizes.download_message);
+        let concurrent: Vec<_> = kinds
+            .iter()
+            .map(|&kind| {
+                let points = CONCURRENT_CLIENTS
+                    .iter()
+                    .filter_map(|&n| {
+                        results
+                            .median(&format!("2. {n} x RETR {download} at once: time per client"), kind)
+                            .map(|s| (n as f64, s))
+                    })
+                    .collect();
+                (kind.name(), points)
+            })
+            .collect();
+        report::plot(
+            &self.options.out.join("concurrent.png"),
+            &format!("Download time of a {download} message vs concurrent downloads"),
+            "concurrent downloads",
+            &concurrent,
+        )?;
+        let big = self.big_name();
+        let buffer: Vec<_> = BUFFER_SIZES_KIB
+            .iter()
+            .filter_map(|&kib| {
+                results.median(&format!("3. RETR {big} with a {kib} KiB buffer"), Kind::Pop3d).map(|s| (kib as f64, s))
+            })
+            .collect();
+        report::plot(
+            &self.options.out.join("buffer.png"),
+            &format!("pop3d: RETR time of a {big} message vs buffer size"),
+            "RETR buffer (KiB)",
+            &[("pop3d", buffer)],
+        )
+    }
+}
+
+fn human_size(octets: u64) -> String {
+    if octets >= 1 << 30 {
+        format!("{} GiB", octets >> 30)
+    } else {
+        format!("{} MiB", octets >> 20)
+    }
+}
+
+/// Gives `path` and everything under it to `user`, since Dovecot refuses
+/// to serve mail owned by root.
+pub fn chown_tree(path: &Path, user: &str) -> io::Result<()> {
+    let status = Command::new("chown").arg("-R").arg(format!("{user}:{user}")).arg(path).status()?;
+    if !status.success() {
+        return Err(io::Error::other(format!("chown -R {user} {} failed (does the user exist?)", path.display())));
+    }
+    Ok(())
+}
+
+/// Ten thousand held connections need more descriptors than the default.
+fn raise_open_file_limit() {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit and setrlimit only read or write the struct given.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
+}
