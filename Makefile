@@ -3,6 +3,7 @@ CARGO ?= cargo
 DEMO_DIR := target/demo
 DEMO_PORT ?= 1110
 DEMO_MGMT_PORT ?= 6000
+DEMO_TLS_PORT ?= 1995
 
 .PHONY: all build demo test unit interop bench fuzz soak clean help
 
@@ -13,18 +14,25 @@ all: build ## build release binaries and link ./run and ./admin_monitor
 build:
 	$(CARGO) build --release --bins
 
-demo: all ## run the server on 127.0.0.1:1110 with a copy of testdata/maildir
+demo: all ## run the server on 127.0.0.1:1110 (POP3S on 1995) with a copy of testdata/maildir
 	rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
 	cp -r testdata/maildir $(DEMO_DIR)/mail
+	@# A throwaway self-signed certificate, so that TLS can be tried at once.
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 \
+		-subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
+		-keyout $(DEMO_DIR)/key.pem -out $(DEMO_DIR)/cert.pem 2>/dev/null
 	@echo
 	@echo "pop3d demo: users alice:alice and bob:bob, admin admin:admin"
 	@echo "  curl pop3://alice:alice@127.0.0.1:$(DEMO_PORT)/        # list alice's messages"
 	@echo "  curl pop3://alice:alice@127.0.0.1:$(DEMO_PORT)/1       # fetch message 1"
+	@echo "  curl --cacert $(DEMO_DIR)/cert.pem pop3s://alice:alice@localhost:$(DEMO_TLS_PORT)/1   # over TLS"
 	@echo "  telnet 127.0.0.1 $(DEMO_PORT)                          # then USER alice, PASS alice, LIST, RETR 1, QUIT"
 	@echo "  ./admin_monitor 1.0 admin admin -STATUS             # management"
 	@echo "Stop with Ctrl-C."
 	@echo
-	./run 127.0.0.1 $(DEMO_PORT) -d $(DEMO_DIR)/mail --mgmt-port $(DEMO_MGMT_PORT) -u alice:alice bob:bob
+	./run 127.0.0.1 $(DEMO_PORT) -d $(DEMO_DIR)/mail --mgmt-port $(DEMO_MGMT_PORT) \
+		--tls-cert $(DEMO_DIR)/cert.pem --tls-key $(DEMO_DIR)/key.pem --tls-port $(DEMO_TLS_PORT) \
+		-u alice:alice bob:bob
 
 test: ## run every test (unit, integration against the real server, real clients)
 	$(CARGO) test --release

@@ -44,7 +44,10 @@ fn query_commands_print_the_conversation() {
     );
     let status = run(&["1.2", "admin", "admin", "-STATUS"]);
     assert_eq!(status[3], "+OK STATUS");
-    assert_eq!(status.len(), 3 + 1 + 9 + 1, "{status:?}");
+    // Greeting, USER, PASS; the status line; nine counters and limits; the
+    // user count, list header and three names; GOODBYE.
+    assert_eq!(status.len(), 3 + 1 + 9 + 5 + 1, "{status:?}");
+    assert_eq!(status[13..18], ["USER COUNT: 3", "USER LIST:", "admin", "alice", "bob"]);
 }
 
 /// Every change command, its success line, and the change it made.

@@ -47,7 +47,12 @@ fn every_query_verb_answers_with_its_keys() {
             "MAX USERS",
             "MAX CONNECTIONS",
             "IDLE TIMEOUT",
-            "UPTIME"
+            "UPTIME",
+            "USER COUNT",
+            "USER LIST:",
+            "admin",
+            "alice",
+            "bob"
         ]
     );
     assert!(status.contains(&"TOTAL USERS: 3".to_owned()) && status.contains(&"MAX CONNECTIONS: 500".to_owned()));

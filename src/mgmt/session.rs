@@ -226,11 +226,7 @@ impl<'a> MgmtSession<'a> {
             Command::HistoricConnec => reply_with_data(out, verb, [self.historic()])?,
             Command::LiveConnec => reply_with_data(out, verb, [self.live()])?,
             Command::BytesTrans => reply_with_data(out, verb, self.bytes())?,
-            Command::Users => {
-                let names = shared.users.names();
-                let header = [format!("USER COUNT: {}", names.len()), "USER LIST:".to_owned()];
-                reply_with_data(out, verb, header.into_iter().chain(names.iter().map(ToString::to_string)))?;
-            }
+            Command::Users => reply_with_data(out, verb, self.users())?,
             Command::Status => {
                 let mut lines = vec![self.historic(), self.live()];
                 lines.extend(self.bytes());
@@ -241,6 +237,9 @@ impl<'a> MgmtSession<'a> {
                     format!("IDLE TIMEOUT: {}", shared.idle_timeout().as_secs()),
                     format!("UPTIME: {}", shared.stats.uptime().as_secs()),
                 ]);
+                // Last, so that every `KEY: value` line comes before the
+                // bare names of the list.
+                lines.extend(self.users());
                 reply_with_data(out, verb, lines)?;
             }
             Command::MaxConnec(max) => {
@@ -308,6 +307,13 @@ impl<'a> MgmtSession<'a> {
             Command::User(_) | Command::Pass(_) | Command::Quit | Command::Capa => {}
         }
         Ok(())
+    }
+
+    /// `USER COUNT: n`, `USER LIST:`, then one name per line.
+    fn users(&self) -> Vec<String> {
+        let names = self.context.shared.users.names();
+        let header = [format!("USER COUNT: {}", names.len()), "USER LIST:".to_owned()];
+        header.into_iter().chain(names.iter().map(ToString::to_string)).collect()
     }
 
     fn historic(&self) -> String {
@@ -465,7 +471,14 @@ mod tests {
             "+OK USERS\r\nUSER COUNT: 2\r\nUSER LIST:\r\nadmin\r\nalice\r\n.\r\n"
         );
         let status = talk(&mut session, &["STATUS"]);
-        for key in ["TOTAL USERS: 2", "MAX USERS: 10", "MAX CONNECTIONS: 5", "IDLE TIMEOUT: 600", "UPTIME: "] {
+        for key in [
+            "TOTAL USERS: 2",
+            "MAX USERS: 10",
+            "MAX CONNECTIONS: 5",
+            "IDLE TIMEOUT: 600",
+            "UPTIME: ",
+            "USER COUNT: 2\r\nUSER LIST:\r\nadmin\r\nalice\r\n.\r\n",
+        ] {
             assert!(status.contains(key), "{status}");
         }
         assert_eq!(talk(&mut session, &["USER admin"]), "-ERR ALREADY AUTHENTICATED\r\n");
