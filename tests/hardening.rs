@@ -230,3 +230,29 @@ fn a_message_rewritten_behind_our_back_is_refused() {
     assert!(client.command("RETR 1").starts_with("-ERR [SYS/TEMP]"));
     assert_eq!(client.command("NOOP"), "+OK");
 }
+
+/// When a deleted message cannot be removed at QUIT (here its file was
+/// swapped for a directory, as a fault on disk would make it), QUIT says so
+/// with `-ERR [SYS/TEMP]`, the other deletions are committed, nothing else
+/// is touched, and the server goes on serving.
+#[test]
+fn a_removal_failing_at_quit_is_reported_and_nothing_else_is_lost() {
+    let server = TestServer::start_with(&["-u", "alice:pw"]);
+    server.deliver("alice", "1700000001.a", b"one\n");
+    server.deliver("alice", "1700000002.b", b"two\n");
+    server.deliver("alice", "1700000003.c", b"three\n");
+    let mut client = server.login("alice", "pw");
+    let cur = server.maildir("alice").join("cur");
+    let first = files_in_cur(&server.maildir("alice")).remove(0);
+    assert!(client.command("DELE 1").starts_with("+OK"));
+    assert!(client.command("DELE 2").starts_with("+OK"));
+    std::fs::remove_file(cur.join(&first)).unwrap();
+    std::fs::create_dir(cur.join(&first)).unwrap();
+    std::fs::write(cur.join(&first).join("blocker"), b"x").unwrap();
+    assert_eq!(client.command("QUIT"), "-ERR [SYS/TEMP] 1 deleted messages not removed");
+    let left = files_in_cur(&server.maildir("alice"));
+    assert_eq!(left.len(), 2, "{left:?}");
+    assert!(left.iter().any(|name| name.starts_with("1700000003.c")), "an undeleted message was lost: {left:?}");
+    let mut again = server.login("alice", "pw");
+    assert_eq!(again.command("STAT"), "+OK 1 7");
+}
