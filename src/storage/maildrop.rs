@@ -23,6 +23,8 @@ use crate::protocol::encode::VirtualSize;
 pub struct Message {
     /// File name in cur/; updated if another program renames the file.
     file_name: Box<str>,
+    /// Seconds since the epoch at delivery, from the name: the sort key.
+    delivered: Option<u64>,
     /// Octets on disk, to notice a file rewritten behind our back.
     file_size: u64,
     /// Octets as RETR sends them before byte-stuffing (RFC 1939 §11).
@@ -245,9 +247,11 @@ fn scan_cur(cur: &Path) -> io::Result<Vec<Message>> {
                 Err(error) => return Err(error),
             },
         };
-        messages.push(Message { file_name: file_name.into(), file_size, size, deleted: false });
+        let delivered = name::delivery_time(&file_name);
+        messages.push(Message { file_name: file_name.into(), delivered, file_size, size, deleted: false });
     }
-    messages.sort_by(|a, b| name::delivery_order(&a.file_name, &b.file_name));
+    // File names are unique, so an unstable sort gives one order.
+    messages.sort_unstable_by(|a, b| (a.delivered, &a.file_name).cmp(&(b.delivered, &b.file_name)));
     Ok(messages)
 }
 

@@ -6,8 +6,6 @@
 //! message gets when it moves from new/ to cur/, orders names by delivery
 //! time, and derives the UIDL (RFC 1939 §7) from the unique part.
 
-use std::cmp::Ordering;
-
 /// The unique part of a file name: everything before the `:` info suffix.
 pub fn unique_part(file_name: &str) -> &str {
     file_name.split_once(':').map_or(file_name, |(unique, _)| unique)
@@ -49,14 +47,12 @@ pub fn name_in_cur(new_name: &str, file_size: u64, virtual_size: u64) -> String 
     name
 }
 
-/// Orders file names by delivery: the leading seconds-since-epoch as a
-/// number (so 999999999 sorts before 1000000000), then the whole name.
-pub fn delivery_order(a: &str, b: &str) -> Ordering {
-    fn leading_seconds(name: &str) -> Option<u64> {
-        let digits = name.bytes().take_while(u8::is_ascii_digit).count();
-        name[..digits].parse().ok()
-    }
-    leading_seconds(a).cmp(&leading_seconds(b)).then_with(|| a.cmp(b))
+/// When a message was delivered, from the leading seconds-since-epoch of
+/// its file name. Messages are ordered by this as a number (so 999999999
+/// comes before 1000000000), then by the whole name.
+pub fn delivery_time(name: &str) -> Option<u64> {
+    let digits = name.bytes().take_while(u8::is_ascii_digit).count();
+    name[..digits].parse().ok()
 }
 
 /// RFC 1939 §7: a unique-id is 1 to 70 characters in 0x21-0x7E.
@@ -103,9 +99,9 @@ mod tests {
     }
 
     #[test]
-    fn delivery_order_compares_timestamps_numerically() {
+    fn delivery_key_compares_timestamps_numerically() {
         let mut names = vec!["1000000000.b", "999999999.z", "1000000000.a", "notime"];
-        names.sort_by(|a, b| delivery_order(a, b));
+        names.sort_by_key(|name| (delivery_time(name), *name));
         assert_eq!(names, vec!["notime", "999999999.z", "1000000000.a", "1000000000.b"]);
     }
 
