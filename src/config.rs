@@ -221,7 +221,7 @@ fn parse_with_env<S: AsRef<std::ffi::OsStr>>(args: &[S], retr_env: Option<String
         return Err(ConfigError::UnexpectedArgument((*first).clone()));
     }
     let mut users = Vec::new();
-    for entry in matches.opt_strs("user").iter().chain(extra_users.into_iter()) {
+    for entry in matches.opt_strs("user").iter().chain(extra_users) {
         let credentials = parse_credentials(entry)?;
         if users.iter().any(|u: &Credentials| u.name == credentials.name) {
             return Err(ConfigError::DuplicateUser(credentials.name.to_string()));
