@@ -20,6 +20,9 @@ const SMALL_MESSAGE: usize = 4096;
 /// Distinct small messages; users' maildrops hard-link these.
 const SMALL_POOL: usize = 64;
 pub const SMALL_PER_USER: usize = 5;
+/// Accounts given `{SHA512-CRYPT}` passwords for the hashed-login row: the
+/// first small users, the ones that row's clients log in as.
+pub const HASHED_USERS: usize = 50;
 
 /// How big the data set is.
 #[derive(Debug, Clone)]
@@ -64,6 +67,12 @@ impl DataSet {
 
     pub fn passwd_file(&self) -> PathBuf {
         self.root.join("passwd")
+    }
+
+    /// The passwd-file of the hashed-login row, which Dovecot and pop3d
+    /// (`-f`) both read.
+    pub fn hashed_passwd_file(&self) -> PathBuf {
+        self.root.join("passwd-sha512-crypt")
     }
 }
 
@@ -164,6 +173,21 @@ fn write_passwd(set: &DataSet) -> io::Result<()> {
     let mut out = BufWriter::new(File::create(set.passwd_file())?);
     for user in set.users() {
         writeln!(out, "{user}:{{PLAIN}}{PASSWORD}::::::")?;
+    }
+    out.flush()
+}
+
+/// Writes the first [`HASHED_USERS`] small users to the hashed passwd-file,
+/// each with [`PASSWORD`] as `hash` gives it: `{SHA512-CRYPT}$6$...`, a
+/// fresh salt per account, as `doveadm pw -s SHA512-CRYPT` would write it.
+pub fn write_hashed_passwd(set: &DataSet, mut hash: impl FnMut(&str) -> io::Result<String>) -> io::Result<()> {
+    let mut out = BufWriter::new(File::create(set.hashed_passwd_file())?);
+    for user in (0..HASHED_USERS.min(set.sizes.small_users)).map(DataSet::small_user) {
+        let field = hash(PASSWORD)?;
+        if !field.starts_with("{SHA512-CRYPT}$6$") {
+            return Err(io::Error::other(format!("not a SHA512-CRYPT password field: {field}")));
+        }
+        writeln!(out, "{user}:{field}::::::")?;
     }
     out.flush()
 }

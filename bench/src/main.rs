@@ -2,7 +2,8 @@
 //!
 //! Usage: `pop3-bench --pop3d <binary> --out <dir> [--dovecot-user <name>]`
 //! (`make bench` runs it). `BENCH_QUICK=1` runs a small, fast version;
-//! `BENCH_RUNS=<n>` sets how many times each measurement is repeated.
+//! `BENCH_RUNS=<n>` sets how many times each measurement is repeated;
+//! `BENCH_ONLY=sessions` runs only the session rows (4, plain and hashed).
 //!
 //! # Layout
 //! - [`client`]: the strict POP3 client every scenario uses.
@@ -27,9 +28,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
-use data::{DataSet, Sizes};
+use data::{DataSet, Sizes, HASHED_USERS};
 use report::Results;
-use servers::{Kind, Server};
+use servers::{Kind, Passwords, Server};
 
 const MIB: u64 = 1 << 20;
 /// pop3d's connection cap in every run, as the 10,000-session goal asks.
@@ -41,6 +42,8 @@ const PIPELINED: usize = 1000;
 
 struct Settings {
     quick: bool,
+    /// `BENCH_ONLY=sessions`: row 4 alone, plain and hashed passwords.
+    only_sessions: bool,
     runs: usize,
     idle_runs: usize,
     sizes: Sizes,
@@ -67,6 +70,7 @@ impl Settings {
         };
         Self {
             quick,
+            only_sessions: std::env::var("BENCH_ONLY").is_ok_and(|v| v == "sessions"),
             runs,
             idle_runs: if quick { 1 } else { 3 },
             sizes,
@@ -122,6 +126,7 @@ fn run() -> Result<(), Box<dyn Error>> {
     let data_dir = options.out.join(if settings.quick { "data-quick" } else { "data" });
     let set = data::ensure(&data_dir, settings.sizes.clone())?;
     data::reset_first_logins(&set)?;
+    data::write_hashed_passwd(&set, |password| servers::hash_password(&options.pop3d, password))?;
     let run_dir = options.out.join("run");
     fs::create_dir_all(&run_dir)?;
     let dovecot = Command::new("dovecot").arg("--version").output().ok().filter(|o| o.status.success());
@@ -143,11 +148,22 @@ fn run() -> Result<(), Box<dyn Error>> {
     for run in 0..settings.runs {
         eprintln!("run {}/{} ({:.0} s so far)", run + 1, settings.runs, began.elapsed().as_secs_f64());
         for (position, &kind) in alternate(&kinds, run).iter().enumerate() {
-            let server = bench.start(kind, None)?;
-            bench.throughput_and_sessions(&server, 2 * run + position, &mut results)?;
+            let server = bench.start(kind, None, Passwords::Plain)?;
+            if settings.only_sessions {
+                bench.sessions(&server, &mut results)?;
+            } else {
+                bench.throughput_and_sessions(&server, 2 * run + position, &mut results)?;
+            }
+        }
+        for &kind in &alternate(&kinds, run) {
+            let server = bench.start(kind, None, Passwords::Sha512Crypt)?;
+            bench.hashed_sessions(&server, &mut results)?;
+        }
+        if settings.only_sessions {
+            continue;
         }
         for kib in BUFFER_SIZES_KIB {
-            let server = bench.start(Kind::Pop3d, Some(kib * 1024))?;
+            let server = bench.start(Kind::Pop3d, Some(kib * 1024), Passwords::Plain)?;
             let retr = scenarios::retr_big(&server)?;
             results.record(
                 &format!("3. RETR {} with a {kib} KiB buffer", bench.big_name()),
@@ -158,7 +174,8 @@ fn run() -> Result<(), Box<dyn Error>> {
         }
         bench.loopback(&mut results)?;
     }
-    for run in 0..settings.idle_runs {
+    let idle_runs = if settings.only_sessions { 0 } else { settings.idle_runs };
+    for run in 0..idle_runs {
         eprintln!("idle connections, run {}/{}", run + 1, settings.idle_runs);
         for &kind in &alternate(&kinds, run) {
             bench.idle(kind, &mut results)?;
@@ -168,6 +185,18 @@ fn run() -> Result<(), Box<dyn Error>> {
     let table = results.markdown();
     println!("\n{table}");
     let minutes = began.elapsed().as_secs_f64() / 60.0;
+    if settings.only_sessions {
+        // Kept apart, so a full run's results and plots stay as they were.
+        let heading = format!(
+            "# pop3d vs Dovecot, session rows only{}\n\n{} runs, medians with min-max; {minutes:.1} minutes in all.\n\n",
+            if settings.quick { " (BENCH_QUICK)" } else { "" },
+            settings.runs,
+        );
+        fs::write(options.out.join("results-sessions.md"), format!("{heading}{table}"))?;
+        fs::write(options.out.join("results-sessions.csv"), results.csv())?;
+        eprintln!("written: {0}/results-sessions.md, {0}/results-sessions.csv", options.out.display());
+        return Ok(());
+    }
     let heading = format!(
         "# pop3d vs Dovecot{}\n\n{} runs (idle rows: {}), medians with min-max; {minutes:.1} minutes in all.\n\n",
         if settings.quick { " (BENCH_QUICK)" } else { "" },
@@ -198,12 +227,17 @@ struct Bench<'a> {
 }
 
 impl Bench<'_> {
-    fn start(&self, kind: Kind, retr_buffer: Option<usize>) -> io::Result<Server> {
+    fn start(&self, kind: Kind, retr_buffer: Option<usize>, passwords: Passwords) -> io::Result<Server> {
         match kind {
-            Kind::Pop3d => {
-                Server::pop3d(&self.options.pop3d, self.set, self.run_dir, POP3D_MAX_CONNECTIONS, retr_buffer)
-            }
-            Kind::Dovecot => Server::dovecot(self.set, self.run_dir, &self.options.dovecot_user),
+            Kind::Pop3d => Server::pop3d(
+                &self.options.pop3d,
+                self.set,
+                self.run_dir,
+                POP3D_MAX_CONNECTIONS,
+                retr_buffer,
+                passwords,
+            ),
+            Kind::Dovecot => Server::dovecot(self.set, self.run_dir, &self.options.dovecot_user, passwords),
         }
     }
 
@@ -239,13 +273,7 @@ impl Bench<'_> {
                 result.aggregate_megabytes_per_second,
             );
         }
-        for clients in SESSION_CLIENTS {
-            scenarios::settle();
-            let result = scenarios::sessions(server, clients, self.settings.session_time)?;
-            results.record(&format!("4. sessions, {clients} clients"), "sessions/s", kind, result.per_second);
-            results.record(&format!("4. sessions, {clients} clients: p50"), "ms", kind, result.p50_ms);
-            results.record(&format!("4. sessions, {clients} clients: p99"), "ms", kind, result.p99_ms);
-        }
+        self.sessions(server, results)?;
         for command in ["NOOP", "LIST"] {
             let seconds = scenarios::pipelined(server, command, PIPELINED)?;
             results.record(&format!("6. {PIPELINED} pipelined {command}s in one write"), "ms", kind, seconds * 1000.0);
@@ -256,6 +284,38 @@ impl Bench<'_> {
         scenarios::big_login(server, "many", messages)?; // lets Dovecot build its index first
         let again = scenarios::big_login(server, "many", messages)?;
         results.record(&format!("login to {messages} messages (sizes known)"), "ms", kind, again * 1000.0);
+        Ok(())
+    }
+
+    /// Row 4 on a server with every account's password `{PLAIN}`.
+    fn sessions(&self, server: &Server, results: &mut Results) -> Result<(), Box<dyn Error>> {
+        for clients in SESSION_CLIENTS {
+            self.sessions_row(server, clients, &format!("4. sessions, {clients} clients"), results)?;
+        }
+        Ok(())
+    }
+
+    /// Row 4 at [`HASHED_USERS`] clients, on a server whose accounts have
+    /// `{SHA512-CRYPT}` passwords in a passwd-file: what a slow hash costs
+    /// a login. Each client logs in as its own account, again and again.
+    fn hashed_sessions(&self, server: &Server, results: &mut Results) -> Result<(), Box<dyn Error>> {
+        let label = format!("4. sessions, {HASHED_USERS} clients, SHA512-CRYPT passwords");
+        self.sessions_row(server, HASHED_USERS, &label, results)
+    }
+
+    fn sessions_row(
+        &self,
+        server: &Server,
+        clients: usize,
+        label: &str,
+        results: &mut Results,
+    ) -> Result<(), Box<dyn Error>> {
+        let kind = server.kind;
+        scenarios::settle();
+        let result = scenarios::sessions(server, clients, self.settings.session_time)?;
+        results.record(label, "sessions/s", kind, result.per_second);
+        results.record(&format!("{label}: p50"), "ms", kind, result.p50_ms);
+        results.record(&format!("{label}: p99"), "ms", kind, result.p99_ms);
         Ok(())
     }
 
@@ -271,7 +331,7 @@ impl Bench<'_> {
                     );
                     continue;
                 }
-                let server = self.start(kind, None)?;
+                let server = self.start(kind, None, Passwords::Plain)?;
                 let idle = scenarios::idle(&server, count, logged_in)?;
                 let per_connection = idle.held_rss.saturating_sub(idle.base_rss) as f64 / count as f64 / 1024.0;
                 eprintln!(

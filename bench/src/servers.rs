@@ -8,7 +8,7 @@
 //! tree (Dovecot is a master with many children; pop3d is one process).
 
 use std::fs::{self, File};
-use std::io;
+use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -24,6 +24,16 @@ const START_PATIENCE: Duration = Duration::from_secs(30);
 pub enum Kind {
     Pop3d,
     Dovecot,
+}
+
+/// How the servers keep the accounts' passwords.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Passwords {
+    /// Every account, `{PLAIN}`: pop3d gets them with `-u`.
+    Plain,
+    /// The [`crate::data::HASHED_USERS`] accounts of the hashed
+    /// passwd-file, `{SHA512-CRYPT}`: pop3d reads it with `-f`.
+    Sha512Crypt,
 }
 
 impl Kind {
@@ -43,29 +53,31 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts pop3d on a free loopback port with every data-set account.
-    /// `retr_buffer` sets the hidden RETR buffer size.
+    /// Starts pop3d on a free loopback port with the data-set accounts
+    /// `passwords` names. `retr_buffer` sets the hidden RETR buffer size.
     pub fn pop3d(
         binary: &Path,
         set: &DataSet,
         run_dir: &Path,
         max_connections: usize,
         retr_buffer: Option<usize>,
+        passwords: Passwords,
     ) -> io::Result<Self> {
         let port = free_port()?;
         let mgmt_port = free_port()?;
         let log = run_dir.join("pop3d.log");
         let mut command = Command::new(binary);
-        command
-            .arg("127.0.0.1")
-            .arg(port.to_string())
-            .arg("-d")
-            .arg(&set.mail)
-            .args(["-c", &max_connections.to_string(), "--mgmt-port", &mgmt_port.to_string(), "-u"])
-            .args(set.users().iter().map(|user| format!("{user}:{PASSWORD}")))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(File::create(&log)?);
+        command.arg("127.0.0.1").arg(port.to_string()).arg("-d").arg(&set.mail).args([
+            "-c",
+            &max_connections.to_string(),
+            "--mgmt-port",
+            &mgmt_port.to_string(),
+        ]);
+        match passwords {
+            Passwords::Plain => command.arg("-u").args(set.users().iter().map(|user| format!("{user}:{PASSWORD}"))),
+            Passwords::Sha512Crypt => command.arg("-f").arg(set.hashed_passwd_file()),
+        };
+        command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(File::create(&log)?);
         match retr_buffer {
             Some(size) => command.env("POP3D_RETR_BUFFER", size.to_string()),
             None => command.env_remove("POP3D_RETR_BUFFER"),
@@ -75,11 +87,16 @@ impl Server {
         Ok(server)
     }
 
-    /// Starts Dovecot in the foreground on a throwaway configuration.
-    pub fn dovecot(set: &DataSet, run_dir: &Path, system_user: &str) -> io::Result<Self> {
+    /// Starts Dovecot in the foreground on a throwaway configuration, with
+    /// the passwd-file `passwords` names.
+    pub fn dovecot(set: &DataSet, run_dir: &Path, system_user: &str, passwords: Passwords) -> io::Result<Self> {
         let port = free_port()?;
         let dir = run_dir.join("dovecot");
-        let config = write_dovecot_config(set, &dir, system_user, port)?;
+        let passwd = match passwords {
+            Passwords::Plain => set.passwd_file(),
+            Passwords::Sha512Crypt => set.hashed_passwd_file(),
+        };
+        let config = write_dovecot_config(set, &passwd, &dir, system_user, port)?;
         let mut command = Command::new("dovecot");
         command
             .arg("-F")
@@ -156,6 +173,24 @@ impl Drop for Server {
     }
 }
 
+/// A `{SHA512-CRYPT}$6$...` password field for `password`, from pop3d's
+/// `--hash-password` (the password goes in on stdin).
+pub fn hash_password(binary: &Path, password: &str) -> io::Result<String> {
+    let mut child = Command::new(binary)
+        .arg("--hash-password")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    child.stdin.take().expect("stdin is piped").write_all(format!("{password}\n").as_bytes())?;
+    let output = child.wait_with_output()?;
+    if !output.status.success() {
+        let error = String::from_utf8_lossy(&output.stderr);
+        return Err(io::Error::other(format!("pop3d --hash-password failed: {}", error.trim())));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+}
+
 fn free_port() -> io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
@@ -216,7 +251,9 @@ fn process_tree(root: u32) -> Vec<u32> {
 /// serve many clients each (`service_count = 0`), pop3 processes reused
 /// across sessions, no flag updates after RETR, indexes and control files
 /// outside the Maildir, and limits high enough for 10,000 connections.
-fn write_dovecot_config(set: &DataSet, dir: &Path, system_user: &str, port: u16) -> io::Result<PathBuf> {
+/// Passwords come from `passwd`; a `{SCHEME}` prefix there overrides the
+/// default PLAIN. No auth cache (Dovecot's default).
+fn write_dovecot_config(set: &DataSet, passwd: &Path, dir: &Path, system_user: &str, port: u16) -> io::Result<PathBuf> {
     if dir.exists() {
         fs::remove_dir_all(dir)?;
     }
@@ -228,7 +265,7 @@ fn write_dovecot_config(set: &DataSet, dir: &Path, system_user: &str, port: u16)
     crate::chown_tree(&dir.join("home"), system_user)?;
     let d = dir.display();
     let mail = set.mail.display();
-    let passwd = set.passwd_file().display().to_string();
+    let passwd = passwd.display();
     let config = format!(
         r#"# Throwaway configuration written by pop3-bench.
 base_dir = {d}/base

@@ -1,29 +1,45 @@
 #!/usr/bin/env bash
 # `make interop`: fetch mail from ./run with real POP3 clients (fetchmail,
-# mpop, getmail6) and check what they got.
+# mpop, getmail6) and check what they got, in clear text and over TLS.
 #
-# Each client gets its own server, on a free loopback port chosen by the
-# kernel, serving its own copy of testdata/maildir. With each client:
+# Modes: "plain" (no TLS configured), "stls" (RFC 2595 STLS on the POP3
+# port) and "pop3s" (implicit TLS, RFC 8314, on the --tls-port listener).
+# fetchmail and mpop run in all three, getmail in "plain". The TLS modes
+# use a throwaway CA and a server certificate it signed for 127.0.0.1 and
+# localhost, made with openssl in the temporary directory, and the clients
+# verify the certificate against that CA and nothing else. Once per TLS
+# client, a run that trusts a different CA must fail without logging in,
+# which proves verification is on.
+#
+# Each client and mode gets its own server, on free loopback ports chosen
+# by the kernel, serving its own copy of testdata/maildir. With each:
 #   1. fetch alice's mail keeping it on the server, "only new" by UIDL: the
 #      fetched messages match the source files and the server still has them;
 #   2. fetch again: nothing is fetched;
 #   3. deliver one message and fetch: exactly that message is fetched;
 #   4. fetch bob's mail (CRLF on disk, a line starting with a dot): it matches;
-#   5. fetch all of alice's mail without keep: the server's maildrop is empty.
-# Prints PASS or FAIL per client and exits non-zero on any failure. Loopback
-# only; every wait is bounded; servers are stopped on exit.
+#   5. fetch all of alice's mail without keep: the server's maildrop is empty;
+#   6. (TLS modes) the server's log shows that every login happened under
+#      TLS: after STLS, or on the POP3S port.
+# Prints PASS or FAIL per client and mode and exits non-zero on any failure.
+# Loopback only; every wait is bounded; servers are stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 # The longest any one client run or server start may take, in seconds.
 PATIENCE=60
 CLIENTS=(fetchmail mpop getmail)
+# client:mode pairs, in the order they run.
+RUNS=(fetchmail:plain mpop:plain getmail:plain fetchmail:stls fetchmail:pop3s mpop:stls mpop:pop3s)
+# The clients that speak TLS here, for the wrong-CA check.
+TLS_CLIENTS=(fetchmail mpop)
 
 say() { echo "interop: $*" >&2; }
 
 install_clients() {
   local missing=()
   command -v python3 >/dev/null || missing+=(python3)
+  command -v openssl >/dev/null || missing+=(openssl)
   command -v fetchmail >/dev/null || missing+=(fetchmail)
   command -v mpop >/dev/null || missing+=(mpop)
   if ((${#missing[@]})) || ! command -v getmail >/dev/null; then
@@ -42,7 +58,7 @@ install_clients() {
       python3 -m pip install --quiet --break-system-packages getmail6
   fi
   local client
-  for client in python3 "${CLIENTS[@]}"; do
+  for client in python3 openssl "${CLIENTS[@]}"; do
     command -v "$client" >/dev/null || { say "$client is still missing after installing"; exit 1; }
   done
 }
@@ -54,6 +70,8 @@ stop_all_servers() {
     while read -r pid; do
       kill "$pid" 2>/dev/null || true
     done <"$work/pids"
+    # Forgotten once signalled, so a later call never hits a reused pid.
+    : >"$work/pids"
   fi
 }
 cleanup() {
@@ -62,13 +80,44 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# start_server DIR: serves a copy of testdata/maildir from DIR/mail and sets
-# $port to the port the server chose.
-start_server() {
+# make_certificates DIR: a test CA (DIR/ca.pem), a server certificate it
+# signed for localhost and 127.0.0.1 (DIR/server.pem, DIR/server.key), and a
+# second CA that signed nothing (DIR/wrong-ca.pem).
+make_certificates() {
   local dir=$1
+  mkdir -p "$dir"
+  local key=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
+  local ca
+  {
+    for ca in ca wrong-ca; do
+      openssl req -x509 "${key[@]}" -days 2 -subj "/CN=pop3d interop $ca" \
+        -keyout "$dir/$ca.key" -out "$dir/$ca.pem"
+    done
+    openssl req -new "${key[@]}" -subj /CN=localhost -keyout "$dir/server.key" -out "$dir/server.csr"
+    printf '%s\n' 'basicConstraints=critical,CA:FALSE' 'extendedKeyUsage=serverAuth' \
+      'subjectAltName=DNS:localhost,IP:127.0.0.1' >"$dir/server.ext"
+    openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -CAcreateserial \
+      -days 2 -extfile "$dir/server.ext" -out "$dir/server.pem"
+    openssl verify -CAfile "$dir/ca.pem" "$dir/server.pem"
+  } >"$dir/openssl.log" 2>&1 || {
+    say "openssl could not make the test certificates:"
+    cat "$dir/openssl.log" >&2
+    return 1
+  }
+}
+
+# start_server DIR MODE: serves a copy of testdata/maildir from DIR/mail,
+# with TLS on unless MODE is "plain", and sets $port to the port a client
+# in MODE connects to (the POP3S port for "pop3s").
+start_server() {
+  local dir=$1 mode=$2
+  local tls=()
+  [ "$mode" = plain ] || tls=(--tls-cert "$certs/server.pem" --tls-key "$certs/server.key" --tls-port 0)
   cp -r testdata/maildir "$dir/mail"
   : >"$dir/server.log"
-  ./run 127.0.0.1 0 -d "$dir/mail" --mgmt-port 0 -u alice:alice bob:bob 2>"$dir/server.log" &
+  # Debug level logs each command, which the TLS checks read.
+  ./run 127.0.0.1 0 -d "$dir/mail" --mgmt-port 0 -l debug "${tls[@]}" -u alice:alice bob:bob \
+    2>"$dir/server.log" &
   local pid=$!
   echo "$pid" >>"$work/pids"
   local tries=$((PATIENCE * 10))
@@ -81,8 +130,10 @@ start_server() {
     fi
     sleep 0.1
   done
-  port=$(sed -n 's/.*POP3 listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$dir/server.log" | head -n 1)
-  [ -n "$port" ] || { say "no port in the server log"; return 1; }
+  local listener=POP3
+  [ "$mode" = pop3s ] && listener=POP3S
+  port=$(sed -n "s/.* $listener listening on 127\\.0\\.0\\.1:\\([0-9][0-9]*\\).*/\\1/p" "$dir/server.log" | head -n 1)
+  [ -n "$port" ] || { say "no $listener port in the server log"; return 1; }
 }
 
 # new_store DIR: an empty Maildir for one fetch.
@@ -90,14 +141,17 @@ new_store() {
   mkdir -p "$1/cur" "$1/new" "$1/tmp"
 }
 
-# fetch CLIENT USER MODE STORE: one run of CLIENT for USER into the Maildir
-# STORE. MODE "keep" keeps the mail on the server and fetches only messages
-# whose UIDL it has not seen; MODE "all" fetches everything and deletes it.
-fetch() {
-  local client=$1 user=$2 mode=$3 store=$4
-  local state="$dir/$client-$user"
+# run_client CLIENT USER WHICH STORE: one run of CLIENT for USER into the
+# Maildir STORE, in the mode $mode, trusting only the CA file $ca; returns
+# the client's exit status, with its output in $state/log. WHICH "keep"
+# keeps the mail on the server and fetches only messages whose UIDL it has
+# not seen; WHICH "all" fetches everything and deletes it.
+run_client() {
+  local client=$1 user=$2 which=$3 store=$4
+  state="$dir/$client-$user"
   mkdir -p "$state"
   chmod 700 "$state"
+  : >"$state/log"
   local status=0
   # An MDA that writes each message to its own file in the store.
   cat >"$state/mda" <<EOF
@@ -107,26 +161,42 @@ EOF
   chmod 700 "$state/mda"
   case "$client" in
     fetchmail)
+      # fetchmail 6.4: sslproto without ssl makes STLS required; ssl is
+      # implicit TLS. sslcertfile replaces the system's CAs, so only the
+      # test CA is trusted. fetchmail checks the certificate's DNS names
+      # only, never its IP addresses, so it is told the name to expect.
+      local tls="sslproto ''"
+      local verify="sslcertck sslcertfile \"$ca\" sslcommonname localhost"
+      case "$mode" in
+        stls) tls="sslproto tls1.2+ $verify" ;;
+        pop3s) tls="ssl sslproto tls1.2+ $verify" ;;
+      esac
       cat >"$state/fetchmailrc" <<EOF
 set no bouncemail
 set no syslog
 set idfile "$state/fetchids"
 poll 127.0.0.1 protocol pop3 service $port auth password uidl timeout 20:
   user "$user" there with password "$user" is "$(id -un)" here
-  options keep no rewrite sslproto '' mda "$state/mda"
+  options keep no rewrite $tls mda "$state/mda"
 EOF
       chmod 600 "$state/fetchmailrc"
       local flags=()
-      [ "$mode" = all ] && flags=(--all --nokeep)
-      FETCHMAILHOME="$state" timeout "$PATIENCE" fetchmail --silent -f "$state/fetchmailrc" "${flags[@]}" \
+      [ "$which" = all ] && flags=(--all --nokeep)
+      env -u FETCHMAIL_INCLUDE_DEFAULT_X509_CA_CERTS FETCHMAILHOME="$state" \
+        timeout "$PATIENCE" fetchmail --silent -f "$state/fetchmailrc" "${flags[@]}" \
         >>"$state/log" 2>&1 || status=$?
       # fetchmail exits 1 when there was no mail to fetch.
       [ "$status" = 1 ] && status=0
       ;;
     mpop)
+      local tls="tls off"
+      case "$mode" in
+        stls) tls=$'tls on\ntls_starttls on\ntls_trust_file '"$ca" ;;
+        pop3s) tls=$'tls on\ntls_starttls off\ntls_trust_file '"$ca" ;;
+      esac
       cat >"$state/mpoprc" <<EOF
 defaults
-tls off
+$tls
 auth user
 timeout 20
 account $user
@@ -141,10 +211,11 @@ only_new on
 EOF
       chmod 600 "$state/mpoprc"
       local flags=()
-      [ "$mode" = all ] && flags=(--keep=off --only-new=off)
+      [ "$which" = all ] && flags=(--keep=off --only-new=off)
       timeout "$PATIENCE" mpop --quiet -C "$state/mpoprc" "${flags[@]}" "$user" >>"$state/log" 2>&1 || status=$?
       ;;
     getmail)
+      [ "$mode" = plain ] || { say "getmail runs only in clear text here"; return 1; }
       cat >"$state/getmailrc" <<EOF
 [retriever]
 type = SimplePOP3Retriever
@@ -166,13 +237,20 @@ delete = false
 verbose = 0
 EOF
       local flags=()
-      [ "$mode" = all ] && flags=(--all --delete)
+      [ "$which" = all ] && flags=(--all --delete)
       timeout "$PATIENCE" getmail --getmaildir "$state" --rcfile "$state/getmailrc" "${flags[@]}" \
         >>"$state/log" 2>&1 || status=$?
       ;;
   esac
+  return "$status"
+}
+
+# fetch CLIENT USER WHICH STORE: run_client, failing loudly on an error.
+fetch() {
+  local client=$1 user=$2 which=$3 store=$4 status=0
+  run_client "$@" || status=$?
   if [ "$status" != 0 ]; then
-    say "$client ($user, $mode) failed with status $status:"
+    say "$client ($mode, $user, $which) failed with status $status:"
     cat "$state/log" >&2
     return 1
   fi
@@ -217,12 +295,45 @@ expect_on_server() {
   [ "$actual" = "$expected" ] || { say "$user has $actual messages on the server, expected $expected"; return 1; }
 }
 
-# check_client CLIENT: the five steps above, with a fresh server.
+# logged_in_under_tls LOG MODE: in the server log LOG, every command that
+# carries a password (USER, PASS, AUTH, APOP) came after STLS ("stls") or
+# on a connection to the POP3S port ("pop3s"), and some login succeeded.
+# The clients connect one at a time, so a connection's lines are not
+# mixed with another's.
+logged_in_under_tls() {
+  python3 - "$@" <<'EOF'
+import re, sys
+
+log, mode = sys.argv[1], sys.argv[2]
+tls, connections, logins, stls = False, 0, 0, 0
+for number, line in enumerate(open(log, encoding="utf-8", errors="replace"), 1):
+    if re.search(r"\bconnection from \S+", line):
+        connections += 1
+        tls = line.rstrip().endswith("(TLS)")
+        if mode == "pop3s" and not tls:
+            sys.exit(f"{log}:{number}: a connection without TLS: {line.strip()}")
+    elif re.search(r"\bcommand STLS\b", line):
+        stls += 1
+        tls = True
+    elif re.search(r"\bcommand (USER|PASS|AUTH|APOP)\b", line) and not tls:
+        sys.exit(f"{log}:{number}: a login command in clear text: {line.strip()}")
+    elif re.search(r"\blogged in\b", line):
+        logins += 1
+if logins == 0:
+    sys.exit(f"{log}: no login at all")
+if mode == "stls" and stls < logins:
+    sys.exit(f"{log}: {logins} logins but only {stls} STLS commands")
+EOF
+}
+
+# check_client CLIENT MODE: the steps above, with a fresh server.
 check_client() {
   local client=$1
-  dir="$work/$client"
+  mode=$2
+  dir="$work/$client-$mode"
   mkdir -p "$dir"
-  start_server "$dir"
+  start_server "$dir" "$mode"
+  ca="$certs/ca.pem"
   local alice=(testdata/maildir/alice/new/[0-9]*) bob=(testdata/maildir/bob/new/[0-9]*)
 
   new_store "$dir/fetch1"
@@ -253,27 +364,69 @@ check_client() {
   fetch "$client" alice all "$dir/fetch5"
   same_messages "$dir/fetch5" "${alice[@]}" "$delivered"
   expect_on_server alice 0
+
+  [ "$mode" = plain ] || logged_in_under_tls "$dir/server.log" "$mode"
 }
 
-install_clients
-[ -x ./run ] || make all
-work=$(mktemp -d "${TMPDIR:-/tmp}/pop3d-interop.XXXXXX")
-failed=0
-for client in "${CLIENTS[@]}"; do
-  # A subshell per client, so that one failure stops only that client.
+# check_wrong_ca CLIENT: over STLS, a client that trusts only a CA that did
+# not sign the server's certificate must fail, and must not have logged in
+# or fetched anything (no fallback to clear text).
+check_wrong_ca() {
+  local client=$1
+  mode=stls
+  dir="$work/$client-wrong-ca"
+  mkdir -p "$dir"
+  start_server "$dir" "$mode"
+  ca="$certs/wrong-ca.pem"
+  new_store "$dir/fetch"
+  local status=0
+  run_client "$client" alice keep "$dir/fetch" || status=$?
+  if [ "$status" = 0 ]; then
+    say "$client trusted a certificate signed by a CA it was not given:"
+    cat "$state/log" >&2
+    return 1
+  fi
+  if grep -Eq "command (USER|PASS|AUTH|APOP)\b|logged in" "$dir/server.log"; then
+    say "$client tried to log in although the certificate did not verify:"
+    cat "$dir/server.log" >&2
+    return 1
+  fi
+  local alice=(testdata/maildir/alice/new/[0-9]*)
+  same_messages "$dir/fetch"
+  expect_on_server alice "${#alice[@]}"
+}
+
+# report NAME COMMAND...: runs COMMAND in a subshell, so that one failure
+# stops only that check, and prints PASS or FAIL NAME.
+report() {
+  local name=$1 status
+  shift
   set +e
   (
     set -e
-    check_client "$client"
+    "$@"
   )
   status=$?
   set -e
   stop_all_servers
   if [ "$status" = 0 ]; then
-    echo "PASS $client"
+    echo "PASS $name"
   else
-    echo "FAIL $client"
+    echo "FAIL $name"
     failed=1
   fi
+}
+
+install_clients
+[ -x ./run ] || make all
+work=$(mktemp -d "${TMPDIR:-/tmp}/pop3d-interop.XXXXXX")
+certs="$work/certs"
+make_certificates "$certs"
+failed=0
+for run in "${RUNS[@]}"; do
+  report "${run%%:*} (${run#*:})" check_client "${run%%:*}" "${run#*:}"
+done
+for client in "${TLS_CLIENTS[@]}"; do
+  report "$client (stls, wrong CA refused)" check_wrong_ca "$client"
 done
 exit "$failed"
