@@ -1,12 +1,13 @@
 //! MGMT over implicit TLS (`--mgmt-tls`): the real server with a
-//! certificate made by openssl for the test, spoken to by Python's ssl
-//! module and by raw cleartext sockets.
+//! certificate made by openssl for the test, spoken to by the real
+//! `admin_monitor --tls`, by Python's ssl module and by raw cleartext
+//! sockets.
 
 mod common;
 
 use std::io::Read;
 
-use common::{python, start_expecting_exit, Client, TestCertificate, TestServer};
+use common::{admin_monitor, python, start_expecting_exit, Client, Monitor, TestCertificate, TestServer};
 
 /// Starts a server whose MGMT port speaks TLS with `certificate`.
 fn mgmt_tls_server(certificate: &TestCertificate) -> TestServer {
@@ -14,6 +15,88 @@ fn mgmt_tls_server(certificate: &TestCertificate) -> TestServer {
     args.extend(["--mgmt-tls", "-u", "alice:alice-pw"].map(String::from));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     TestServer::start_with(&args)
+}
+
+/// `admin_monitor --tls --ca-file <cert> [extra] 1.0 admin admin <command>`.
+fn monitor_tls(server: &TestServer, ca_file: &TestCertificate, extra: &[&str], command: &[&str]) -> Monitor {
+    let ca = ca_file.cert.display().to_string();
+    let mut args = vec!["--tls", "--ca-file", ca.as_str()];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["1.0", "admin", "admin"]);
+    args.extend_from_slice(command);
+    server.admin_monitor(&args)
+}
+
+/// With the right CA, admin_monitor prints the same conversation over TLS
+/// as in clear, and a change it makes is live at once.
+#[test]
+fn admin_monitor_over_tls_runs_commands() {
+    let certificate = TestCertificate::new();
+    let server = mgmt_tls_server(&certificate);
+    let status = monitor_tls(&server, &certificate, &[], &["-STATUS"]);
+    assert_eq!(status.status, 0, "{status:?}");
+    assert!(status.stderr.is_empty(), "{status:?}");
+    let lines = status.lines();
+    assert_eq!(lines[..4], ["+OK Management server ready MGMT/1.0", "+OK USER", "+OK PASS", "+OK STATUS"]);
+    assert!(lines.contains(&"TOTAL USERS: 2"), "{status:?}");
+    assert_eq!(lines.last(), Some(&"+OK GOODBYE"));
+
+    // The certificate names localhost too; --server-name checks that name.
+    let added = monitor_tls(&server, &certificate, &["--server-name", "localhost"], &["-ADD_USER", "carol", "c-pw"]);
+    assert_eq!(
+        (added.status, added.lines()),
+        (
+            0,
+            vec![
+                "+OK Management server ready MGMT/1.0",
+                "+OK USER",
+                "+OK PASS",
+                "+OK ADD_USER USER ADDED SUCCESSFULLY",
+                "+OK GOODBYE"
+            ]
+        ),
+        "{added:?}"
+    );
+    server.login("carol", "c-pw");
+    server.wait_for_log("MGMT connection from 127.0.0.1");
+    assert!(server.log_text().contains(" (TLS)"));
+}
+
+/// A certificate the client does not trust, or one not valid for the name
+/// it checks: exit 3, one line on stderr, and no password sent.
+#[test]
+fn admin_monitor_refuses_a_server_it_cannot_verify() {
+    let certificate = TestCertificate::new();
+    let stranger = TestCertificate::new();
+    let server = mgmt_tls_server(&certificate);
+    let wrong_ca = monitor_tls(&server, &stranger, &[], &["-STATUS"]);
+    let wrong_name = monitor_tls(&server, &certificate, &["--server-name", "mail.example"], &["-STATUS"]);
+    for (monitor, reason) in
+        [(&wrong_ca, "not signed by one in --ca-file"), (&wrong_name, "not valid for name \"mail.example\"")]
+    {
+        assert_eq!(monitor.status, 3, "{monitor:?}");
+        assert!(monitor.stdout.is_empty(), "{monitor:?}");
+        assert_eq!(monitor.stderr.lines().count(), 1, "{monitor:?}");
+        assert!(monitor.stderr.starts_with("admin_monitor: TLS with 127.0.0.1:"), "{monitor:?}");
+        assert!(monitor.stderr.contains(reason), "{reason}: {monitor:?}");
+    }
+    server.wait_for_log_count("TLS handshake failed", 2);
+    assert!(!server.log_text().contains("admin logged in"));
+}
+
+/// `--tls` against a cleartext MGMT port fails the handshake (exit 3);
+/// `--tls` without `--ca-file` is a usage error (exit 2).
+#[test]
+fn admin_monitor_tls_needs_a_tls_server_and_a_ca_file() {
+    let certificate = TestCertificate::new();
+    let server = TestServer::start();
+    let cleartext = monitor_tls(&server, &certificate, &[], &["-STATUS"]);
+    assert_eq!(cleartext.status, 3, "{cleartext:?}");
+    assert_eq!(cleartext.stderr.lines().count(), 1, "{cleartext:?}");
+    assert!(cleartext.stderr.starts_with("admin_monitor: TLS with "), "{cleartext:?}");
+    let usage = admin_monitor(&["--tls", "1.0", "admin", "admin", "-STATUS"]);
+    assert_eq!(usage.status, 2, "{usage:?}");
+    assert!(usage.stderr.contains("--tls needs --ca-file FILE"), "{usage:?}");
 }
 
 /// A whole MGMT session inside TLS, certificate checked by Python's ssl:

@@ -498,7 +498,8 @@ pub fn start_expecting_exit(args: &[&str]) -> (i32, String) {
     (status.code().unwrap_or(-1), stderr)
 }
 
-/// A self-signed certificate for 127.0.0.1 and localhost, made with openssl.
+/// A self-signed server certificate for 127.0.0.1 and localhost, made with
+/// openssl; it is its own trust anchor (`--cacert`, `cafile`, `--ca-file`).
 pub struct TestCertificate {
     _dir: tempfile::TempDir,
     pub cert: PathBuf,
@@ -513,6 +514,9 @@ impl TestCertificate {
             .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"])
             .args(["-days", "2", "-subj", "/CN=localhost"])
             .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:127.0.0.2"])
+            // A server certificate, not a CA: rustls (admin_monitor) refuses a
+            // CA certificate as the server's own.
+            .args(["-addext", "basicConstraints=critical,CA:FALSE"])
             .arg("-keyout")
             .arg(&key)
             .arg("-out")
