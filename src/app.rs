@@ -8,7 +8,8 @@
 //! It also settles who the users are: the users file (`-f`) first, then
 //! `-u` on top (`-u` wins), and the admin from `-a`, or from the file when
 //! `-a` is not given (so a password changed over MGMT survives a restart).
-//! The default admin:admin is refused on a non-loopback MGMT address.
+//! The default admin:admin is refused on a non-loopback MGMT address, and
+//! a non-loopback MGMT address without `--mgmt-tls` is warned about.
 
 use std::fmt;
 use std::io;
@@ -162,12 +163,15 @@ pub fn start(config: &Config) -> Result<Running, StartError> {
     ));
     let pop3 =
         Pop3Server::bind(&config.pop3_addrs, &config.pop3s_addrs, Arc::clone(&shared)).map_err(StartError::Bind)?;
-    let mgmt = MgmtServer::bind(config.mgmt_addr, Arc::clone(&shared), users_file).map_err(StartError::Bind)?;
+    let mgmt_tls = if config.mgmt_tls { shared.tls.clone() } else { None };
+    let mgmt =
+        MgmtServer::bind(config.mgmt_addr, Arc::clone(&shared), users_file, mgmt_tls).map_err(StartError::Bind)?;
     for (addr, implicit_tls) in pop3.local_addrs().map_err(StartError::Bind)? {
         let kind = if implicit_tls { "POP3S" } else { "POP3" };
         log::info!("{kind} listening on {addr}");
     }
-    log::info!("MGMT listening on {}", mgmt.local_addr().map_err(StartError::Bind)?);
+    let mgmt_kind = if mgmt.is_tls() { " (TLS)" } else { "" };
+    log::info!("MGMT listening on {}{mgmt_kind}", mgmt.local_addr().map_err(StartError::Bind)?);
     let pop3 = pop3.spawn().map_err(StartError::Bind)?;
     let mgmt = mgmt.spawn().map_err(StartError::Bind)?;
     log::info!("pop3d ready");
@@ -196,17 +200,57 @@ fn merge_users(config: &Config, stored: Vec<Credentials>) -> (Credentials, Vec<C
 }
 
 /// Says so at start when remote clients could never log in, or would send
-/// passwords in the clear.
+/// passwords in the clear (POP3 users or, over MGMT, the admin).
 fn warn_about_cleartext(config: &Config) {
+    for warning in cleartext_warnings(config) {
+        log::warn!("{warning}");
+    }
+}
+
+fn cleartext_warnings(config: &Config) -> Vec<String> {
+    let mut warnings = Vec::new();
     let remote = config.pop3_addrs.iter().any(|addr| !addr.ip().is_loopback());
     match config.plaintext_auth {
-        PlaintextAuth::LoopbackOnly if remote && config.tls.is_none() => log::warn!(
+        PlaintextAuth::LoopbackOnly if remote && config.tls.is_none() => warnings.push(
             "no TLS certificate: clients from other hosts cannot log in (use --tls-cert/--tls-key, \
              or --allow-plaintext-auth to accept cleartext passwords)"
+                .to_owned(),
         ),
-        PlaintextAuth::Always if remote => {
-            log::warn!("--allow-plaintext-auth: passwords from other hosts may cross the network in clear")
-        }
+        PlaintextAuth::Always if remote => warnings
+            .push("--allow-plaintext-auth: passwords from other hosts may cross the network in clear".to_owned()),
         _ => {}
+    }
+    if !config.mgmt_addr.ip().is_loopback() && !config.mgmt_tls {
+        warnings.push(format!(
+            "MGMT on {} without --mgmt-tls: admin passwords would cross the network in clear",
+            config.mgmt_addr
+        ));
+    }
+    warnings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{self, Invocation};
+
+    fn warnings(args: &[&str]) -> Vec<String> {
+        match config::parse(args) {
+            Ok(Invocation::Run(config)) => cleartext_warnings(&config),
+            other => panic!("{args:?}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn remote_mgmt_in_clear_is_warned_about() {
+        let remote = warnings(&["127.0.0.1", "110", "--mgmt-addr", "192.0.2.1", "-a", "root:s3cret"]);
+        assert_eq!(
+            remote,
+            ["MGMT on 192.0.2.1:6000 without --mgmt-tls: admin passwords would cross the network in clear"]
+        );
+        let tls = ["--tls-cert", "c.pem", "--tls-key", "k.pem"];
+        let secured = [&["127.0.0.1", "110", "--mgmt-addr", "192.0.2.1", "--mgmt-tls"][..], &tls].concat();
+        assert!(warnings(&secured).is_empty());
+        assert!(warnings(&["127.0.0.1", "110"]).is_empty());
     }
 }

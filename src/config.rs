@@ -55,6 +55,8 @@ pub struct Config {
     /// Implicit-TLS (POP3S) listening addresses: the POP3 IPs on `--tls-port`.
     pub pop3s_addrs: Vec<SocketAddr>,
     pub plaintext_auth: PlaintextAuth,
+    /// MGMT speaks implicit TLS with the `tls` certificate (`--mgmt-tls`).
+    pub mgmt_tls: bool,
 }
 
 /// PEM files for TLS.
@@ -177,6 +179,7 @@ fn options() -> Options {
         .optopt("", "tls-cert", "PEM certificate chain; turns on STLS", "FILE")
         .optopt("", "tls-key", "PEM private key for --tls-cert", "FILE")
         .optopt("", "tls-port", "also serve implicit TLS (POP3S, usually 995) on PORT", "PORT")
+        .optflag("", "mgmt-tls", "MGMT speaks implicit TLS with --tls-cert (for admin_monitor --tls)")
         .optflag("", "allow-plaintext-auth", "allow cleartext logins from any address")
         .optflag("", "require-tls-on-loopback", "refuse cleartext logins from loopback too")
         .optopt("l", "log-level", "off, error, warn, info (default), debug or trace", "LEVEL")
@@ -268,6 +271,10 @@ fn parse_with_env<S: AsRef<std::ffi::OsStr>>(args: &[S], retr_env: Option<String
             listen_ips.iter().map(|&ip| SocketAddr::new(ip, tls_port)).collect()
         }
     };
+    let mgmt_tls = matches.opt_present("mgmt-tls");
+    if mgmt_tls && tls.is_none() {
+        return Err(ConfigError::Needs { flag: "--mgmt-tls", needs: "--tls-cert and --tls-key" });
+    }
     let plaintext_auth =
         match (matches.opt_present("allow-plaintext-auth"), matches.opt_present("require-tls-on-loopback")) {
             (true, true) => return Err(ConfigError::Conflict("--allow-plaintext-auth", "--require-tls-on-loopback")),
@@ -295,6 +302,7 @@ fn parse_with_env<S: AsRef<std::ffi::OsStr>>(args: &[S], retr_env: Option<String
         tls,
         pop3s_addrs,
         plaintext_auth,
+        mgmt_tls,
     })))
 }
 
@@ -516,6 +524,16 @@ mod tests {
             Err(ConfigError::Conflict(..))
         ));
         assert_eq!(run(&["::", "110", "--allow-plaintext-auth"]).unwrap().plaintext_auth, PlaintextAuth::Always);
+    }
+
+    #[test]
+    fn mgmt_tls_needs_the_certificate() {
+        assert!(!run(&["::", "110"]).unwrap().mgmt_tls);
+        assert!(run(&["::", "110", "--tls-cert", "c.pem", "--tls-key", "k.pem", "--mgmt-tls"]).unwrap().mgmt_tls);
+        assert_eq!(
+            run(&["::", "110", "--mgmt-tls"]).unwrap_err(),
+            ConfigError::Needs { flag: "--mgmt-tls", needs: "--tls-cert and --tls-key" }
+        );
     }
 
     #[test]

@@ -22,6 +22,10 @@
 //! - [`state`]: what threads share: users, counters, the connection cap and
 //!   the MGMT pause, each behind its own lock or atomics; and the users
 //!   file (`-f`) those users are loaded from and saved to.
+//! - [`transport`]: one byte stream in clear or under TLS (server or
+//!   client side), shared by POP3, MGMT and `admin_monitor`.
+//! - [`tls`]: the rustls settings: the server's certificate, the client's
+//!   trusted roots, and where cleartext logins are allowed.
 //! - [`mgmt`]: the management protocol: its listener, its per-admin
 //!   sessions, its command parser, and the `admin_monitor` client.
 //!
@@ -37,3 +41,4 @@ pub mod session;
 pub mod state;
 pub mod storage;
 pub mod tls;
+pub mod transport;

@@ -1,6 +1,7 @@
 //! TLS settings: the certificate and key from PEM files, turned into the
 //! rustls configuration shared by every STLS upgrade and implicit-TLS
-//! connection (RFC 2595, RFC 8314).
+//! connection (RFC 2595, RFC 8314, and MGMT with `--mgmt-tls`); and the
+//! client side for `admin_monitor --tls`, trusting only a given CA file.
 //!
 //! Only TLS 1.2 and 1.3 are offered (RFC 8314 §4.1 asks for 1.2 or later).
 //! The `ring` provider is used, so no system OpenSSL is needed.
@@ -11,15 +12,25 @@ use std::io::{self, BufReader};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rustls::ServerConfig;
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::CertificateDer;
+use rustls::{ClientConfig, RootCertStore, ServerConfig};
 
 /// Why the TLS settings could not be loaded; each names the file at fault.
 #[derive(Debug)]
 pub enum TlsError {
-    Read { path: PathBuf, error: io::Error },
+    Read {
+        path: PathBuf,
+        error: io::Error,
+    },
     NoCertificate(PathBuf),
     NoKey(PathBuf),
     Rejected(rustls::Error),
+    /// A certificate in a CA file that cannot serve as a root.
+    BadRoot {
+        path: PathBuf,
+        error: rustls::Error,
+    },
 }
 
 impl fmt::Display for TlsError {
@@ -33,6 +44,9 @@ impl fmt::Display for TlsError {
             TlsError::Rejected(error) => {
                 write!(f, "certificate and key do not work together: {error}")
             }
+            TlsError::BadRoot { path, error } => {
+                write!(f, "{}: not usable as a trusted certificate: {error}", path.display())
+            }
         }
     }
 }
@@ -41,25 +55,55 @@ impl std::error::Error for TlsError {}
 
 /// Loads a PEM certificate chain and private key into a server config.
 pub fn server_config(cert_path: &Path, key_path: &Path) -> Result<Arc<ServerConfig>, TlsError> {
-    fn read_error(path: &Path) -> impl FnOnce(io::Error) -> TlsError + '_ {
-        move |error| TlsError::Read { path: path.to_owned(), error }
-    }
-    let mut certs_pem = BufReader::new(File::open(cert_path).map_err(read_error(cert_path))?);
-    let certs = rustls_pemfile::certs(&mut certs_pem).collect::<Result<Vec<_>, _>>().map_err(read_error(cert_path))?;
-    if certs.is_empty() {
-        return Err(TlsError::NoCertificate(cert_path.to_owned()));
-    }
+    let certs = read_certificates(cert_path)?;
     let mut key_pem = BufReader::new(File::open(key_path).map_err(read_error(key_path))?);
     let key = rustls_pemfile::private_key(&mut key_pem)
         .map_err(read_error(key_path))?
         .ok_or_else(|| TlsError::NoKey(key_path.to_owned()))?;
-    let config = ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+    let config = ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(VERSIONS)
         .map_err(TlsError::Rejected)?
         .with_no_client_auth()
         .with_single_cert(certs, key)
         .map_err(TlsError::Rejected)?;
     Ok(Arc::new(config))
+}
+
+/// A client config that trusts exactly the certificates in the PEM file
+/// `ca_path` (a CA, or a server's own self-signed certificate). There are
+/// no built-in roots: an operator names what to trust.
+pub fn client_config(ca_path: &Path) -> Result<Arc<ClientConfig>, TlsError> {
+    let mut roots = RootCertStore::empty();
+    for cert in read_certificates(ca_path)? {
+        roots.add(cert).map_err(|error| TlsError::BadRoot { path: ca_path.to_owned(), error })?;
+    }
+    let config = ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(VERSIONS)
+        .map_err(TlsError::Rejected)?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// RFC 8314 §4.1: TLS 1.2 or later.
+const VERSIONS: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS13, &rustls::version::TLS12];
+
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Every certificate in a PEM file; at least one.
+fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let mut pem = BufReader::new(File::open(path).map_err(read_error(path))?);
+    let certs = rustls_pemfile::certs(&mut pem).collect::<Result<Vec<_>, _>>().map_err(read_error(path))?;
+    if certs.is_empty() {
+        return Err(TlsError::NoCertificate(path.to_owned()));
+    }
+    Ok(certs)
+}
+
+fn read_error(path: &Path) -> impl FnOnce(io::Error) -> TlsError + '_ {
+    move |error| TlsError::Read { path: path.to_owned(), error }
 }
 
 /// When USER/PASS and AUTH PLAIN may be used on a connection without TLS

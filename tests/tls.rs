@@ -4,47 +4,10 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
-use common::{Client, TestServer};
-
-/// A self-signed certificate for 127.0.0.1 and localhost, made with openssl.
-struct TestCertificate {
-    _dir: tempfile::TempDir,
-    cert: PathBuf,
-    key: PathBuf,
-}
-
-impl TestCertificate {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-        let output = Command::new("openssl")
-            .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"])
-            .args(["-days", "2", "-subj", "/CN=localhost"])
-            .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:127.0.0.2"])
-            .arg("-keyout")
-            .arg(&key)
-            .arg("-out")
-            .arg(&cert)
-            .output()
-            .expect("openssl is needed for the TLS tests (apt-get install openssl)");
-        assert!(output.status.success(), "openssl: {}", String::from_utf8_lossy(&output.stderr));
-        Self { _dir: dir, cert, key }
-    }
-
-    fn server_args(&self) -> Vec<String> {
-        vec![
-            "--tls-cert".into(),
-            self.cert.display().to_string(),
-            "--tls-key".into(),
-            self.key.display().to_string(),
-            "--tls-port".into(),
-            "0".into(),
-        ]
-    }
-}
+use common::{python, Client, TestCertificate, TestServer};
 
 /// Starts a server with TLS on (STLS and a POP3S port) and `extra` args.
 fn tls_server(certificate: &TestCertificate, ip: &str, extra: &[&str]) -> TestServer {
@@ -59,24 +22,6 @@ fn tls_server(certificate: &TestCertificate, ip: &str, extra: &[&str]) -> TestSe
 
 fn pop3s_addr(server: &TestServer) -> std::net::SocketAddr {
     server.pop3s.expect("the server logged a POP3S address")
-}
-
-/// Runs a Python script with `args`; returns stdout, failing on error.
-fn python(script: &str, args: &[String]) -> String {
-    let output = Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("python3 is needed for these tests");
-    assert!(
-        output.status.success(),
-        "python failed:\n{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
 }
 
 fn curl(args: &[&str], cert: &Path) -> String {

@@ -2,8 +2,15 @@
 //! line, log in, send one command, print the server's lines, say goodbye.
 //!
 //! ```text
-//! admin_monitor [-H host] [-P port] <version> <user> <password> <command> [args]
+//! admin_monitor [-H host] [-P port] [--tls --ca-file FILE [--server-name NAME]]
+//!               <version> <user> <password> <command> [args]
 //! ```
+//!
+//! With `--tls` the conversation runs inside TLS (the server's
+//! `--mgmt-tls`), and the server's certificate must chain to a certificate
+//! in FILE and be valid for NAME (by default the `-H` host). There are no
+//! built-in trusted roots: an admin password is only ever sent to a server
+//! the operator named a certificate for.
 //!
 //! The server decides whether arguments are valid (so the client and the
 //! server can never disagree); the client only checks how many there are
@@ -15,11 +22,17 @@
 use std::fmt;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
+use std::path::PathBuf;
 use std::time::Duration;
+
+use rustls::pki_types::ServerName;
+use rustls::ClientConnection;
 
 use super::command::Verb;
 use super::session::PROTOCOL_VERSION;
 use crate::config::DEFAULT_MGMT_PORT;
+use crate::tls::{self, TlsError};
+use crate::transport::Transport;
 
 pub const DEFAULT_HOST: &str = "127.0.0.1";
 
@@ -46,10 +59,15 @@ const COMMANDS: &[(&str, Verb)] = &[
 /// The usage text printed by `-HELP` and after a usage error.
 pub fn usage(program: &str) -> String {
     let mut text = format!(
-        "Usage: {program} [-H host] [-P port] <version> <user> <password> <command> [args]\n\
+        "Usage: {program} [-H host] [-P port] [--tls --ca-file FILE [--server-name NAME]]\n\
+         \x20      <version> <user> <password> <command> [args]\n\
          \n\
          Sends one command to a pop3d MGMT server (default {DEFAULT_HOST}:{DEFAULT_MGMT_PORT}) and prints its replies.\n\
          <version> is the MGMT protocol version, such as 1.0; this client speaks major version {}.\n\
+         \n\
+         --tls               speak TLS (for a server started with --mgmt-tls)\n\
+         --ca-file FILE      trust the PEM certificate(s) in FILE; required with --tls\n\
+         --server-name NAME  the name the server's certificate must carry (default: the -H host)\n\
          \n\
          Commands:\n  -HELP\n",
         PROTOCOL_VERSION.0
@@ -60,7 +78,7 @@ pub fn usage(program: &str) -> String {
     }
     text.push_str(
         "\nExit status: 0 success, 1 the server answered -ERR, 2 usage error,\n\
-         3 cannot connect, authenticate or agree on the protocol version.\n",
+         3 cannot connect, verify the server (TLS), authenticate or agree on the protocol version.\n",
     );
     text
 }
@@ -99,6 +117,15 @@ pub struct Request {
     pub password: String,
     pub verb: Verb,
     pub args: Vec<String>,
+    /// Present with `--tls`.
+    pub tls: Option<TlsTarget>,
+}
+
+/// Whom to trust and which name to check, with `--tls`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsTarget {
+    pub ca_file: PathBuf,
+    pub server_name: ServerName<'static>,
 }
 
 impl Request {
@@ -131,6 +158,11 @@ pub enum UsageError {
     /// A space, CR or LF in an argument would change the line sent.
     UnsafeArgument,
     NotUtf8,
+    /// `--tls` without `--ca-file`: there is nothing to trust.
+    MissingCaFile,
+    /// `--ca-file` or `--server-name` without `--tls`.
+    NeedsTls(&'static str),
+    BadServerName(String),
 }
 
 impl fmt::Display for UsageError {
@@ -151,6 +183,13 @@ impl fmt::Display for UsageError {
             }
             UsageError::UnsafeArgument => f.write_str("arguments cannot contain spaces or line breaks"),
             UsageError::NotUtf8 => f.write_str("arguments must be UTF-8 text"),
+            UsageError::MissingCaFile => {
+                f.write_str("--tls needs --ca-file FILE: the PEM certificate to trust (there are no built-in roots)")
+            }
+            UsageError::NeedsTls(flag) => write!(f, "{flag} only makes sense with --tls"),
+            UsageError::BadServerName(name) => {
+                write!(f, "'{name}' is not a host name or IP address a certificate can be checked against")
+            }
         }
     }
 }
@@ -164,9 +203,14 @@ pub fn parse_args(args: &[String]) -> Result<Invocation, UsageError> {
     }
     let mut host = DEFAULT_HOST.to_owned();
     let mut port = DEFAULT_MGMT_PORT;
+    let (mut tls, mut ca_file, mut server_name) = (false, None, None);
     let mut rest = args;
     loop {
         match rest {
+            [flag, tail @ ..] if flag == "--tls" => {
+                tls = true;
+                rest = tail;
+            }
             [flag, value, tail @ ..] if flag == "-H" => {
                 host = value.clone();
                 rest = tail;
@@ -175,12 +219,24 @@ pub fn parse_args(args: &[String]) -> Result<Invocation, UsageError> {
                 port = value.parse().ok().filter(|&p| p != 0).ok_or_else(|| UsageError::BadPort(value.clone()))?;
                 rest = tail;
             }
-            [flag] if flag == "-H" || flag == "-P" => {
-                return Err(UsageError::MissingValue(if flag == "-H" { "-H" } else { "-P" }))
+            [flag, value, tail @ ..] if flag == "--ca-file" => {
+                ca_file = Some(PathBuf::from(value));
+                rest = tail;
+            }
+            [flag, value, tail @ ..] if flag == "--server-name" => {
+                server_name = Some(value.clone());
+                rest = tail;
+            }
+            [flag] => {
+                if let Some(flag) = ["-H", "-P", "--ca-file", "--server-name"].into_iter().find(|f| f == flag) {
+                    return Err(UsageError::MissingValue(flag));
+                }
+                break;
             }
             _ => break,
         }
     }
+    let tls = tls_target(tls, ca_file, server_name, &host)?;
     let mut positional = rest.iter();
     let mut next = |what| positional.next().ok_or(UsageError::Missing(what));
     let version_text = next("<version>")?;
@@ -205,7 +261,28 @@ pub fn parse_args(args: &[String]) -> Result<Invocation, UsageError> {
     if args.iter().any(|arg| unsafe_text(arg)) || unsafe_text(&user) || password.contains(['\r', '\n']) {
         return Err(UsageError::UnsafeArgument);
     }
-    Ok(Invocation::Run(Request { host, port, version, user, password, verb, args }))
+    Ok(Invocation::Run(Request { host, port, version, user, password, verb, args, tls }))
+}
+
+/// The TLS part of the command line, checked; the server name defaults to
+/// the host as typed, without IPv6 brackets.
+fn tls_target(
+    tls: bool,
+    ca_file: Option<PathBuf>,
+    server_name: Option<String>,
+    host: &str,
+) -> Result<Option<TlsTarget>, UsageError> {
+    if !tls {
+        return match (ca_file, server_name) {
+            (Some(_), _) => Err(UsageError::NeedsTls("--ca-file")),
+            (None, Some(_)) => Err(UsageError::NeedsTls("--server-name")),
+            (None, None) => Ok(None),
+        };
+    }
+    let ca_file = ca_file.ok_or(UsageError::MissingCaFile)?;
+    let name = server_name.unwrap_or_else(|| host.trim_start_matches('[').trim_end_matches(']').to_owned());
+    let server_name = ServerName::try_from(name.clone()).map_err(|_| UsageError::BadServerName(name))?;
+    Ok(Some(TlsTarget { ca_file, server_name }))
 }
 
 /// How a conversation that reached the command ended.
@@ -219,12 +296,29 @@ pub enum ExitStatus {
 /// Why the command could not be delivered (exit status 3).
 #[derive(Debug)]
 pub enum RunError {
-    Resolve { target: String, error: io::Error },
-    Connect { target: String, error: io::Error },
+    Resolve {
+        target: String,
+        error: io::Error,
+    },
+    Connect {
+        target: String,
+        error: io::Error,
+    },
+    /// The `--ca-file` cannot be used.
+    CaFile(TlsError),
+    /// The TLS handshake failed: most often a certificate that is not
+    /// trusted or not valid for the server name, or a server without TLS.
+    Tls {
+        target: String,
+        error: io::Error,
+    },
     Lost(io::Error),
     Closed,
     BadGreeting(String),
-    VersionMismatch { requested: Version, server: Version },
+    VersionMismatch {
+        requested: Version,
+        server: Version,
+    },
     AuthenticationFailed(String),
 }
 
@@ -233,6 +327,8 @@ impl fmt::Display for RunError {
         match self {
             RunError::Resolve { target, error } => write!(f, "cannot resolve {target}: {error}"),
             RunError::Connect { target, error } => write!(f, "cannot connect to {target}: {error}"),
+            RunError::CaFile(error) => write!(f, "--ca-file: {error}"),
+            RunError::Tls { target, error } => write!(f, "TLS with {target} failed: {error}{}", tls_hint(error)),
             RunError::Lost(error) => write!(f, "connection lost: {error}"),
             RunError::Closed => f.write_str("the server closed the connection"),
             RunError::BadGreeting(line) => write!(f, "not an MGMT server (greeting: {line})"),
@@ -245,6 +341,29 @@ impl fmt::Display for RunError {
 }
 
 impl std::error::Error for RunError {}
+
+/// What to do about the certificate refusals an operator meets most, whose
+/// rustls wording alone does not say.
+fn tls_hint(error: &io::Error) -> &'static str {
+    use rustls::{CertificateError, Error};
+    let Some(Error::InvalidCertificate(refusal)) = error.get_ref().and_then(|e| e.downcast_ref::<Error>()) else {
+        return "";
+    };
+    match refusal {
+        // A different certificate with the same subject as one in the
+        // file gets BadSignature rather than UnknownIssuer.
+        CertificateError::UnknownIssuer | CertificateError::BadSignature => {
+            " (the certificate is not signed by one in --ca-file)"
+        }
+        CertificateError::Other(other)
+            if matches!(other.0.downcast_ref::<webpki::Error>(), Some(webpki::Error::CaUsedAsEndEntity)) =>
+        {
+            " (the server's certificate is a CA certificate; make it with basicConstraints=critical,CA:FALSE \
+             or sign it with a separate CA)"
+        }
+        _ => "",
+    }
+}
 
 impl From<io::Error> for RunError {
     fn from(error: io::Error) -> Self {
@@ -259,11 +378,32 @@ impl From<io::Error> for RunError {
 /// Anything that keeps the command from being answered: no connection, a
 /// greeting of another protocol or major version, a refused login.
 pub fn run(request: &Request, out: &mut impl Write, err: &mut impl Write) -> Result<ExitStatus, RunError> {
-    let stream = connect(&request.host, request.port)?;
+    // Loaded first: a bad CA file should not cost a connection.
+    let tls = match &request.tls {
+        Some(target) => Some((tls::client_config(&target.ca_file).map_err(RunError::CaFile)?, target)),
+        None => None,
+    };
+    let (stream, target) = connect(&request.host, request.port)?;
     stream.set_read_timeout(Some(reply_timeout(request)))?;
     stream.set_write_timeout(Some(REPLY_TIMEOUT))?;
-    let mut conversation = Conversation { reader: BufReader::new(stream.try_clone()?), writer: stream };
+    let transport = match tls {
+        Some((config, tls_target)) => Transport::connect_tls(stream, config, tls_target.server_name.clone())
+            .map_err(|error| RunError::Tls { target, error })?,
+        None => Transport::Plain(stream),
+    };
+    let mut conversation = Conversation { reader: BufReader::new(transport) };
+    let status = converse(request, &mut conversation, out, err);
+    conversation.reader.get_mut().close();
+    status
+}
 
+/// From the greeting to the goodbye.
+fn converse(
+    request: &Request,
+    conversation: &mut Conversation,
+    out: &mut impl Write,
+    err: &mut impl Write,
+) -> Result<ExitStatus, RunError> {
     let greeting = conversation.line()?;
     let server = greeting_version(&greeting).ok_or_else(|| RunError::BadGreeting(greeting.clone()))?;
     if server.major != request.version.major {
@@ -305,7 +445,8 @@ fn reply_timeout(request: &Request) -> Duration {
     REPLY_TIMEOUT + Duration::from_secs(pause.min(super::session::MAX_PAUSE_SECS))
 }
 
-fn connect(host: &str, port: u16) -> Result<TcpStream, RunError> {
+/// The connected socket and how to name it in messages.
+fn connect(host: &str, port: u16) -> Result<(TcpStream, String), RunError> {
     let target = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
     let bare = host.trim_start_matches('[').trim_end_matches(']');
     let addrs: Vec<_> =
@@ -313,7 +454,7 @@ fn connect(host: &str, port: u16) -> Result<TcpStream, RunError> {
     let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
     for addr in addrs {
         match TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT) {
-            Ok(stream) => return Ok(stream),
+            Ok(stream) => return Ok((stream, target)),
             Err(error) => last = error,
         }
     }
@@ -330,13 +471,16 @@ fn greeting_version(greeting: &str) -> Option<Version> {
 }
 
 struct Conversation {
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
+    /// Replies are read through the buffer; commands are written to the
+    /// transport under it (one TLS stream cannot be split in two).
+    reader: BufReader<Transport<TcpStream, ClientConnection>>,
 }
 
 impl Conversation {
     fn command(&mut self, line: &str) -> Result<String, RunError> {
-        self.writer.write_all(format!("{line}\r\n").as_bytes())?;
+        let transport = self.reader.get_mut();
+        transport.write_all(format!("{line}\r\n").as_bytes())?;
+        transport.flush()?;
         self.line()
     }
 
@@ -393,6 +537,32 @@ mod tests {
         assert_eq!(request("1.3 a b -ADD_USER carol c:pw").line(), "ADD_USER carol c:pw");
         assert_eq!(request("1.0 a -pw- -STATUS").password, "-pw-");
         assert_eq!(parse_args(&args("-HELP")), Ok(Invocation::Help));
+        assert_eq!(request("1.0 a b -STATUS").tls, None);
+    }
+
+    #[test]
+    fn tls_options() {
+        let r = request("--tls -H localhost --ca-file ca.pem 1.0 a b -STATUS");
+        let tls = r.tls.expect("--tls");
+        assert_eq!(tls.ca_file, PathBuf::from("ca.pem"));
+        assert_eq!(tls.server_name, ServerName::try_from("localhost").unwrap());
+        let r = request("-H [::1] --tls --ca-file ca.pem 1.0 a b -STATUS");
+        assert_eq!(r.tls.unwrap().server_name, ServerName::try_from("::1").unwrap());
+        let r = request("-H 127.0.0.1 --tls --ca-file ca.pem --server-name mail.example 1.0 a b -STATUS");
+        assert_eq!(r.tls.unwrap().server_name, ServerName::try_from("mail.example").unwrap());
+        let cases = [
+            ("--tls 1.0 a b -STATUS", UsageError::MissingCaFile),
+            ("--ca-file ca.pem 1.0 a b -STATUS", UsageError::NeedsTls("--ca-file")),
+            ("--server-name x 1.0 a b -STATUS", UsageError::NeedsTls("--server-name")),
+            ("--tls --ca-file", UsageError::MissingValue("--ca-file")),
+            (
+                "--tls --ca-file c --server-name bad_name! 1.0 a b -STATUS",
+                UsageError::BadServerName("bad_name!".into()),
+            ),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(parse_args(&args(text)), Err(expected), "{text}");
+        }
     }
 
     #[test]

@@ -24,6 +24,8 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
+use rustls::ServerConfig;
+
 use crate::protocol::response::{Failure, ResponseCode};
 use crate::state::connections::ConnectionLimit;
 use crate::state::users_file::UsersFile;
@@ -54,6 +56,10 @@ pub struct Context {
     pub users_file: Option<UsersFile>,
     /// How long a failed login waits; tests of the session logic use zero.
     pub login_delay: Duration,
+    /// With `--mgmt-tls`, every admin connection starts with a TLS
+    /// handshake (implicit TLS, as POP3S does) and nothing, not even the
+    /// greeting, is sent in clear; `None` keeps MGMT in clear.
+    pub tls: Option<Arc<ServerConfig>>,
 }
 
 /// The MGMT side of a running server.
@@ -65,14 +71,19 @@ pub struct MgmtServer {
 }
 
 impl MgmtServer {
-    /// Binds `addr`.
+    /// Binds `addr`; with `tls`, admins must speak TLS from the first byte.
     ///
     /// # Errors
     /// The address cannot be bound (in use, not local, no rights).
-    pub fn bind(addr: SocketAddr, shared: Arc<Shared>, users_file: Option<UsersFile>) -> io::Result<Self> {
+    pub fn bind(
+        addr: SocketAddr,
+        shared: Arc<Shared>,
+        users_file: Option<UsersFile>,
+        tls: Option<Arc<ServerConfig>>,
+    ) -> io::Result<Self> {
         let listener = TcpListener::bind(addr)
             .map_err(|error| io::Error::new(error.kind(), format!("cannot listen on {addr} for MGMT: {error}")))?;
-        let context = Arc::new(Context { shared, users_file, login_delay: LOGIN_FAILURE_DELAY });
+        let context = Arc::new(Context { shared, users_file, login_delay: LOGIN_FAILURE_DELAY, tls });
         let sessions = Arc::new(ConnectionLimit::new(MAX_ADMIN_SESSIONS, MAX_ADMIN_SESSIONS, None));
         Ok(Self { listener, context, sessions })
     }
@@ -80,6 +91,11 @@ impl MgmtServer {
     /// The address actually bound (port 0 becomes the chosen port).
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// True if admins must connect with TLS.
+    pub fn is_tls(&self) -> bool {
+        self.context.tls.is_some()
     }
 
     /// Starts the accept thread.
@@ -108,7 +124,7 @@ impl MgmtServer {
     fn admit(&self, stream: TcpStream) {
         let Ok(peer) = stream.peer_addr() else { return };
         let Ok(permit) = self.sessions.try_acquire(peer.ip()) else {
-            refuse(stream);
+            refuse(stream, self.context.tls.is_some());
             return;
         };
         let context = Arc::clone(&self.context);
@@ -142,9 +158,14 @@ impl RunningMgmt {
 }
 
 /// RFC 3206 §4: a temporary condition; the admin may try again later.
-fn refuse(mut stream: TcpStream) {
+/// Under `--mgmt-tls` the refusal is not sent at all (it would be
+/// cleartext where the client expects a handshake); the close says enough.
+fn refuse(mut stream: TcpStream, tls: bool) {
     let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
     log::warn!("MGMT refused {peer}: {MAX_ADMIN_SESSIONS} admin sessions already open");
+    if tls {
+        return;
+    }
     // One small write into an empty socket buffer; never wait on the client.
     let _ = stream.set_nonblocking(true);
     let mut line = Vec::new();

@@ -1,10 +1,12 @@
 //! One MGMT connection: the AUTH phase, then the ACTIVE phase, on the
 //! admin's own thread.
 //!
-//! [`serve`] is the only MGMT code that touches the socket: it frames lines
-//! with [`crate::protocol::line`] and flushes after every reply (admin
-//! traffic is tiny, and TIMEOUT and the login delay block, so nothing may
-//! wait in the buffer). [`MgmtSession`] turns each line into replies written
+//! [`serve`] is the only MGMT code that touches the socket: it runs the TLS
+//! handshake first under `--mgmt-tls` (implicit TLS: not one cleartext
+//! byte, not even the greeting), frames lines with
+//! [`crate::protocol::line`] and flushes after every reply (admin traffic
+//! is tiny, and TIMEOUT and the login delay block, so nothing may wait in
+//! the buffer). [`MgmtSession`] turns each line into replies written
 //! with [`crate::protocol::response`]; it can be driven by any `Write`.
 //!
 //! Blocking here is deliberate and harmless to everyone else: the login
@@ -17,6 +19,8 @@ use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::Duration;
 
+use rustls::ServerConfig;
+
 use super::command::{self, Command, CommandError, Verb};
 use super::Context;
 use crate::protocol::line::{read_line, LineRead, MAX_LINE_OCTETS};
@@ -25,6 +29,7 @@ use crate::state::connections::ConnectionPermit;
 use crate::state::pause::PauseGate;
 use crate::state::secret::StoredPassword;
 use crate::state::users::UserTableError;
+use crate::transport::Transport;
 
 /// The greeting; `MGMT/<major>.<minor>` is what clients check.
 pub const GREETING: &str = "Management server ready MGMT/1.0";
@@ -37,6 +42,11 @@ pub const MAX_LOGIN_FAILURES: u32 = 3;
 
 /// A forgotten admin connection must not hold a session slot forever.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// How long a `--mgmt-tls` client has for its TLS handshake: far less than
+/// IDLE_TIMEOUT, so connections that never start one (a cleartext client
+/// waiting for a greeting) cannot hold the few admin slots for long.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// `TIMEOUT s` accepts 1 up to this many seconds.
 pub const MAX_PAUSE_SECS: u64 = 3600;
@@ -358,40 +368,67 @@ fn reply_with_data<L: fmt::Display>(
 /// logins. The `permit` frees the admin session slot when this returns.
 pub fn serve(stream: TcpStream, context: &Arc<Context>, permit: ConnectionPermit) {
     let peer = stream.peer_addr().map_or_else(|_| "unknown peer".to_owned(), |addr| addr.to_string());
-    log::info!("MGMT connection from {peer}");
+    log::info!("MGMT connection from {peer}{}", if context.tls.is_some() { " (TLS)" } else { "" });
     let mut session = MgmtSession::new(context, peer.clone());
-    match converse(&stream, &mut session) {
+    match converse(&stream, context.tls.clone(), &mut session) {
         Ok(()) => log::info!("MGMT closed {peer}"),
         Err(error) => log::info!("MGMT closed {peer}: {error}"),
     }
     drop(permit);
 }
 
-fn converse(stream: &TcpStream, session: &mut MgmtSession<'_>) -> io::Result<()> {
-    stream.set_read_timeout(Some(IDLE_TIMEOUT))?;
+/// An admin connection: the socket, in clear or under TLS.
+type MgmtTransport<'s> = Transport<&'s TcpStream>;
+
+/// Where one command's replies collect before they are flushed together
+/// (one TLS record, one write).
+type Replies<'t, 's> = BufWriter<&'t mut MgmtTransport<'s>>;
+
+fn converse(stream: &TcpStream, tls: Option<Arc<ServerConfig>>, session: &mut MgmtSession<'_>) -> io::Result<()> {
     stream.set_write_timeout(Some(IDLE_TIMEOUT))?;
     stream.set_nodelay(true)?;
-    let mut reader = BufReader::new(stream);
-    let mut writer = BufWriter::new(stream);
-    response::ok(&mut writer, GREETING)?;
-    writer.flush()?;
+    let mut transport = Transport::Plain(stream);
+    if let Some(config) = tls {
+        stream.set_read_timeout(Some(HANDSHAKE_TIMEOUT))?;
+        transport = transport
+            .start_tls(config)
+            .map_err(|error| io::Error::new(error.kind(), format!("TLS handshake failed: {error}")))?;
+    }
+    stream.set_read_timeout(Some(IDLE_TIMEOUT))?;
+    let mut reader = BufReader::new(transport);
+    let result = talk(&mut reader, session);
+    reader.get_mut().close();
+    result
+}
+
+fn talk(reader: &mut BufReader<MgmtTransport<'_>>, session: &mut MgmtSession<'_>) -> io::Result<()> {
+    reply(reader, |out| response::ok(out, GREETING))?;
     let mut line = Vec::with_capacity(MAX_LINE_OCTETS);
     loop {
-        let read = match read_line(&mut reader, &mut line) {
+        let read = match read_line(reader, &mut line) {
             Ok(LineRead::Eof) => return Ok(()),
             Ok(read) => read,
             Err(error) if matches!(error.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
-                Failure::new("IDLE TIMEOUT").write_to(&mut writer)?;
-                return writer.flush();
+                return reply(reader, |out| Failure::new("IDLE TIMEOUT").write_to(out));
             }
             Err(error) => return Err(error),
         };
-        let flow = session.handle(&read, &line, &mut writer)?;
-        writer.flush()?;
+        let flow = reply(reader, |out| session.handle(&read, &line, out))?;
         if flow == Flow::Close {
             return Ok(());
         }
     }
+}
+
+/// Lets `write` answer through the transport under `reader`, then flushes.
+fn reply<T>(
+    reader: &mut BufReader<MgmtTransport<'_>>,
+    write: impl FnOnce(&mut Replies<'_, '_>) -> io::Result<T>,
+) -> io::Result<T> {
+    let mut out = BufWriter::new(reader.get_mut());
+    let value = write(&mut out)?;
+    out.flush()?;
+    Ok(value)
 }
 
 #[cfg(test)]
@@ -415,7 +452,7 @@ mod tests {
             None,
             PlaintextAuth::LoopbackOnly,
         );
-        Context { shared: Arc::new(shared), users_file: None, login_delay: Duration::ZERO }
+        Context { shared: Arc::new(shared), users_file: None, login_delay: Duration::ZERO, tls: None }
     }
 
     /// Feeds `lines` to a session and returns everything it wrote.

@@ -11,14 +11,15 @@
 //! command injected by a man in the middle ahead of the handshake must never
 //! run as if it came through TLS (CVE-2011-0411).
 
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, BufReader, Write};
 use std::sync::Arc;
 use std::time::Instant;
 
-use rustls::{ServerConfig, ServerConnection, StreamOwned};
+use rustls::ServerConfig;
 
 use super::metered::Metered;
 use crate::protocol::line::{self, LineRead};
+use crate::transport::Transport;
 
 /// Room for many pipelined commands per read; an idle session keeps only
 /// this and its outbox.
@@ -26,68 +27,12 @@ const READ_BUFFER: usize = 4096;
 /// Replies are written once this much is waiting (or on flush).
 const WRITE_BUFFER: usize = 4096;
 
-/// The byte stream under a connection.
-pub enum Transport<'a> {
-    Plain(Metered<'a>),
-    Tls(Box<StreamOwned<ServerConnection, Metered<'a>>>),
-}
-
-impl<'a> Transport<'a> {
-    /// Runs the TLS handshake over `self` and returns the secured transport.
-    fn into_tls(self, config: Arc<ServerConfig>) -> io::Result<Self> {
-        let Transport::Plain(mut socket) = self else {
-            return Err(io::Error::other("TLS is already active"));
-        };
-        let mut tls = ServerConnection::new(config).map_err(io::Error::other)?;
-        while tls.is_handshaking() {
-            tls.complete_io(&mut socket)?;
-        }
-        Ok(Transport::Tls(Box::new(StreamOwned::new(tls, socket))))
-    }
-
-    fn metered(&self) -> &Metered<'a> {
-        match self {
-            Transport::Plain(socket) => socket,
-            Transport::Tls(stream) => &stream.sock,
-        }
-    }
-
-    fn metered_mut(&mut self) -> &mut Metered<'a> {
-        match self {
-            Transport::Plain(socket) => socket,
-            Transport::Tls(stream) => &mut stream.sock,
-        }
-    }
-}
-
-impl Read for Transport<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Transport::Plain(socket) => socket.read(buf),
-            Transport::Tls(stream) => stream.read(buf),
-        }
-    }
-}
-
-impl Write for Transport<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Transport::Plain(socket) => socket.write(buf),
-            Transport::Tls(stream) => stream.write(buf),
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Transport::Plain(socket) => socket.flush(),
-            Transport::Tls(stream) => stream.flush(),
-        }
-    }
-}
+/// The byte stream under a POP3 connection: metered, maybe TLS.
+type Pop3Transport<'a> = Transport<Metered<'a>>;
 
 /// One client connection: buffered lines in, buffered replies out.
 pub struct Connection<'a> {
-    reader: BufReader<Transport<'a>>,
+    reader: BufReader<Pop3Transport<'a>>,
     outbox: Vec<u8>,
 }
 
@@ -98,7 +43,7 @@ impl<'a> Connection<'a> {
 
     /// Reads (and TLS handshakes) fail with `TimedOut` after `deadline`.
     pub fn set_read_deadline(&mut self, deadline: Instant) {
-        self.reader.get_mut().metered_mut().set_read_deadline(deadline);
+        self.reader.get_mut().socket_mut().set_read_deadline(deadline);
     }
 
     /// Reads the next command line; see [`line::read_line`].
@@ -126,33 +71,30 @@ impl<'a> Connection<'a> {
     /// number of plaintext octets that were waiting and have been dropped.
     pub fn start_tls(self, config: Arc<ServerConfig>) -> io::Result<(Self, usize)> {
         let dropped = self.reader.buffer().len();
-        let transport = self.reader.into_inner().into_tls(config)?;
+        let transport = self.reader.into_inner().start_tls(config)?;
         Ok((Self { reader: BufReader::with_capacity(READ_BUFFER, transport), outbox: self.outbox }, dropped))
     }
 
     pub fn is_tls(&self) -> bool {
-        matches!(self.reader.get_ref(), Transport::Tls(_))
+        self.reader.get_ref().is_tls()
     }
 
     /// Octets received and sent on the wire so far.
     pub fn octets(&self) -> (u64, u64) {
-        let metered = self.reader.get_ref().metered();
+        let metered = self.reader.get_ref().socket();
         (metered.received(), metered.sent())
     }
 
     /// Ends TLS politely (close_notify) where it is active.
     pub fn close(&mut self) {
-        if let Transport::Tls(stream) = self.reader.get_mut() {
-            stream.conn.send_close_notify();
-            let _ = stream.flush();
-        }
+        self.reader.get_mut().close();
     }
 }
 
 /// The reply side of a [`Connection`], borrowed for one command.
 pub struct Replies<'c, 'a> {
     outbox: &'c mut Vec<u8>,
-    transport: &'c mut Transport<'a>,
+    transport: &'c mut Pop3Transport<'a>,
 }
 
 impl Write for Replies<'_, '_> {

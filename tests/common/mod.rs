@@ -108,7 +108,9 @@ impl TestServer {
                     [("POP3 listening on ", "pop3"), ("POP3S listening on ", "pop3s"), ("MGMT listening on ", "mgmt")]
                 {
                     if let Some(addr) = line.split(prefix).nth(1) {
-                        let _ = found.send((kind, addr.trim().parse::<SocketAddr>().unwrap()));
+                        // The address may be followed by a note such as "(TLS)".
+                        let addr = addr.split_whitespace().next().unwrap_or_default();
+                        let _ = found.send((kind, addr.parse::<SocketAddr>().unwrap()));
                     }
                 }
                 if line.contains(READY) {
@@ -494,4 +496,63 @@ pub fn start_expecting_exit(args: &[&str]) -> (i32, String) {
     let mut stderr = String::new();
     child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
     (status.code().unwrap_or(-1), stderr)
+}
+
+/// A self-signed server certificate for 127.0.0.1 and localhost, made with
+/// openssl; it is its own trust anchor (`--cacert`, `cafile`, `--ca-file`).
+pub struct TestCertificate {
+    _dir: tempfile::TempDir,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl TestCertificate {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+        let output = Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"])
+            .args(["-days", "2", "-subj", "/CN=localhost"])
+            .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:127.0.0.2"])
+            // A server certificate, not a CA: rustls (admin_monitor) refuses a
+            // CA certificate as the server's own.
+            .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .output()
+            .expect("openssl is needed for the TLS tests (apt-get install openssl)");
+        assert!(output.status.success(), "openssl: {}", String::from_utf8_lossy(&output.stderr));
+        Self { _dir: dir, cert, key }
+    }
+
+    pub fn server_args(&self) -> Vec<String> {
+        vec![
+            "--tls-cert".into(),
+            self.cert.display().to_string(),
+            "--tls-key".into(),
+            self.key.display().to_string(),
+            "--tls-port".into(),
+            "0".into(),
+        ]
+    }
+}
+
+/// Runs a Python script with `args`; returns stdout, failing on error.
+pub fn python(script: &str, args: &[String]) -> String {
+    let output = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("python3 is needed for these tests");
+    assert!(
+        output.status.success(),
+        "python failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
 }
