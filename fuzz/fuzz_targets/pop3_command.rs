@@ -63,5 +63,14 @@ fn canonical(command: &Command) -> String {
         Command::Top(n, lines) => format!("TOP {n} {lines}"),
         Command::Uidl(n) => format!("UIDL{}", optional(n)),
         Command::Capa => "CAPA".into(),
+        Command::Stls => "STLS".into(),
+        Command::Auth { mechanism, initial_response } => {
+            let mut line = String::from("AUTH");
+            for argument in [mechanism, initial_response].into_iter().flatten() {
+                line.push(' ');
+                line.push_str(argument);
+            }
+            line
+        }
     }
 }
