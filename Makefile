@@ -44,9 +44,8 @@ interop: all ## fetch the demo mailbox with fetchmail, mpop and getmail6, in cle
 # -Zsanitizer=address and -Cpasses=sancov-module; this machine has only a
 # stable toolchain, so fuzz/run.sh sets RUSTC_BOOTSTRAP=1, which lets stable
 # rustc accept them (the sanitizer runtimes ship with stable rust-std).
-# The MGMT parser target, mgmt_command, joins FUZZ_TARGETS when it exists.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= pop3_command line_framing encoder pop3_session
+FUZZ_TARGETS ?= pop3_command mgmt_command sasl_plain line_framing encoder pop3_session
 
 fuzz: ## run every fuzz target for FUZZ_SECONDS (default 60) each; fails on a crash
 	@command -v cargo-fuzz >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --locked

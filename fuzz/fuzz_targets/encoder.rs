@@ -77,10 +77,7 @@ fn unstuff(body: &[u8]) -> (Vec<u8>, &[u8]) {
     let mut content = Vec::new();
     let mut rest = body;
     loop {
-        let end = rest
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .expect("the body ends with a CRLF line");
+        let end = rest.windows(2).position(|w| w == b"\r\n").expect("the body ends with a CRLF line");
         let line = &rest[..end];
         rest = &rest[end + 2..];
         if line == b"." {
@@ -101,11 +98,7 @@ fn chunks<'a>(input: &'a [u8], sizes: &'a [u8]) -> impl Iterator<Item = &'a [u8]
         if rest.is_empty() {
             return None;
         }
-        let mut size = if sizes.is_empty() {
-            rest.len()
-        } else {
-            usize::from(sizes[turn % sizes.len()])
-        };
+        let mut size = if sizes.is_empty() { rest.len() } else { usize::from(sizes[turn % sizes.len()]) };
         turn += 1;
         // Never two empty chunks in a row, so every input is used up.
         if last_was_empty {
@@ -144,34 +137,17 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(fed, input.len(), "the chunks cover the input");
     encoder.finish(&mut out);
 
-    assert_eq!(
-        out,
-        naive(input, top, true),
-        "encoder output differs from the naive reference"
-    );
+    assert_eq!(out, naive(input, top, true), "encoder output differs from the naive reference");
     let (content, after) = unstuff(&out);
     assert!(after.is_empty(), "the body has a \".\" line before its end");
     let normalised = crlf_normalised(input);
-    assert!(
-        normalised.starts_with(&content),
-        "un-stuffed output is not a prefix of the CRLF-normalised input"
-    );
+    assert!(normalised.starts_with(&content), "un-stuffed output is not a prefix of the CRLF-normalised input");
     if top.is_none() {
-        assert_eq!(
-            content, normalised,
-            "un-stuffed output is not the CRLF-normalised input"
-        );
-        assert_eq!(
-            size.finish(),
-            content.len() as u64,
-            "VirtualSize disagrees with the output"
-        );
+        assert_eq!(content, normalised, "un-stuffed output is not the CRLF-normalised input");
+        assert_eq!(size.finish(), content.len() as u64, "VirtualSize disagrees with the output");
     }
 });
 
 fn header(unstructured: &mut Unstructured<'_>) -> Result<Header> {
-    Ok(Header {
-        top: unstructured.arbitrary()?,
-        chunk_sizes: unstructured.arbitrary()?,
-    })
+    Ok(Header { top: unstructured.arbitrary()?, chunk_sizes: unstructured.arbitrary()? })
 }

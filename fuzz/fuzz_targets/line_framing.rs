@@ -31,11 +31,8 @@ struct Pieces<'a> {
 
 impl Read for Pieces<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let size = if self.sizes.is_empty() {
-            usize::MAX
-        } else {
-            usize::from(self.sizes[self.next % self.sizes.len()])
-        };
+        let size =
+            if self.sizes.is_empty() { usize::MAX } else { usize::from(self.sizes[self.next % self.sizes.len()]) };
         self.next += 1;
         if size == 0 && !self.interrupted && !self.data.is_empty() {
             self.interrupted = true;
@@ -78,31 +75,17 @@ fuzz_target!(|data: &[u8]| {
     };
     let input = unstructured.take_rest();
     let capacity = usize::from(header.buffer_capacity % 1024) + 1;
-    let pieces = Pieces {
-        data: input,
-        sizes: &header.read_sizes,
-        next: 0,
-        interrupted: false,
-    };
+    let pieces = Pieces { data: input, sizes: &header.read_sizes, next: 0, interrupted: false };
     let mut reader = BufReader::with_capacity(capacity, pieces);
     let mut line = Vec::with_capacity(MAX_LINE_OCTETS);
     let mut framed = Vec::new();
     // Every call consumes at least one byte or ends, so this is bounded.
     for _ in 0..=input.len() {
-        let result =
-            read_line(&mut reader, &mut line).expect("only interrupted reads, which are retried");
-        assert!(
-            line.capacity() <= MAX_LINE_OCTETS,
-            "line buffer grew to {}",
-            line.capacity()
-        );
+        let result = read_line(&mut reader, &mut line).expect("only interrupted reads, which are retried");
+        assert!(line.capacity() <= MAX_LINE_OCTETS, "line buffer grew to {}", line.capacity());
         match result {
             LineRead::Line => {
-                assert!(
-                    line.len() + 2 <= MAX_LINE_OCTETS,
-                    "a {}-octet line was accepted",
-                    line.len()
-                );
+                assert!(line.len() + 2 <= MAX_LINE_OCTETS, "a {}-octet line was accepted", line.len());
                 framed.push(Framed::Line(line.clone()));
             }
             LineRead::TooLong => {
@@ -119,8 +102,5 @@ fuzz_target!(|data: &[u8]| {
 });
 
 fn header(unstructured: &mut Unstructured<'_>) -> Result<Header> {
-    Ok(Header {
-        buffer_capacity: unstructured.arbitrary()?,
-        read_sizes: unstructured.arbitrary()?,
-    })
+    Ok(Header { buffer_capacity: unstructured.arbitrary()?, read_sizes: unstructured.arbitrary()? })
 }

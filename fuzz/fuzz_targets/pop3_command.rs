@@ -21,18 +21,11 @@ fuzz_target!(|line: &[u8]| {
                 String::from_utf8_lossy(line)
             );
             let canonical = canonical(command);
-            assert_eq!(
-                parse(canonical.as_bytes()).as_ref(),
-                Ok(command),
-                "canonical form {canonical:?}"
-            );
+            assert_eq!(parse(canonical.as_bytes()).as_ref(), Ok(command), "canonical form {canonical:?}");
         }
         Err(error) => {
             let reason = error.to_string();
-            assert!(
-                !reason.is_empty() && !reason.contains(['\r', '\n']),
-                "reason {reason:?}"
-            );
+            assert!(!reason.is_empty() && !reason.contains(['\r', '\n']), "reason {reason:?}");
         }
     }
     // Keywords are case-insensitive: changing only the keyword's case
@@ -42,18 +35,9 @@ fuzz_target!(|line: &[u8]| {
     for upper in [true, false] {
         let mut recased = line.to_vec();
         for byte in &mut recased[start..end] {
-            *byte = if upper {
-                byte.to_ascii_uppercase()
-            } else {
-                byte.to_ascii_lowercase()
-            };
+            *byte = if upper { byte.to_ascii_uppercase() } else { byte.to_ascii_lowercase() };
         }
-        assert_eq!(
-            parse(&recased),
-            parsed,
-            "recased {:?}",
-            String::from_utf8_lossy(&recased)
-        );
+        assert_eq!(parse(&recased), parsed, "recased {:?}", String::from_utf8_lossy(&recased));
     }
 });
 
@@ -65,8 +49,7 @@ fn first_word(line: &[u8]) -> &[u8] {
 }
 
 fn canonical(command: &Command) -> String {
-    let optional =
-        |n: &Option<std::num::NonZeroU32>| n.map(|n| format!(" {n}")).unwrap_or_default();
+    let optional = |n: &Option<std::num::NonZeroU32>| n.map(|n| format!(" {n}")).unwrap_or_default();
     match command {
         Command::User(name) => format!("USER {name}"),
         Command::Pass(password) => format!("PASS {password}"),
@@ -80,5 +63,14 @@ fn canonical(command: &Command) -> String {
         Command::Top(n, lines) => format!("TOP {n} {lines}"),
         Command::Uidl(n) => format!("UIDL{}", optional(n)),
         Command::Capa => "CAPA".into(),
+        Command::Stls => "STLS".into(),
+        Command::Auth { mechanism, initial_response } => {
+            let mut line = String::from("AUTH");
+            for argument in [mechanism, initial_response].into_iter().flatten() {
+                line.push(' ');
+                line.push_str(argument);
+            }
+            line
+        }
     }
 }

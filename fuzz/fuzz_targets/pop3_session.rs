@@ -35,17 +35,11 @@ use pop3d::tls::PlaintextAuth;
 /// The messages alice and bob hold: every line-end and dot case the
 /// encoder knows, an empty message, and one whose recorded size is wrong.
 const MESSAGES: &[(&str, &[u8])] = &[
-    (
-        "1700000001.M1P1.fuzz",
-        b"Subject: one\n\nbody\n.\n..two dots\nlast",
-    ),
+    ("1700000001.M1P1.fuzz", b"Subject: one\n\nbody\n.\n..two dots\nlast"),
     ("1700000002.M2P1.fuzz", b"Subject: two\r\n\r\n.\r\nline\r\n"),
     ("1700000003.M3P1.fuzz", b""),
     ("1700000004.M4P1.fuzz", b"H: x\n\n\r\r\n\x00\xff 8bit\n.\r"),
-    (
-        "1700000005.M5P1.fuzz,S=3,W=3:2,S",
-        b"rewritten after delivery\n",
-    ),
+    ("1700000005.M5P1.fuzz,S=3,W=3:2,S", b"rewritten after delivery\n"),
 ];
 const USERS: &[&str] = &["alice", "bob", "carol", "alice"];
 const RETR_BUFFERS: &[usize] = &[1, 2, 3, 5, 7, 16, 64, 4096];
@@ -82,10 +76,7 @@ fn snapshot(maildir: &Path) -> BTreeMap<String, Vec<u8>> {
         .unwrap()
         .map(|entry| {
             let entry = entry.unwrap();
-            (
-                entry.file_name().into_string().unwrap(),
-                fs::read(entry.path()).unwrap(),
-            )
+            (entry.file_name().into_string().unwrap(), fs::read(entry.path()).unwrap())
         })
         .collect()
 }
@@ -96,15 +87,9 @@ fn credentials(text: &str) -> Credentials {
 
 /// Splits `out` at its first CRLF; the status line must be well-formed.
 fn status_line(out: &[u8]) -> (&str, &[u8]) {
-    let end = out
-        .windows(2)
-        .position(|w| w == b"\r\n")
-        .expect("a reply ends with CRLF");
+    let end = out.windows(2).position(|w| w == b"\r\n").expect("a reply ends with CRLF");
     let status = std::str::from_utf8(&out[..end]).expect("status lines are text");
-    assert!(
-        !status.contains(['\r', '\n']),
-        "stray line end in {status:?}"
-    );
+    assert!(!status.contains(['\r', '\n']), "stray line end in {status:?}");
     let ok = status == "+OK" || status.starts_with("+OK ");
     let err = status == "-ERR" || status.starts_with("-ERR ");
     assert!(ok || err, "not a status line: {status:?}");
@@ -117,18 +102,11 @@ fn body_lines(body: &[u8]) -> Vec<&[u8]> {
     let mut lines = Vec::new();
     let mut rest = body;
     loop {
-        let end = rest
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .expect("a multi-line reply ends with \".\" CRLF");
+        let end = rest.windows(2).position(|w| w == b"\r\n").expect("a multi-line reply ends with \".\" CRLF");
         let line = &rest[..end];
         rest = &rest[end + 2..];
         if line == b"." {
-            assert!(
-                rest.is_empty(),
-                "{} octets after the end of a multi-line reply",
-                rest.len()
-            );
+            assert!(rest.is_empty(), "{} octets after the end of a multi-line reply", rest.len());
             return lines;
         }
         lines.push(line.strip_prefix(b".").unwrap_or(line));
@@ -148,11 +126,7 @@ fn check_reply(command: &Result<Command, command::CommandError>, out: &[u8]) {
                 | Command::Auth { mechanism: None, .. })
         );
     if !multi_line {
-        assert!(
-            rest.is_empty(),
-            "one-line reply {status:?} followed by {:?}",
-            String::from_utf8_lossy(rest)
-        );
+        assert!(rest.is_empty(), "one-line reply {status:?} followed by {:?}", String::from_utf8_lossy(rest));
         return;
     }
     let lines = body_lines(rest);
@@ -164,10 +138,7 @@ fn check_reply(command: &Result<Command, command::CommandError>, out: &[u8]) {
                 .and_then(|n| n.parse().ok())
                 .unwrap_or_else(|| panic!("RETR status {status:?}"));
             let sent: usize = lines.iter().map(|line| line.len() + 2).sum();
-            assert_eq!(
-                sent, announced,
-                "RETR sent a different size than it announced"
-            );
+            assert_eq!(sent, announced, "RETR sent a different size than it announced");
         }
         Ok(Command::Uidl(None)) => {
             for line in lines {
@@ -175,21 +146,14 @@ fn check_reply(command: &Result<Command, command::CommandError>, out: &[u8]) {
                 let (number, uid) = line.split_once(' ').expect("UIDL line is \"n uid\"");
                 assert!(number.parse::<u32>().is_ok_and(|n| n > 0), "{line:?}");
                 // RFC 1939 §7: 1 to 70 characters in 0x21-0x7E.
-                assert!(
-                    (1..=70).contains(&uid.len())
-                        && uid.bytes().all(|b| (0x21..=0x7e).contains(&b)),
-                    "{line:?}"
-                );
+                assert!((1..=70).contains(&uid.len()) && uid.bytes().all(|b| (0x21..=0x7e).contains(&b)), "{line:?}");
             }
         }
         Ok(Command::List(None)) => {
             for line in lines {
                 let line = std::str::from_utf8(line).expect("LIST lines are text");
                 let (number, size) = line.split_once(' ').expect("LIST line is \"n size\"");
-                assert!(
-                    number.parse::<u32>().is_ok() && size.parse::<u64>().is_ok(),
-                    "{line:?}"
-                );
+                assert!(number.parse::<u32>().is_ok() && size.parse::<u64>().is_ok(), "{line:?}");
             }
         }
         _ => {}
@@ -226,8 +190,7 @@ fuzz_target!(|data: &[u8]| {
         None,
         PlaintextAuth::LoopbackOnly,
     );
-    let other_session =
-        bob_is_busy.then(|| Maildrop::open(&bob).expect("nothing else holds bob's maildrop"));
+    let other_session = bob_is_busy.then(|| Maildrop::open(&bob).expect("nothing else holds bob's maildrop"));
 
     let mut input = Vec::new();
     if log_in_first {
@@ -253,9 +216,7 @@ fuzz_target!(|data: &[u8]| {
         let logged_in = session.user().map(ToString::to_string);
         let quit_in_transaction = parsed == Ok(Command::Quit) && logged_in.is_some();
         let mut out = Vec::new();
-        let flow = session
-            .handle_line(&line, &mut out)
-            .expect("writing to memory cannot fail");
+        let flow = session.handle_line(&line, &mut out).expect("writing to memory cannot fail");
         sasl_continuation = out == b"+ \r\n";
         if !sasl_continuation {
             check_reply(&parsed, &out);
@@ -280,27 +241,14 @@ fuzz_target!(|data: &[u8]| {
     for ((name, maildir), before) in [("alice", alice), ("bob", bob)].into_iter().zip(before) {
         let after = snapshot(&maildir);
         for (file, content) in &after {
-            assert_eq!(
-                before.get(file),
-                Some(content),
-                "{file} appeared or changed in {}",
-                maildir.display()
-            );
+            assert_eq!(before.get(file), Some(content), "{file} appeared or changed in {}", maildir.display());
         }
         let removed = before.len() - after.len();
         let expected = match &committed {
             Some((user, removed)) if user == name => *removed,
             _ => 0,
         };
-        assert_eq!(
-            removed,
-            expected,
-            "files removed from {} without a QUIT committing them",
-            maildir.display()
-        );
-        assert!(
-            !maildir.join(pop3d::storage::lock::LOCK_FILE_NAME).exists(),
-            "a lock outlived its session"
-        );
+        assert_eq!(removed, expected, "files removed from {} without a QUIT committing them", maildir.display());
+        assert!(!maildir.join(pop3d::storage::lock::LOCK_FILE_NAME).exists(), "a lock outlived its session");
     }
 });
