@@ -5,9 +5,8 @@
 mod common;
 
 use std::process::{Command, Output, Stdio};
-use std::sync::mpsc;
 
-use common::{files_in_cur, TestServer, PATIENCE};
+use common::{files_in_cur, TestServer};
 
 /// Messages with the usual traps: a dot line, a first line starting with a
 /// dot, CRLF and LF mixed, 8-bit bytes, no final newline.
@@ -49,17 +48,7 @@ fn run(program: &str, args: &[&str], stdin: &[u8]) -> Output {
         let mut input = child.stdin.take().unwrap();
         input.write_all(stdin).unwrap();
     }
-    let pid = child.id();
-    let (done, output) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = done.send(child.wait_with_output());
-    });
-    let Ok(output) = output.recv_timeout(PATIENCE) else {
-        // SAFETY: plain kill(2) of the child this function started.
-        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
-        panic!("{program} {args:?} did not finish");
-    };
-    output.unwrap()
+    common::wait_bounded(child, &format!("{program} {args:?}"))
 }
 
 fn curl(args: &[&str]) -> Vec<u8> {

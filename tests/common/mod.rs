@@ -288,17 +288,7 @@ pub fn run_to_exit(args: &[&str]) -> Exited {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start pop3d");
-    let pid = child.id();
-    let (done, output) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = done.send(child.wait_with_output());
-    });
-    let Ok(output) = output.recv_timeout(PATIENCE) else {
-        // SAFETY: plain kill(2) of the child this function started.
-        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
-        panic!("pop3d {args:?} did not exit");
-    };
-    let output = output.expect("pop3d output");
+    let output = wait_bounded(child, &format!("pop3d {args:?}"));
     Exited {
         code: output.status.code(),
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -555,4 +545,20 @@ pub fn python(script: &str, args: &[String]) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8(output.stdout).unwrap()
+}
+
+/// Waits for `child` to finish, killing it and failing the test if it
+/// takes longer than [`PATIENCE`]; `what` names it in the failure.
+pub fn wait_bounded(child: std::process::Child, what: &str) -> std::process::Output {
+    let pid = child.id();
+    let (done, output) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(child.wait_with_output());
+    });
+    let Ok(output) = output.recv_timeout(PATIENCE) else {
+        // SAFETY: plain kill(2) of the child this function started.
+        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        panic!("{what} did not finish");
+    };
+    output.expect("the child's output")
 }
