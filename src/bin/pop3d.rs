@@ -8,6 +8,24 @@ use pop3d::config::{self, Invocation};
 use pop3d::state::secret;
 use simplelog::{ColorChoice, ConfigBuilder, TermLogger, TerminalMode};
 
+/// jemalloc, with its per-thread caches off. The pool holds one thread per
+/// allowed connection (thousands), and any per-thread cache keeps freed
+/// memory in every thread that ever ran a session: under glibc's malloc the
+/// soak (`make soak`) saw RSS climb about 25 MiB a minute at `-c 1600` and
+/// never come back, though less than 4 MiB was ever live. Without the caches
+/// every free goes back to a shared arena, and jemalloc returns idle pages to
+/// the system, so RSS falls back after a burst.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+/// jemalloc reads its options from this symbol (a C string) when it starts.
+#[export_name = "_rjem_malloc_conf"]
+static JEMALLOC_OPTIONS: &std::ffi::c_char = {
+    let options: &std::ffi::CStr = c"tcache:false";
+    // SAFETY: the pointer comes from a 'static C string literal.
+    unsafe { &*options.as_ptr() }
+};
+
 /// Exit status for a bad command line (as getopts-style tools use).
 const USAGE_ERROR: u8 = 2;
 /// Printed after the options by `--help`.
