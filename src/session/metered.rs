@@ -11,6 +11,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
+use std::os::fd::AsRawFd;
 use std::time::Instant;
 
 use crate::state::stats::Stats;
@@ -40,6 +41,28 @@ impl<'a> Metered<'a> {
 
     pub fn sent(&self) -> u64 {
         self.sent
+    }
+
+    /// Sets or clears TCP_CORK: while set, the kernel sends only full
+    /// segments; clearing it sends what is left at once.
+    pub fn set_cork(&self, cork: bool) -> io::Result<()> {
+        let value = libc::c_int::from(cork);
+        // SAFETY: a valid socket descriptor, borrowed for this call, and a
+        // pointer to a c_int that outlives it, with its exact size.
+        let status = unsafe {
+            libc::setsockopt(
+                self.stream.as_raw_fd(),
+                libc::IPPROTO_TCP,
+                libc::TCP_CORK,
+                (&raw const value).cast(),
+                std::mem::size_of_val(&value) as libc::socklen_t,
+            )
+        };
+        if status == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
     }
 }
 
