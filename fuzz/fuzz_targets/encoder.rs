@@ -1,53 +1,22 @@
 //! The RETR/TOP encoder and the size rule over arbitrary message bytes cut
 //! into arbitrary chunks.
 //!
-//! Properties: the chunked [`MessageEncoder`] emits exactly what a naive
-//! whole-input encoder emits, for RETR and for TOP; the body ends at its
-//! first "." line and nowhere earlier; [`VirtualSize`] equals the length of
+//! Properties: the chunked [`MessageEncoder`] emits exactly what the naive
+//! whole-input [`reference_encode`] emits, for RETR and for TOP; the body
+//! ends at its first "." line and nowhere earlier; [`VirtualSize`] equals the length of
 //! the output once un-stuffed; and the un-stuffed output is the input with
 //! its line ends turned into CRLF.
 #![no_main]
 
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
-use pop3d::protocol::encode::{MessageEncoder, VirtualSize};
+use pop3d::protocol::encode::{reference_encode, MessageEncoder, VirtualSize};
 
 #[derive(Debug)]
 struct Header {
     /// TOP's line count, or RETR when absent.
     top: Option<u8>,
     chunk_sizes: Vec<u8>,
-}
-
-/// The obvious whole-input encoder (RFC 1939 §3 and §7), line by line.
-fn naive(input: &[u8], top: Option<u64>, stuff: bool) -> Vec<u8> {
-    let mut lines: Vec<&[u8]> = input.split(|&b| b == b'\n').collect();
-    if lines.last().is_some_and(|l| l.is_empty()) {
-        lines.pop();
-    }
-    let mut out = Vec::new();
-    let mut in_headers = true;
-    let mut body_left = top;
-    for line in lines {
-        if !in_headers && body_left == Some(0) {
-            break;
-        }
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if stuff && line.first() == Some(&b'.') {
-            out.push(b'.');
-        }
-        out.extend_from_slice(line);
-        out.extend_from_slice(b"\r\n");
-        if in_headers {
-            in_headers = !line.is_empty();
-        } else if let Some(left) = &mut body_left {
-            *left -= 1;
-        }
-    }
-    if stuff {
-        out.extend_from_slice(b".\r\n");
-    }
-    out
 }
 
 /// Byte by byte: every LF not after a CR becomes CRLF, and an unterminated
@@ -137,7 +106,7 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(fed, input.len(), "the chunks cover the input");
     encoder.finish(&mut out);
 
-    assert_eq!(out, naive(input, top, true), "encoder output differs from the naive reference");
+    assert_eq!(out, reference_encode(input, top, true), "encoder output differs from the reference");
     let (content, after) = unstuff(&out);
     assert!(after.is_empty(), "the body has a \".\" line before its end");
     let normalised = crlf_normalised(input);

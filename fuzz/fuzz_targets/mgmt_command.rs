@@ -9,6 +9,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use pop3d::mgmt::command::{parse, Command};
+use pop3d::state::secret::StoredPassword;
+use pop3d::state::users::Credentials;
 
 fuzz_target!(|line: &[u8]| {
     let parsed = parse(line);
@@ -53,9 +55,11 @@ fn canonical(command: &Command) -> String {
         // PASS takes the rest of the line, spaces and all.
         Command::Pass(password) => format!("{verb} {}", password.expose()),
         Command::MaxConnec(n) | Command::MaxUsers(n) | Command::Timeout(n) => format!("{verb} {n}"),
-        Command::AddUser(credentials) => {
-            format!("{verb} {} {}", credentials.name.as_str(), credentials.password.expose())
+        // MGMT takes a password in clear and never a stored hash.
+        Command::AddUser(Credentials { name, password: StoredPassword::Plain(password) }) => {
+            format!("{verb} {} {}", name.as_str(), password.expose())
         }
+        Command::AddUser(credentials) => panic!("ADD_USER parsed to a stored hash: {credentials:?}"),
         Command::ChangePassword { old, new } => format!("{verb} {} {}", old.expose(), new.expose()),
         Command::Quit
         | Command::Capa

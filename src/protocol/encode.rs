@@ -154,40 +154,45 @@ impl VirtualSize {
     }
 }
 
+/// The obvious whole-input encoder (RFC 1939 §3 and §7), line by line: the
+/// oracle [`MessageEncoder`] is checked against, by the unit tests below and
+/// by the `encoder` fuzz target (which builds the library with the
+/// `fuzzing` feature). `top` is TOP's body line count, `None` for RETR;
+/// `stuff` adds byte-stuffing and the final "." line.
+#[cfg(any(test, feature = "fuzzing"))]
+pub fn reference_encode(input: &[u8], top: Option<u64>, stuff: bool) -> Vec<u8> {
+    let mut lines: Vec<&[u8]> = input.split(|&b| b == b'\n').collect();
+    if lines.last().is_some_and(|l| l.is_empty()) {
+        lines.pop();
+    }
+    let mut out = Vec::new();
+    let mut in_headers = true;
+    let mut body_left = top;
+    for line in lines {
+        if !in_headers && body_left == Some(0) {
+            break;
+        }
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if stuff && line.first() == Some(&b'.') {
+            out.push(b'.');
+        }
+        out.extend_from_slice(line);
+        out.extend_from_slice(b"\r\n");
+        if in_headers {
+            in_headers = !line.is_empty();
+        } else if let Some(left) = &mut body_left {
+            *left -= 1;
+        }
+    }
+    if stuff {
+        out.extend_from_slice(b".\r\n");
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The obvious whole-input implementation the chunked encoder must match.
-    fn naive(input: &[u8], top: Option<u64>, stuff: bool) -> Vec<u8> {
-        let mut lines: Vec<&[u8]> = input.split(|&b| b == b'\n').collect();
-        if lines.last().is_some_and(|l| l.is_empty()) {
-            lines.pop();
-        }
-        let mut out = Vec::new();
-        let mut in_headers = true;
-        let mut body_left = top;
-        for line in lines {
-            if !in_headers && body_left == Some(0) {
-                break;
-            }
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            if stuff && line.first() == Some(&b'.') {
-                out.push(b'.');
-            }
-            out.extend_from_slice(line);
-            out.extend_from_slice(b"\r\n");
-            if in_headers {
-                in_headers = !line.is_empty();
-            } else if let Some(left) = &mut body_left {
-                *left -= 1;
-            }
-        }
-        if stuff {
-            out.extend_from_slice(b".\r\n");
-        }
-        out
-    }
 
     fn encode_in_two(input: &[u8], split: usize, top: Option<u64>) -> Vec<u8> {
         let mut encoder = match top {
@@ -241,22 +246,26 @@ mod tests {
     }
 
     #[test]
-    fn retr_matches_the_naive_reference_at_every_split_point() {
+    fn retr_matches_the_reference_at_every_split_point() {
         for input in samples() {
             for split in 0..=input.len() {
-                assert_eq!(encode_in_two(&input, split, None), naive(&input, None, true), "{input:?} split {split}");
+                assert_eq!(
+                    encode_in_two(&input, split, None),
+                    reference_encode(&input, None, true),
+                    "{input:?} split {split}"
+                );
             }
         }
     }
 
     #[test]
-    fn top_matches_the_naive_reference_at_every_split_point() {
+    fn top_matches_the_reference_at_every_split_point() {
         for input in samples() {
             for lines in 0..4 {
                 for split in 0..=input.len() {
                     assert_eq!(
                         encode_in_two(&input, split, Some(lines)),
-                        naive(&input, Some(lines), true),
+                        reference_encode(&input, Some(lines), true),
                         "{input:?} top {lines} split {split}"
                     );
                 }
@@ -267,7 +276,7 @@ mod tests {
     #[test]
     fn virtual_size_is_the_unstuffed_length_at_every_split_point() {
         for input in samples() {
-            let expected = naive(&input, None, false).len() as u64;
+            let expected = reference_encode(&input, None, false).len() as u64;
             for split in 0..=input.len() {
                 let mut size = VirtualSize::new();
                 size.update(&input[..split]);

@@ -54,13 +54,23 @@ pub fn decode_plain(response: &str) -> Result<PlainCredentials, SaslError> {
     else {
         return Err(SaslError::Malformed);
     };
-    if user.is_empty() {
-        return Err(SaslError::Malformed);
+    PlainCredentials::from_fields(authzid, user, password)
+}
+
+impl PlainCredentials {
+    /// RFC 4616 §2's rules on the three fields of a PLAIN message: the
+    /// authentication identity `user` must not be empty, and the
+    /// authorization identity must be empty or the same user (this server
+    /// does not let one user act as another).
+    pub fn from_fields(authzid: &str, user: &str, password: &str) -> Result<Self, SaslError> {
+        if user.is_empty() {
+            return Err(SaslError::Malformed);
+        }
+        if !authzid.is_empty() && authzid != user {
+            return Err(SaslError::ProxyNotAllowed);
+        }
+        Ok(Self { user: user.to_owned(), password: password.to_owned() })
     }
-    if !authzid.is_empty() && authzid != user {
-        return Err(SaslError::ProxyNotAllowed);
-    }
-    Ok(PlainCredentials { user: user.to_owned(), password: password.to_owned() })
 }
 
 #[cfg(test)]
