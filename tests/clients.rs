@@ -59,16 +59,6 @@ fn curl(args: &[&str]) -> Vec<u8> {
     output.stdout
 }
 
-/// The UIDL listing as the raw client sees it, for comparison.
-fn uidls(server: &TestServer) -> Vec<String> {
-    let mut client = server.login("alice", "alice-pw");
-    assert!(client.command("UIDL").starts_with("+OK"));
-    let lines = client.data_lines();
-    assert!(client.command("QUIT").starts_with("+OK"));
-    assert!(client.is_closed());
-    lines
-}
-
 /// curl lists the maildrop (LIST), fetches each message byte for byte,
 /// runs UIDL, and deletes a message with DELE, which QUIT commits.
 #[test]
@@ -90,7 +80,8 @@ fn curl_lists_fetches_and_deletes() {
     }
 
     let uidl = String::from_utf8(curl(&["--request", "UIDL", &format!("{base}/")])).unwrap();
-    let expected_uidls: String = uidls(&server).iter().map(|line| format!("{line}\r\n")).collect();
+    let expected_uidls: String =
+        server.uidl_listing("alice", "alice-pw").iter().map(|line| format!("{line}\r\n")).collect();
     assert_eq!(uidl, expected_uidls);
 
     curl(&["--request", "DELE", "--list-only", &format!("{base}/2")]);
@@ -132,7 +123,7 @@ print("QUIT", pop.quit().decode())
 #[test]
 fn python_poplib_reads_and_deletes() {
     let server = server_with_messages();
-    let expected_uidls = uidls(&server);
+    let expected_uidls = server.uidl_listing("alice", "alice-pw");
     let addr = server.addr();
     let output = run("python3", &["-", &addr.ip().to_string(), &addr.port().to_string()], POPLIB_SCRIPT.as_bytes());
     let stdout = String::from_utf8(output.stdout).unwrap();

@@ -475,14 +475,7 @@ fn uidls_are_stable_and_legal() {
     for name in names {
         server.deliver("alice", name, format!("{name}\n").as_bytes());
     }
-    let uidls = |server: &TestServer| {
-        let mut client = server.login("alice", "alice-pw");
-        assert!(client.command("UIDL").starts_with("+OK"));
-        let lines = client.data_lines();
-        assert!(client.command("QUIT").starts_with("+OK"));
-        assert!(client.is_closed());
-        lines
-    };
+    let uidls = |server: &TestServer| server.uidl_listing("alice", "alice-pw");
     let first = uidls(&server);
     assert_eq!(first.len(), names.len());
     // The unique part of the name in cur/ (which may carry ",S=" and ",W=").

@@ -164,6 +164,16 @@ impl TestServer {
         client
     }
 
+    /// The UIDL listing `user` sees in a session of its own, ended by QUIT.
+    pub fn uidl_listing(&self, user: &str, password: &str) -> Vec<String> {
+        let mut client = self.login(user, password);
+        assert!(client.command("UIDL").starts_with("+OK"));
+        let lines = client.data_lines();
+        assert!(client.command("QUIT").starts_with("+OK"));
+        assert!(client.is_closed());
+        lines
+    }
+
     /// Like [`login`](Self::login), for right after a session ended without
     /// QUIT: its "closed" log line comes just before it frees the maildrop
     /// lock and the connection slot, so this retries (within PATIENCE) while
