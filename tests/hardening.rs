@@ -5,6 +5,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{files_in_cur, Client, TestServer};
+use pop3d::state::secret::StoredPassword;
 
 const SIGTERM: i32 = 15;
 const SIGINT: i32 = 2;
@@ -37,6 +38,47 @@ fn failed_logins_are_delayed_and_indistinguishable() {
     }
     assert_eq!(replies[0], "-ERR [AUTH] invalid user name or password");
     assert_eq!(replies[0], replies[1]);
+}
+
+/// A SHA512-CRYPT hash with a million rounds, of the password "right": slow
+/// enough to check that its cost would show in the failed-login timing.
+const SLOW_HASH: &str =
+    "$6$rounds=1000000$timingtestsalt$LSSZWX5IagH49QPypq38J5tvfAsOzgpv6UxVlL1lXvGa3drjk/Vzv96BjPxMw19qSQnG8Oo/hOcdkG2K58kHK0";
+
+/// The failed-login delay runs from the moment PASS arrives, so checking a
+/// wrong password against a slow hash takes no longer to answer than an
+/// unknown user, who has no hash to check: timing does not tell which user
+/// names exist.
+#[test]
+fn a_slow_hash_does_not_show_in_the_failed_login_timing() {
+    let hash = StoredPassword::from_crypt(SLOW_HASH).unwrap();
+    assert!(hash.matches("right"), "the constant is a hash of \"right\"");
+    let checked = Instant::now();
+    assert!(!hash.matches("wrong"));
+    let hash_cost = checked.elapsed();
+    // Long enough to cover the check with room to spare.
+    let delay = (hash_cost * 3).max(Duration::from_secs(1));
+
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users");
+    std::fs::write(&users, format!("alice:{{SHA512-CRYPT}}{SLOW_HASH}\n")).unwrap();
+    let delay_arg = format!("{:.3}", delay.as_secs_f64());
+    let server = TestServer::start_with(&["-f", users.to_str().unwrap(), "--auth-failure-delay", &delay_arg]);
+    let mut answered_after = Vec::new();
+    for user in ["alice", "nobody"] {
+        let mut client = server.connect();
+        client.command(&format!("USER {user}"));
+        let asked = Instant::now();
+        assert!(client.command("PASS wrong").starts_with("-ERR [AUTH]"));
+        answered_after.push(asked.elapsed());
+    }
+    let (wrong_password, unknown_user) = (answered_after[0], answered_after[1]);
+    assert!(wrong_password >= delay && unknown_user >= delay, "{answered_after:?} against a delay of {delay:?}");
+    // Without the fix the wrong password comes a whole hash check later.
+    assert!(
+        wrong_password < unknown_user + hash_cost / 2,
+        "wrong password after {wrong_password:?}, unknown user after {unknown_user:?}, hash check {hash_cost:?}"
+    );
 }
 
 /// The third failed login on one connection is answered and the

@@ -11,6 +11,7 @@
 use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::num::NonZeroU32;
+use std::time::Instant;
 
 use crate::protocol::command::{self, Command};
 use crate::protocol::encode::MessageEncoder;
@@ -144,6 +145,7 @@ impl<'a> Pop3State<'a> {
     /// Parses and answers one command line (or, in the middle of AUTH, one
     /// SASL response line).
     pub fn handle_line(&mut self, line: &[u8], out: &mut impl Write) -> io::Result<Flow> {
+        let started = Instant::now();
         let result = match command::parse(line) {
             _ if self.awaiting_sasl_response() => self.sasl_response(line, out),
             Ok(command) => {
@@ -161,7 +163,7 @@ impl<'a> Pop3State<'a> {
             Ok(flow) => Ok(flow),
             Err(Refusal::Failed(failure)) => failure.write_to(out).map(|()| Flow::Continue),
             Err(Refusal::Misuse(failure)) => self.misuse(failure, out),
-            Err(Refusal::LoginFailed(failure)) => self.login_failed(failure, out),
+            Err(Refusal::LoginFailed(failure)) => self.login_failed(failure, started, out),
             Err(Refusal::Io(error)) => Err(error),
         }
     }
@@ -183,10 +185,13 @@ impl<'a> Pop3State<'a> {
 
     /// Hackers guessing passwords get slowed down (the delay blocks only this
     /// session's thread) and cut off after a few tries; the reply and its
-    /// timing are the same whether the user exists or not.
-    fn login_failed(&mut self, failure: Failure, out: &mut impl Write) -> io::Result<Flow> {
+    /// timing are the same whether the user exists or not. The delay runs
+    /// from when the command arrived, so a wrong password checked against a
+    /// slow hash is answered no later than an unknown user, who has no hash
+    /// to check.
+    fn login_failed(&mut self, failure: Failure, started: Instant, out: &mut impl Write) -> io::Result<Flow> {
         self.failed_logins += 1;
-        std::thread::sleep(self.shared.limits.auth_failure_delay);
+        std::thread::sleep(self.shared.limits.auth_failure_delay.saturating_sub(started.elapsed()));
         let close = self.failed_logins >= self.shared.limits.max_auth_failures;
         finish_or_close(failure, close, "too many failed logins", out)
     }
