@@ -298,3 +298,19 @@ fn a_removal_failing_at_quit_is_reported_and_nothing_else_is_lost() {
     let mut again = server.login("alice", "pw");
     assert_eq!(again.command("STAT"), "+OK 1 7");
 }
+
+/// The server's allocator runs without per-thread caches, which would keep
+/// freed memory in every pool thread that ever ran a session (see
+/// `src/bin/pop3d.rs` and the soak). jemalloc prints its options when asked
+/// to through its environment variable.
+#[test]
+fn the_allocator_runs_without_thread_caches() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_pop3d"))
+        .arg("--version")
+        .env("_RJEM_MALLOC_CONF", "stats_print:true")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let stats = String::from_utf8_lossy(&output.stderr);
+    assert!(stats.contains("opt.tcache: false"), "jemalloc options:\n{stats}");
+}
