@@ -56,8 +56,9 @@ fn a_slow_hash_does_not_show_in_the_failed_login_timing() {
     let checked = Instant::now();
     assert!(!hash.matches("wrong"));
     let hash_cost = checked.elapsed();
-    // Long enough to cover the check with room to spare.
-    let delay = (hash_cost * 3).max(Duration::from_secs(1));
+    // Long enough to cover the check with room to spare, in whole
+    // milliseconds so that the flag says exactly this delay.
+    let delay = Duration::from_millis((hash_cost * 4).max(Duration::from_secs(1)).as_millis() as u64);
 
     let dir = tempfile::tempdir().unwrap();
     let users = dir.path().join("users");
