@@ -82,6 +82,44 @@ upgraded.quit()
     assert!(output.contains("stls (1, 29) +OK 1 1700000001.a"), "{output}");
 }
 
+/// A message far longer than one 4 KiB chunk, with byte-stuffed lines,
+/// arrives intact over TLS (on both ports), and the session answers the
+/// next command at once: a long reply goes out corked, and the end of the
+/// reply uncorks the socket.
+#[test]
+fn a_long_message_over_tls_arrives_intact() {
+    let certificate = TestCertificate::new();
+    let server = tls_server(&certificate, "127.0.0.1", &[]);
+    let mut content = b"Subject: long\n\n".to_vec();
+    for line in 0..5000 {
+        content.extend_from_slice(format!(".line {line:05} of a message long enough for many chunks\n").as_bytes());
+    }
+    let file = server.deliver("alice", "1700000002.long", &content);
+    let script = r#"
+import poplib, ssl, sys
+cafile, message, plain_port, tls_port = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+expected = open(message, "rb").read().split(b"\n")[:-1]
+context = ssl.create_default_context(cafile=cafile)
+secure = poplib.POP3_SSL("localhost", tls_port, context=context, timeout=20)
+upgraded = poplib.POP3("localhost", plain_port, timeout=20)
+upgraded.stls(context=context)
+for name, client in [("pop3s", secure), ("stls", upgraded)]:
+    client.user("alice"); client.pass_("alice-pw")
+    lines = client.retr(2)[1]
+    assert lines == expected, f"{name}: {len(lines)} lines, {len(expected)} expected"
+    print(name, len(lines), client.noop().decode(), client.quit().decode())
+"#;
+    let args = [
+        certificate.cert.display().to_string(),
+        file.display().to_string(),
+        server.addr().port().to_string(),
+        pop3s_addr(&server).port().to_string(),
+    ];
+    let output = python(script, &args);
+    assert!(output.contains("pop3s 5002 +OK +OK bye, 0 messages deleted"), "{output}");
+    assert!(output.contains("stls 5002 +OK +OK bye, 0 messages deleted"), "{output}");
+}
+
 /// openssl s_client's STARTTLS for POP3 works, and CAPA after the
 /// handshake no longer offers STLS.
 #[test]

@@ -3,9 +3,9 @@
 //!
 //! Properties: the chunked [`MessageEncoder`] emits exactly what the naive
 //! whole-input [`reference_encode`] emits, for RETR and for TOP; the body
-//! ends at its first "." line and nowhere earlier; [`VirtualSize`] equals the length of
-//! the output once un-stuffed; and the un-stuffed output is the input with
-//! its line ends turned into CRLF.
+//! ends at its first "." line and nowhere earlier; [`VirtualSize`] equals
+//! the length of the output once un-stuffed; and the un-stuffed output is
+//! the input with its line ends turned into CRLF.
 #![no_main]
 
 use libfuzzer_sys::arbitrary::{Result, Unstructured};

@@ -3,8 +3,10 @@
 //! Reading goes through one `BufReader` (command lines, see
 //! [`crate::protocol::line`]); replies collect in a small outbox that is
 //! written when it fills or when [`Connection::flush`] is called, which the
-//! session does once no pipelined input is waiting. Both directions share
-//! one [`Transport`] because a TLS stream cannot be split into halves.
+//! session does once no pipelined input is waiting; a reply too long for
+//! the outbox is sent with the socket corked (see [`Replies`]). Both
+//! directions share one [`Transport`] because a TLS stream cannot be split
+//! into halves.
 //!
 //! STLS (RFC 2595 §4) swaps the transport for a TLS one in place. Any
 //! plaintext already received after the STLS line is thrown away first: a
