@@ -20,14 +20,15 @@ use std::time::Duration;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
+use crate::accounts::users::{Credentials, UserTable};
+use crate::accounts::users_file::{LoadError, UsersFile};
 use crate::config::{Config, DEFAULT_ADMIN};
 use crate::mgmt::{MgmtServer, RunningMgmt};
-use crate::server::{fd_limit, Pop3Server, RunningPop3};
-use crate::state::connections::{ConnectionLimit, PerAddressLimit};
-use crate::state::users::{Credentials, UserTable};
-use crate::state::users_file::{LoadError, UsersFile};
-use crate::state::Shared;
-use crate::tls::{self, PlaintextAuth, TlsError};
+use crate::net::fd_limit;
+use crate::net::listener::{Pop3Server, RunningPop3};
+use crate::net::tls::{self, PlaintextAuth, TlsError};
+use crate::shared::connections::{ConnectionLimit, PerAddressLimit};
+use crate::shared::Shared;
 
 /// Why the server could not start.
 #[derive(Debug)]
@@ -232,11 +233,11 @@ fn cleartext_warnings(config: &Config) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{self, Invocation};
+    use crate::config::{self, ServerInvocation};
 
     fn warnings(args: &[&str]) -> Vec<String> {
         match config::parse(args) {
-            Ok(Invocation::Run(config)) => cleartext_warnings(&config),
+            Ok(ServerInvocation::Run(config)) => cleartext_warnings(&config),
             other => panic!("{args:?}: {other:?}"),
         }
     }

@@ -13,9 +13,9 @@ use std::time::Duration;
 use getopts::Options;
 use log::LevelFilter;
 
-use crate::state::limits::SessionLimits;
-use crate::state::users::{Credentials, CredentialsError};
-use crate::tls::PlaintextAuth;
+use crate::accounts::users::{Credentials, CredentialsError};
+use crate::net::tls::PlaintextAuth;
+use crate::shared::limits::SessionLimits;
 
 pub const DEFAULT_MAX_CONNECTIONS: usize = 500;
 pub const DEFAULT_MAX_USERS: usize = 100_000;
@@ -68,7 +68,7 @@ pub struct TlsFiles {
 
 /// What the command line asks for.
 #[derive(Debug)]
-pub enum Invocation {
+pub enum ServerInvocation {
     Run(Box<Config>),
     Help,
     Version,
@@ -196,20 +196,23 @@ pub fn usage(program: &str) -> String {
 }
 
 /// Parses the arguments after the program name.
-pub fn parse<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Result<Invocation, ConfigError> {
+pub fn parse<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Result<ServerInvocation, ConfigError> {
     parse_with_env(args, std::env::var(RETR_BUFFER_ENV).ok())
 }
 
-fn parse_with_env<S: AsRef<std::ffi::OsStr>>(args: &[S], retr_env: Option<String>) -> Result<Invocation, ConfigError> {
+fn parse_with_env<S: AsRef<std::ffi::OsStr>>(
+    args: &[S],
+    retr_env: Option<String>,
+) -> Result<ServerInvocation, ConfigError> {
     let matches = options().parse(args).map_err(|error| ConfigError::Flags(error.to_string()))?;
     if matches.opt_present("help") {
-        return Ok(Invocation::Help);
+        return Ok(ServerInvocation::Help);
     }
     if matches.opt_present("version") {
-        return Ok(Invocation::Version);
+        return Ok(ServerInvocation::Version);
     }
     if matches.opt_present("hash-password") {
-        return Ok(Invocation::HashPassword);
+        return Ok(ServerInvocation::HashPassword);
     }
     let mut free = matches.free.iter();
     let ip = free.next().ok_or(ConfigError::MissingAddress)?;
@@ -283,7 +286,7 @@ fn parse_with_env<S: AsRef<std::ffi::OsStr>>(args: &[S], retr_env: Option<String
             (false, false) => PlaintextAuth::LoopbackOnly,
         };
 
-    Ok(Invocation::Run(Box::new(Config {
+    Ok(ServerInvocation::Run(Box::new(Config {
         pop3_addrs,
         mgmt_addr: SocketAddr::new(mgmt_ip, mgmt_port),
         mail_root: PathBuf::from(matches.opt_str("maildir").unwrap_or_else(|| "./mail".to_owned())),
@@ -387,7 +390,7 @@ mod tests {
 
     fn run(args: &[&str]) -> Result<Config, ConfigError> {
         match parse_with_env(args, None)? {
-            Invocation::Run(config) => Ok(*config),
+            ServerInvocation::Run(config) => Ok(*config),
             other => panic!("expected a configuration, got {other:?}"),
         }
     }
@@ -538,7 +541,7 @@ mod tests {
 
     #[test]
     fn help_and_version_win() {
-        assert!(matches!(parse_with_env(&["-h"], None), Ok(Invocation::Help)));
-        assert!(matches!(parse_with_env(&["--version"], None), Ok(Invocation::Version)));
+        assert!(matches!(parse_with_env(&["-h"], None), Ok(ServerInvocation::Help)));
+        assert!(matches!(parse_with_env(&["--version"], None), Ok(ServerInvocation::Version)));
     }
 }

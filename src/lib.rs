@@ -8,37 +8,31 @@
 //! # Layout
 //!
 //! - [`config`]: the command line, parsed and validated into a `Config`.
-//! - [`app`]: start-up; binds the listeners and starts the threads.
-//! - [`server`]: accept threads, the session pool, the connection cap and
-//!   the open-file limit.
-//! - [`session`]: one POP3 connection: socket I/O in `session`, the RFC 1939
-//!   state machine in `session::state`, message streaming in
-//!   `session::transfer`.
-//! - [`protocol`]: pure wire formats: line framing, the command parser, the
-//!   CRLF/byte-stuffing encoder and size rules, and the `+OK`/`-ERR` reply
-//!   writer shared by POP3 and MGMT.
-//! - [`storage`]: Maildir on disk: file names and UIDLs, the maildrop lock,
-//!   the numbered, locked maildrop and its commit.
-//! - [`state`]: what threads share: users, counters, the connection cap and
-//!   the MGMT pause, each behind its own lock or atomics; and the users
-//!   file (`-f`) those users are loaded from and saved to.
-//! - [`transport`]: one byte stream in clear or under TLS (server or
-//!   client side), shared by POP3, MGMT and `admin_monitor`.
-//! - [`tls`]: the rustls settings: the server's certificate, the client's
-//!   trusted roots, and where cleartext logins are allowed.
-//! - [`mgmt`]: the management protocol: its listener, its per-admin
-//!   sessions, its command parser, and the `admin_monitor` client.
+//! - [`app`]: start-up and shutdown; binds the listeners, starts the threads.
+//! - [`net`]: sockets for both protocols: listeners and accept threads, the
+//!   open-file limit, TLS settings, and the clear-or-TLS [`net::transport`].
+//! - [`wire`]: the text shapes POP3 and MGMT share: line framing, `+OK`/`-ERR`
+//!   replies and data lines, decimal numbers. Pure.
+//! - [`pop3`]: one POP3 connection: the command parser, the message encoder
+//!   and SASL PLAIN (pure), the RFC 1939 session and its handlers, and the
+//!   connection loop, the only POP3 code that touches the socket.
+//! - [`mgmt`]: the management protocol: its parser, its per-admin sessions,
+//!   and the `admin_monitor` client.
+//! - [`storage`]: Maildir on disk: file names and UIDLs, sizes, the maildrop
+//!   lock, the numbered, locked maildrop and its commit.
+//! - [`accounts`]: users and passwords, and the users file (`-f`).
+//! - [`shared`]: what threads share: counters, the connection cap, the MGMT
+//!   pause and the shutdown list, each behind its own lock or atomics.
 //!
-//! Read RFC 1939 before changing `session::state` or `protocol`; the
-//! comments there cite the sections they implement.
+//! Read RFC 1939 before changing `pop3` or `wire`; the comments there cite the
+//! sections they implement.
 
+pub mod accounts;
 pub mod app;
 pub mod config;
 pub mod mgmt;
-pub mod protocol;
-pub mod server;
-pub mod session;
-pub mod state;
+pub mod net;
+pub mod pop3;
+pub mod shared;
 pub mod storage;
-pub mod tls;
-pub mod transport;
+pub mod wire;

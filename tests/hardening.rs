@@ -5,7 +5,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{files_in_cur, Client, TestServer};
-use pop3d::state::secret::StoredPassword;
+use pop3d::accounts::password::StoredPassword;
 
 const SIGTERM: i32 = 15;
 const SIGINT: i32 = 2;

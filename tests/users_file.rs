@@ -9,7 +9,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use common::{start_expecting_exit, TestServer};
-use pop3d::state::users_file;
+use pop3d::accounts::users_file;
 
 fn start_with_file(file: &Path, extra: &[&str]) -> TestServer {
     let mut args = vec!["-f", file.to_str().unwrap()];

@@ -10,7 +10,8 @@
 
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
-use pop3d::protocol::encode::{reference_encode, MessageEncoder, VirtualSize};
+use pop3d::pop3::encode::{reference_encode, MessageEncoder};
+use pop3d::storage::size::VirtualSize;
 
 #[derive(Debug)]
 struct Header {

@@ -11,7 +11,7 @@ use std::io::{self, BufReader, Read};
 
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
-use pop3d::protocol::line::{read_line, LineRead, MAX_LINE_OCTETS};
+use pop3d::wire::line::{read_line, LineRead, MAX_LINE_OCTETS};
 
 #[derive(Debug)]
 struct Header {

@@ -9,8 +9,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use pop3d::mgmt::command::{parse, Command};
-use pop3d::state::secret::StoredPassword;
-use pop3d::state::users::Credentials;
+use pop3d::accounts::password::StoredPassword;
+use pop3d::accounts::users::Credentials;
 
 fuzz_target!(|line: &[u8]| {
     let parsed = parse(line);

@@ -7,7 +7,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pop3d::protocol::command::{parse, Command};
+use pop3d::pop3::command::{parse, Pop3Command};
 
 fuzz_target!(|line: &[u8]| {
     let parsed = parse(line);
@@ -48,23 +48,23 @@ fn first_word(line: &[u8]) -> &[u8] {
     &rest[..rest.iter().position(|&b| b == b' ').unwrap_or(rest.len())]
 }
 
-fn canonical(command: &Command) -> String {
+fn canonical(command: &Pop3Command) -> String {
     let optional = |n: &Option<std::num::NonZeroU32>| n.map(|n| format!(" {n}")).unwrap_or_default();
     match command {
-        Command::User(name) => format!("USER {name}"),
-        Command::Pass(password) => format!("PASS {password}"),
-        Command::Quit => "QUIT".into(),
-        Command::Stat => "STAT".into(),
-        Command::List(n) => format!("LIST{}", optional(n)),
-        Command::Retr(n) => format!("RETR {n}"),
-        Command::Dele(n) => format!("DELE {n}"),
-        Command::Noop => "NOOP".into(),
-        Command::Rset => "RSET".into(),
-        Command::Top(n, lines) => format!("TOP {n} {lines}"),
-        Command::Uidl(n) => format!("UIDL{}", optional(n)),
-        Command::Capa => "CAPA".into(),
-        Command::Stls => "STLS".into(),
-        Command::Auth { mechanism, initial_response } => {
+        Pop3Command::User(name) => format!("USER {name}"),
+        Pop3Command::Pass(password) => format!("PASS {password}"),
+        Pop3Command::Quit => "QUIT".into(),
+        Pop3Command::Stat => "STAT".into(),
+        Pop3Command::List(n) => format!("LIST{}", optional(n)),
+        Pop3Command::Retr(n) => format!("RETR {n}"),
+        Pop3Command::Dele(n) => format!("DELE {n}"),
+        Pop3Command::Noop => "NOOP".into(),
+        Pop3Command::Rset => "RSET".into(),
+        Pop3Command::Top(n, lines) => format!("TOP {n} {lines}"),
+        Pop3Command::Uidl(n) => format!("UIDL{}", optional(n)),
+        Pop3Command::Capa => "CAPA".into(),
+        Pop3Command::Stls => "STLS".into(),
+        Pop3Command::Auth { mechanism, initial_response } => {
             let mut line = String::from("AUTH");
             for argument in [mechanism, initial_response].into_iter().flatten() {
                 line.push(' ');

@@ -5,7 +5,7 @@
 //! have messages, carol has no Maildir yet), whether another session
 //! already holds bob's maildrop, and the RETR buffer size. The rest is what
 //! the client sends, framed by the real line reader and answered by the
-//! real [`Pop3State`] against a real Maildir on disk.
+//! real [`Pop3Session`] against a real Maildir on disk.
 //!
 //! Properties: no panic; every reply is one `+OK`/`-ERR` line, or a status
 //! line and a well-formed multi-line body for the commands that have one;
@@ -22,15 +22,15 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
-use pop3d::protocol::command::{self, Command};
-use pop3d::protocol::line::{read_line, LineRead};
-use pop3d::session::state::{ConnectionInfo, Flow, Pop3State};
-use pop3d::state::connections::ConnectionLimit;
-use pop3d::state::limits::SessionLimits;
-use pop3d::state::users::{Credentials, UserTable};
-use pop3d::state::Shared;
+use pop3d::pop3::command::{self, Pop3Command};
+use pop3d::wire::line::{read_line, LineRead};
+use pop3d::pop3::session::{LinkSecurity, Pop3Flow, Pop3Session};
+use pop3d::shared::connections::ConnectionLimit;
+use pop3d::shared::limits::SessionLimits;
+use pop3d::accounts::users::{Credentials, UserTable};
+use pop3d::shared::Shared;
 use pop3d::storage::maildrop::Maildrop;
-use pop3d::tls::PlaintextAuth;
+use pop3d::net::tls::PlaintextAuth;
 
 /// The messages alice and bob hold: every line-end and dot case the
 /// encoder knows, an empty message, and one whose recorded size is wrong.
@@ -113,17 +113,17 @@ fn body_lines(body: &[u8]) -> Vec<&[u8]> {
     }
 }
 
-fn check_reply(command: &Result<Command, command::CommandError>, out: &[u8]) {
+fn check_reply(command: &Result<Pop3Command, command::Pop3CommandError>, out: &[u8]) {
     let (status, rest) = status_line(out);
     let multi_line = status.starts_with("+OK")
         && matches!(
             command,
-            Ok(Command::Capa
-                | Command::List(None)
-                | Command::Uidl(None)
-                | Command::Retr(_)
-                | Command::Top(..)
-                | Command::Auth { mechanism: None, .. })
+            Ok(Pop3Command::Capa
+                | Pop3Command::List(None)
+                | Pop3Command::Uidl(None)
+                | Pop3Command::Retr(_)
+                | Pop3Command::Top(..)
+                | Pop3Command::Auth { mechanism: None, .. })
         );
     if !multi_line {
         assert!(rest.is_empty(), "one-line reply {status:?} followed by {:?}", String::from_utf8_lossy(rest));
@@ -131,7 +131,7 @@ fn check_reply(command: &Result<Command, command::CommandError>, out: &[u8]) {
     }
     let lines = body_lines(rest);
     match command {
-        Ok(Command::Retr(_)) => {
+        Ok(Pop3Command::Retr(_)) => {
             let announced: usize = status
                 .strip_prefix("+OK ")
                 .and_then(|s| s.strip_suffix(" octets"))
@@ -140,7 +140,7 @@ fn check_reply(command: &Result<Command, command::CommandError>, out: &[u8]) {
             let sent: usize = lines.iter().map(|line| line.len() + 2).sum();
             assert_eq!(sent, announced, "RETR sent a different size than it announced");
         }
-        Ok(Command::Uidl(None)) => {
+        Ok(Pop3Command::Uidl(None)) => {
             for line in lines {
                 let line = std::str::from_utf8(line).expect("UIDL lines are text");
                 let (number, uid) = line.split_once(' ').expect("UIDL line is \"n uid\"");
@@ -149,7 +149,7 @@ fn check_reply(command: &Result<Command, command::CommandError>, out: &[u8]) {
                 assert!((1..=70).contains(&uid.len()) && uid.bytes().all(|b| (0x21..=0x7e).contains(&b)), "{line:?}");
             }
         }
-        Ok(Command::List(None)) => {
+        Ok(Pop3Command::List(None)) => {
             for line in lines {
                 let line = std::str::from_utf8(line).expect("LIST lines are text");
                 let (number, size) = line.split_once(' ').expect("LIST line is \"n size\"");
@@ -198,7 +198,7 @@ fuzz_target!(|data: &[u8]| {
     }
     input.extend_from_slice(client_bytes);
 
-    let mut session = Pop3State::new(&shared, ConnectionInfo { tls: false, loopback: true });
+    let mut session = Pop3Session::new(&shared, LinkSecurity { tls: false, loopback: true });
     let mut reader = BufReader::with_capacity(64, Cursor::new(&input[..]));
     let mut line = Vec::new();
     // Who QUIT committed deletions for, and how many it reported.
@@ -212,9 +212,9 @@ fuzz_target!(|data: &[u8]| {
             LineRead::TooLong => continue, // the connection loop answers these
             LineRead::Line => {}
         }
-        let parsed = if sasl_continuation { Err(command::CommandError::Unknown) } else { command::parse(&line) };
+        let parsed = if sasl_continuation { Err(command::Pop3CommandError::Unknown) } else { command::parse(&line) };
         let logged_in = session.user().map(ToString::to_string);
-        let quit_in_transaction = parsed == Ok(Command::Quit) && logged_in.is_some();
+        let quit_in_transaction = parsed == Ok(Pop3Command::Quit) && logged_in.is_some();
         let mut out = Vec::new();
         let flow = session.handle_line(&line, &mut out).expect("writing to memory cannot fail");
         sasl_continuation = out == b"+ \r\n";
@@ -222,7 +222,7 @@ fuzz_target!(|data: &[u8]| {
             check_reply(&parsed, &out);
         }
         if quit_in_transaction {
-            assert_eq!(flow, Flow::Quit);
+            assert_eq!(flow, Pop3Flow::Quit);
             let status = std::str::from_utf8(&out).unwrap();
             let removed = status
                 .strip_prefix("+OK bye, ")
@@ -231,7 +231,7 @@ fuzz_target!(|data: &[u8]| {
                 .unwrap_or_else(|| panic!("QUIT reply {status:?}"));
             committed = logged_in.map(|name| (name, removed));
         }
-        if matches!(flow, Flow::Quit | Flow::Disconnect) {
+        if matches!(flow, Pop3Flow::Quit | Pop3Flow::Disconnect) {
             break;
         }
     }

@@ -13,7 +13,7 @@
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use libfuzzer_sys::fuzz_target;
-use pop3d::protocol::sasl::{decode_plain, PlainCredentials, SaslError};
+use pop3d::pop3::sasl::{decode_plain, PlainCredentials, SaslError};
 
 /// RFC 4616 §2, read plainly: three NUL-separated UTF-8 fields, checked by
 /// the same identity rules the server applies.

@@ -4,8 +4,8 @@
 use std::io::BufRead;
 use std::process::ExitCode;
 
-use pop3d::config::{self, Invocation};
-use pop3d::state::secret;
+use pop3d::accounts::password;
+use pop3d::config::{self, ServerInvocation};
 use simplelog::{ColorChoice, ConfigBuilder, TermLogger, TerminalMode};
 
 /// jemalloc, with its per-thread caches off. The pool holds one thread per
@@ -38,16 +38,16 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
     let program = args.first().map_or("run", String::as_str);
     let config = match config::parse(&args[1..]) {
-        Ok(Invocation::Run(config)) => config,
-        Ok(Invocation::Help) => {
+        Ok(ServerInvocation::Run(config)) => config,
+        Ok(ServerInvocation::Help) => {
             print!("{}{EXIT_STATUS_HELP}", config::usage(program));
             return ExitCode::SUCCESS;
         }
-        Ok(Invocation::Version) => {
+        Ok(ServerInvocation::Version) => {
             println!("pop3d {}", env!("CARGO_PKG_VERSION"));
             return ExitCode::SUCCESS;
         }
-        Ok(Invocation::HashPassword) => return hash_password(program),
+        Ok(ServerInvocation::HashPassword) => return hash_password(program),
         Err(error) => {
             eprintln!("{program}: {error}");
             eprint!("{}", config::usage(program));
@@ -82,6 +82,6 @@ fn hash_password(program: &str) -> ExitCode {
         eprintln!("{program}: --hash-password reads a non-empty password from stdin");
         return ExitCode::from(USAGE_ERROR);
     }
-    println!("{}", secret::sha512_crypt_field(&secret::sha512_crypt(password)));
+    println!("{}", password::sha512_crypt_field(&password::sha512_crypt(password)));
     ExitCode::SUCCESS
 }

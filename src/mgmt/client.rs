@@ -31,8 +31,8 @@ use rustls::ClientConnection;
 use super::command::Verb;
 use super::session::PROTOCOL_VERSION;
 use crate::config::DEFAULT_MGMT_PORT;
-use crate::tls::{self, TlsError};
-use crate::transport::Transport;
+use crate::net::tls::{self, TlsError};
+use crate::net::transport::Transport;
 
 pub const DEFAULT_HOST: &str = "127.0.0.1";
 

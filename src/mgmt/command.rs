@@ -9,8 +9,8 @@
 
 use std::fmt;
 
-use crate::state::secret::StoredPassword;
-use crate::state::users::{Credentials, Password, UserName};
+use crate::accounts::password::StoredPassword;
+use crate::accounts::users::{Credentials, Password, UserName};
 
 /// Every MGMT verb, in the order CAPA lists them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

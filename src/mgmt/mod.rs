@@ -11,7 +11,7 @@
 //! - [`session`]: one admin connection, AUTH then ACTIVE.
 //! - [`client`]: the one-shot client behind `./admin_monitor`.
 //!
-//! MGMT changes shared state only through [`crate::state`]; it never
+//! MGMT changes shared state only through [`crate::shared`]; it never
 //! touches a POP3 socket or a Maildir.
 
 pub mod client;
@@ -26,10 +26,10 @@ use std::time::Duration;
 
 use rustls::ServerConfig;
 
-use crate::protocol::response::{Failure, ResponseCode};
-use crate::state::connections::ConnectionLimit;
-use crate::state::users_file::UsersFile;
-use crate::state::Shared;
+use crate::accounts::users_file::UsersFile;
+use crate::shared::connections::ConnectionLimit;
+use crate::shared::Shared;
+use crate::wire::reply::{Failure, ResponseCode};
 
 /// Admin connections served at once. Administration is rare and each
 /// connection costs a thread; a handful is plenty and bounds the damage a
@@ -152,7 +152,7 @@ impl RunningMgmt {
     /// Stops accepting admins (the shutdown flag must be set already).
     /// Admin sessions still open end with the process.
     pub fn stop(self) {
-        crate::server::wake_accept(self.addr);
+        crate::net::listener::wake_accept(self.addr);
         let _ = self.thread.join();
     }
 }

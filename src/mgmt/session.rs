@@ -4,10 +4,10 @@
 //! [`serve`] is the only MGMT code that touches the socket: it runs the TLS
 //! handshake first under `--mgmt-tls` (implicit TLS: not one cleartext
 //! byte, not even the greeting), frames lines with
-//! [`crate::protocol::line`] and flushes after every reply (admin traffic
+//! [`crate::wire::line`] and flushes after every reply (admin traffic
 //! is tiny, and TIMEOUT and the login delay block, so nothing may wait in
 //! the buffer). [`MgmtSession`] turns each line into replies written
-//! with [`crate::protocol::response`]; it can be driven by any `Write`.
+//! with [`crate::wire::reply`]; it can be driven by any `Write`.
 //!
 //! Blocking here is deliberate and harmless to everyone else: the login
 //! delay and TIMEOUT sleep on this admin's thread only, and no lock is held
@@ -23,13 +23,14 @@ use rustls::ServerConfig;
 
 use super::command::{self, Command, CommandError, Verb};
 use super::Context;
-use crate::protocol::line::{read_line, LineRead, MAX_LINE_OCTETS};
-use crate::protocol::response::{self, Failure};
-use crate::state::connections::ConnectionPermit;
-use crate::state::pause::PauseGate;
-use crate::state::secret::StoredPassword;
-use crate::state::users::UserTableError;
-use crate::transport::Transport;
+use crate::accounts::password::StoredPassword;
+use crate::accounts::users::UserTableError;
+use crate::net;
+use crate::net::transport::Transport;
+use crate::shared::connections::ConnectionPermit;
+use crate::shared::pause::PauseGate;
+use crate::wire::line::{read_line, LineRead, MAX_LINE_OCTETS};
+use crate::wire::reply::{self, Failure};
 
 /// The greeting; `MGMT/<major>.<minor>` is what clients check.
 pub const GREETING: &str = "Management server ready MGMT/1.0";
@@ -190,7 +191,7 @@ impl<'a> MgmtSession<'a> {
         let verb = command.verb();
         match (&mut self.phase, command) {
             (_, Command::Quit) => {
-                response::ok(out, "GOODBYE")?;
+                reply::ok(out, "GOODBYE")?;
                 return Ok(Flow::Close);
             }
             (_, Command::Capa) => self.capa(out)?,
@@ -198,7 +199,7 @@ impl<'a> MgmtSession<'a> {
                 // Any name is accepted here, so a wrong name and a wrong
                 // password look the same: the refusal comes after PASS.
                 *user = Some(name);
-                response::ok(out, verb)?;
+                reply::ok(out, verb)?;
             }
             (Phase::Auth { user, failures }, Command::Pass(password)) => {
                 let name = user.take().ok_or(MgmtError::UserFirst)?;
@@ -211,7 +212,7 @@ impl<'a> MgmtSession<'a> {
                 }
                 self.phase = Phase::Active;
                 log::info!("MGMT {}: admin logged in", self.peer);
-                response::ok(out, verb)?;
+                reply::ok(out, verb)?;
             }
             (Phase::Auth { .. }, _) => return Err(MgmtError::NotAuthenticated.into()),
             (Phase::Active, Command::User(_) | Command::Pass(_)) => return Err(MgmtError::AlreadyAuthenticated.into()),
@@ -232,7 +233,7 @@ impl<'a> MgmtSession<'a> {
         let shared = &self.context.shared;
         let verb = command.verb();
         match command {
-            Command::Noop => response::ok(out, verb)?,
+            Command::Noop => reply::ok(out, verb)?,
             Command::HistoricConnec => reply_with_data(out, verb, [self.historic()])?,
             Command::LiveConnec => reply_with_data(out, verb, [self.live()])?,
             Command::BytesTrans => reply_with_data(out, verb, self.bytes())?,
@@ -260,7 +261,7 @@ impl<'a> MgmtSession<'a> {
                     .set_max(max)
                     .map_err(|e| MgmtError::MaxConnectionsOutOfRange { hard_max: e.hard_max })?;
                 log::info!("MGMT {}: max connections set to {max}", self.peer);
-                response::ok(out, format_args!("{verb} CHANGED"))?;
+                reply::ok(out, format_args!("{verb} CHANGED"))?;
             }
             Command::MaxUsers(max) => {
                 if max > MAX_USERS_LIMIT {
@@ -268,7 +269,7 @@ impl<'a> MgmtSession<'a> {
                 }
                 shared.users.set_max_users(max as usize).map_err(MgmtError::from)?;
                 log::info!("MGMT {}: max users set to {max}", self.peer);
-                response::ok(out, format_args!("{verb} CHANGED SUCCESSFULLY"))?;
+                reply::ok(out, format_args!("{verb} CHANGED SUCCESSFULLY"))?;
             }
             Command::Timeout(seconds) => {
                 if !(1..=MAX_PAUSE_SECS).contains(&seconds) {
@@ -280,13 +281,13 @@ impl<'a> MgmtSession<'a> {
                 out.flush()?;
                 PauseGate::sleep_until(end);
                 log::info!("MGMT {}: POP3 pause over", self.peer);
-                response::ok(out, format_args!("{verb} COMPLETED"))?;
+                reply::ok(out, format_args!("{verb} COMPLETED"))?;
             }
             Command::DeleteUser(name) => {
                 shared.users.delete(&name).map_err(MgmtError::from)?;
                 log::info!("MGMT {}: user {name} deleted", self.peer);
                 self.save()?;
-                response::ok(out, format_args!("{verb} USER DELETED SUCCESSFULLY"))?;
+                reply::ok(out, format_args!("{verb} USER DELETED SUCCESSFULLY"))?;
             }
             Command::AddUser(credentials) => {
                 let name = credentials.name.clone();
@@ -294,13 +295,13 @@ impl<'a> MgmtSession<'a> {
                 shared.users.add(credentials.hashed()).map_err(MgmtError::from)?;
                 log::info!("MGMT {}: user {name} added", self.peer);
                 self.save()?;
-                response::ok(out, format_args!("{verb} USER ADDED SUCCESSFULLY"))?;
+                reply::ok(out, format_args!("{verb} USER ADDED SUCCESSFULLY"))?;
             }
             Command::ResetUserPassword(name) => {
                 shared.users.set_password(&name, StoredPassword::hash(name.as_str())).map_err(MgmtError::from)?;
                 log::info!("MGMT {}: password of {name} reset", self.peer);
                 self.save()?;
-                response::ok(out, format_args!("{verb} PASSWORD RESET SUCCESSFULLY"))?;
+                reply::ok(out, format_args!("{verb} PASSWORD RESET SUCCESSFULLY"))?;
             }
             Command::ChangePassword { old, new } => {
                 let admin = shared.users.admin();
@@ -311,7 +312,7 @@ impl<'a> MgmtSession<'a> {
                 shared.users.set_password(admin.as_str(), new).map_err(MgmtError::from)?;
                 log::info!("MGMT {}: admin password changed", self.peer);
                 self.save()?;
-                response::ok(out, format_args!("{verb} PASSWORD CHANGED SUCCESSFULLY"))?;
+                reply::ok(out, format_args!("{verb} PASSWORD CHANGED SUCCESSFULLY"))?;
             }
             // Phase-independent verbs are answered by `execute`.
             Command::User(_) | Command::Pass(_) | Command::Quit | Command::Capa => {}
@@ -357,17 +358,17 @@ fn reply_with_data<L: fmt::Display>(
     verb: Verb,
     lines: impl IntoIterator<Item = L>,
 ) -> io::Result<()> {
-    response::ok(out, verb)?;
+    reply::ok(out, verb)?;
     for line in lines {
-        response::data_line(out, line)?;
+        reply::data_line(out, line)?;
     }
-    response::end_of_data(out)
+    reply::end_of_data(out)
 }
 
 /// Serves one admin until QUIT, EOF, idle timeout or too many failed
 /// logins. The `permit` frees the admin session slot when this returns.
 pub fn serve(stream: TcpStream, context: &Arc<Context>, permit: ConnectionPermit) {
-    let peer = stream.peer_addr().map_or_else(|_| "unknown peer".to_owned(), |addr| addr.to_string());
+    let peer = net::peer_name(&stream);
     log::info!("MGMT connection from {peer}{}", if context.tls.is_some() { " (TLS)" } else { "" });
     let mut session = MgmtSession::new(context, peer.clone());
     match converse(&stream, context.tls.clone(), &mut session) {
@@ -402,13 +403,13 @@ fn converse(stream: &TcpStream, tls: Option<Arc<ServerConfig>>, session: &mut Mg
 }
 
 fn talk(reader: &mut BufReader<MgmtTransport<'_>>, session: &mut MgmtSession<'_>) -> io::Result<()> {
-    reply(reader, |out| response::ok(out, GREETING))?;
+    reply(reader, |out| reply::ok(out, GREETING))?;
     let mut line = Vec::with_capacity(MAX_LINE_OCTETS);
     loop {
         let read = match read_line(reader, &mut line) {
             Ok(LineRead::Eof) => return Ok(()),
             Ok(read) => read,
-            Err(error) if matches!(error.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+            Err(error) if net::is_timeout(&error) => {
                 return reply(reader, |out| Failure::new("IDLE TIMEOUT").write_to(out));
             }
             Err(error) => return Err(error),
@@ -434,11 +435,11 @@ fn reply<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::connections::ConnectionLimit;
-    use crate::state::limits::SessionLimits;
-    use crate::state::users::{Credentials, UserTable};
-    use crate::state::Shared;
-    use crate::tls::PlaintextAuth;
+    use crate::accounts::users::{Credentials, UserTable};
+    use crate::net::tls::PlaintextAuth;
+    use crate::shared::connections::ConnectionLimit;
+    use crate::shared::limits::SessionLimits;
+    use crate::shared::Shared;
 
     fn context() -> Context {
         let users =

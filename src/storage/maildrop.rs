@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use super::lock::{LockError, MaildropLock};
 use super::name;
-use crate::protocol::encode::VirtualSize;
+use super::size::VirtualSize;
 
 /// One message of the maildrop.
 #[derive(Debug, Clone)]
@@ -41,6 +41,14 @@ impl Message {
     pub fn uidl(&self) -> String {
         name::uidl(&self.file_name)
     }
+}
+
+/// A message opened for reading, with the size it is sent with.
+#[derive(Debug)]
+pub struct MessageFile {
+    pub file: File,
+    /// Octets as RETR sends them before byte-stuffing (RFC 1939 §11).
+    pub size: u64,
 }
 
 /// Why a maildrop could not be opened.
@@ -143,8 +151,9 @@ impl Maildrop {
         self.messages.iter_mut().for_each(|message| message.deleted = false);
     }
 
-    /// Opens message `number` for reading, checking it is the file listed.
-    pub fn open_message(&mut self, number: NonZeroU32) -> Result<File, MessageError> {
+    /// Opens message `number` for reading, checking it is the file listed:
+    /// the one lookup RETR and TOP need.
+    pub fn open_message(&mut self, number: NonZeroU32) -> Result<MessageFile, MessageError> {
         let message = self.message(number)?;
         let file = match File::open(self.cur.join(&*message.file_name)) {
             Ok(file) => file,
@@ -152,10 +161,11 @@ impl Maildrop {
             Err(error) => return Err(MessageError::Io(error)),
         };
         let on_disk = file.metadata().map_err(MessageError::Io)?.len();
-        if on_disk != self.messages[index(number)].file_size {
+        let message = &self.messages[index(number)];
+        if on_disk != message.file_size {
             return Err(MessageError::Changed);
         }
-        Ok(file)
+        Ok(MessageFile { file, size: message.size })
     }
 
     /// Another Maildir client may rename a file to change its flags (the

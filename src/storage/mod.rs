@@ -7,3 +7,4 @@
 pub mod lock;
 pub mod maildrop;
 pub mod name;
+pub mod size;

@@ -8,15 +8,15 @@
 //! touched and finishes, unless the grace period runs out and
 //! [`Shutdown::force`] closes both halves.
 //!
-//! The list holds raw descriptors, not duplicated sockets, so an idle
-//! session costs no second descriptor. A descriptor is only ever used under
-//! the list's lock, and a session removes itself (under that lock) before
-//! its socket is closed, so a descriptor number is never used after reuse.
+//! The list holds a second `Arc` of each session's socket, not a duplicated
+//! descriptor, so an idle session still costs one descriptor; and since the
+//! list's `Arc` keeps the socket open, a socket on the list is never closed
+//! (nor its descriptor number reused) while shutdown may still touch it.
 
 use std::collections::HashMap;
-use std::net::TcpStream;
-use std::os::fd::{AsRawFd, RawFd};
+use std::net::{Shutdown as Halves, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 
 use parking_lot::Mutex;
 
@@ -24,11 +24,10 @@ use parking_lot::Mutex;
 pub struct Shutdown {
     requested: AtomicBool,
     next_id: AtomicU64,
-    sockets: Mutex<HashMap<u64, RawFd>>,
+    sockets: Mutex<HashMap<u64, Arc<TcpStream>>>,
 }
 
 /// A socket's place on the list; dropping it takes the socket off.
-/// Declare it after the `TcpStream` so it is dropped first.
 #[must_use]
 pub struct Registration<'a> {
     shutdown: &'a Shutdown,
@@ -48,12 +47,12 @@ impl Shutdown {
 
     /// Puts `stream` on the list. If shutdown has already begun, the
     /// socket's read half is shut at once so the session ends promptly.
-    pub fn register<'a>(&'a self, stream: &TcpStream) -> Registration<'a> {
+    pub fn register<'a>(&'a self, stream: &Arc<TcpStream>) -> Registration<'a> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let mut sockets = self.sockets.lock();
-        sockets.insert(id, stream.as_raw_fd());
+        sockets.insert(id, Arc::clone(stream));
         if self.is_requested() {
-            shut(stream.as_raw_fd(), libc::SHUT_RD);
+            shut(stream, Halves::Read);
         }
         Registration { shutdown: self, id }
     }
@@ -62,16 +61,16 @@ impl Shutdown {
     pub fn begin(&self) {
         let sockets = self.sockets.lock();
         self.requested.store(true, Ordering::Release);
-        for &fd in sockets.values() {
-            shut(fd, libc::SHUT_RD);
+        for stream in sockets.values() {
+            shut(stream, Halves::Read);
         }
     }
 
     /// Ends every remaining connection, in flight or not.
     pub fn force(&self) {
         let sockets = self.sockets.lock();
-        for &fd in sockets.values() {
-            shut(fd, libc::SHUT_RDWR);
+        for stream in sockets.values() {
+            shut(stream, Halves::Both);
         }
     }
 
@@ -81,11 +80,8 @@ impl Shutdown {
     }
 }
 
-fn shut(fd: RawFd, how: libc::c_int) {
-    // SAFETY: `fd` is an open socket: it is on the list, and the list's lock
-    // is held, so its session cannot close it meanwhile. shutdown(2) does
-    // not close or free the descriptor.
-    unsafe {
-        libc::shutdown(fd, how);
-    }
+/// Shuts `halves` of `stream`; it stays open. An error means the peer is
+/// gone already, which is what shutting down wants anyway.
+fn shut(stream: &TcpStream, halves: Halves) {
+    let _ = stream.shutdown(halves);
 }

@@ -7,23 +7,28 @@
 //! for POP3S, after STLS otherwise), enforces the timeouts, the MGMT pause
 //! and shutdown, and writes the one log line that sums up the connection.
 
+pub mod command;
 pub mod connection;
+pub mod encode;
 mod login;
 pub mod metered;
-pub mod state;
+pub mod sasl;
+pub mod session;
 pub mod transfer;
 
 use std::io::{self, Write};
 use std::net::TcpStream;
+use std::sync::Arc;
 use std::time::Instant;
 
-use crate::protocol::line::{LineRead, MAX_LINE_OCTETS};
-use crate::protocol::response::{self, Failure, ResponseCode};
-use crate::state::connections::ConnectionPermit;
-use crate::state::Shared;
+use crate::net::{self, is_timeout};
+use crate::shared::connections::ConnectionPermit;
+use crate::shared::Shared;
+use crate::wire::line::{LineRead, MAX_LINE_OCTETS};
+use crate::wire::reply::{self, Failure, ResponseCode};
 use connection::Connection;
 use metered::Metered;
-use state::{ConnectionInfo, Flow, Pop3State};
+use session::{LinkSecurity, Pop3Flow, Pop3Session};
 
 /// How a connection ended, for the log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,13 +48,12 @@ enum Ending {
 pub fn serve(stream: TcpStream, implicit_tls: bool, shared: &Shared, permit: ConnectionPermit) {
     let started = Instant::now();
     let peer = stream.peer_addr();
-    let peer_name = peer.as_ref().map_or_else(|_| "unknown peer".to_owned(), |addr| addr.to_string());
+    let peer_name = net::peer_name(&stream);
     log::info!("connection from {peer_name}{}", if implicit_tls { " (TLS)" } else { "" });
-    // Declared after `stream`, so dropped (taken off the list) before the
-    // socket closes: see `Shutdown`.
+    let stream = Arc::new(stream);
     let registration = shared.shutdown.register(&stream);
     let loopback = peer.is_ok_and(|addr| addr.ip().to_canonical().is_loopback());
-    let mut session = Pop3State::new(shared, ConnectionInfo { tls: false, loopback });
+    let mut session = Pop3Session::new(shared, LinkSecurity { tls: false, loopback });
     let mut connection = Some(Connection::new(Metered::new(&stream, &shared.stats)));
     let ending = converse(&stream, implicit_tls, shared, &mut session, &mut connection);
     let (octets_in, octets_out) = connection.as_ref().map_or((0, 0), Connection::octets);
@@ -78,7 +82,7 @@ fn converse<'a>(
     stream: &TcpStream,
     implicit_tls: bool,
     shared: &Shared,
-    session: &mut Pop3State<'_>,
+    session: &mut Pop3Session<'_>,
     slot: &mut Option<Connection<'a>>,
 ) -> io::Result<Ending> {
     let limits = &shared.limits;
@@ -98,7 +102,7 @@ fn converse<'a>(
     if shared.shutdown.is_requested() {
         return say_shutting_down(&mut connection.replies());
     }
-    response::ok(&mut connection.replies(), "POP3 server ready")?;
+    reply::ok(&mut connection.replies(), "POP3 server ready")?;
     connection.flush()?;
     let mut line = Vec::with_capacity(MAX_LINE_OCTETS);
     loop {
@@ -135,14 +139,14 @@ fn converse<'a>(
             LineRead::Line => session.handle_line(&line, replies)?,
         };
         match flow {
-            Flow::Continue => {}
-            Flow::StartTls => {
+            Pop3Flow::Continue => {}
+            Pop3Flow::StartTls => {
                 connection.flush()?;
                 start_tls(shared, session, slot)?;
                 continue;
             }
-            Flow::Quit => return Ok(Ending::Quit),
-            Flow::Disconnect => return Ok(Ending::Limit),
+            Pop3Flow::Quit => return Ok(Ending::Quit),
+            Pop3Flow::Disconnect => return Ok(Ending::Limit),
         }
         if !connection.has_buffered_input() {
             connection.flush()?;
@@ -151,7 +155,7 @@ fn converse<'a>(
 }
 
 /// Runs the TLS handshake and puts the secured connection in `slot`.
-fn start_tls(shared: &Shared, session: &mut Pop3State<'_>, slot: &mut Option<Connection<'_>>) -> io::Result<()> {
+fn start_tls(shared: &Shared, session: &mut Pop3Session<'_>, slot: &mut Option<Connection<'_>>) -> io::Result<()> {
     let config = shared.tls.clone().ok_or_else(|| io::Error::other("TLS is not configured"))?;
     let plain = slot.take().expect("a connection until converse returns");
     let (secured, dropped) = plain.start_tls(config)?;
@@ -168,8 +172,4 @@ fn start_tls(shared: &Shared, session: &mut Pop3State<'_>, slot: &mut Option<Con
 fn say_shutting_down(replies: &mut impl Write) -> io::Result<Ending> {
     Failure::with_code(ResponseCode::SysTemp, "server shutting down").write_to(replies)?;
     Ok(Ending::ServerShutdown)
-}
-
-fn is_timeout(error: &io::Error) -> bool {
-    matches!(error.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)
 }

@@ -7,48 +7,50 @@
 
 use std::io::Write;
 
-use super::state::{reply, Authorization, Flow, Handled, Phase, Pop3State, Refusal, Transaction};
-use crate::protocol::response::{self, Failure, ResponseCode};
-use crate::protocol::sasl::{self, SaslError};
-use crate::state::users::UserName;
+use super::session::{
+    ok_and_continue, Authorization, Handled, Pop3Flow, Pop3Refusal, Pop3Session, Pop3State, Transaction,
+};
+use crate::accounts::users::UserName;
+use crate::pop3::sasl::{self, SaslError};
 use crate::storage::maildrop::{Maildrop, OpenError};
+use crate::wire::reply::{self, Failure, ResponseCode};
 
-impl Pop3State<'_> {
+impl Pop3Session<'_> {
     /// True if USER/PASS and AUTH PLAIN are allowed on this connection.
     pub(super) fn plaintext_login_allowed(&self) -> bool {
-        self.connection.tls || self.shared.plaintext_auth.allows(self.connection.loopback)
+        self.link.tls || self.shared.plaintext_auth.allows(self.link.loopback)
     }
 
     /// True if CAPA should offer STLS: TLS is configured, not yet active,
     /// and nobody has logged in.
     pub(super) fn offers_stls(&self) -> bool {
-        self.shared.tls.is_some() && !self.connection.tls && matches!(self.phase, Phase::Authorization(_))
+        self.shared.tls.is_some() && !self.link.tls && matches!(self.state, Pop3State::Authorization(_))
     }
 
     pub(super) fn awaiting_sasl_response(&self) -> bool {
-        matches!(&self.phase, Phase::Authorization(a) if a.awaiting_plain_response)
+        matches!(&self.state, Pop3State::Authorization(a) if a.awaiting_plain_response)
     }
 
     /// Forgets everything learned before the TLS handshake (RFC 2595 §4).
     pub fn tls_started(&mut self) {
-        self.connection.tls = true;
-        self.phase = Phase::Authorization(Authorization::default());
+        self.link.tls = true;
+        self.state = Pop3State::Authorization(Authorization::default());
     }
 
     /// The authorization progress, or the refusal for a second login.
-    fn authorization(&mut self) -> Result<&mut Authorization, Refusal> {
-        match &mut self.phase {
-            Phase::Authorization(authorization) => Ok(authorization),
-            Phase::Transaction(_) => Err(Refusal::Misuse(Failure::new("already logged in"))),
+    fn authorization(&mut self) -> Result<&mut Authorization, Pop3Refusal> {
+        match &mut self.state {
+            Pop3State::Authorization(authorization) => Ok(authorization),
+            Pop3State::Transaction(_) => Err(Pop3Refusal::Misuse(Failure::new("already logged in"))),
         }
     }
 
-    fn refuse_cleartext(&self) -> Result<(), Refusal> {
+    fn refuse_cleartext(&self) -> Result<(), Pop3Refusal> {
         if self.plaintext_login_allowed() {
             return Ok(());
         }
         let advice = if self.shared.tls.is_some() { "use STLS first" } else { "ask the administrator to enable TLS" };
-        Err(Refusal::Failed(Failure::with_code(
+        Err(Pop3Refusal::Failed(Failure::with_code(
             ResponseCode::Auth,
             format!("cleartext login is disabled on unencrypted connections; {advice}"),
         )))
@@ -61,17 +63,17 @@ impl Pop3State<'_> {
         // one is accepted so that USER does not reveal which users exist.
         if UserName::parse(&name).is_err() {
             authorization.user = None;
-            return Err(Refusal::Misuse(Failure::with_code(ResponseCode::Auth, "invalid user name")));
+            return Err(Pop3Refusal::Misuse(Failure::with_code(ResponseCode::Auth, "invalid user name")));
         }
         authorization.user = Some(name);
-        reply(out, "send PASS")
+        ok_and_continue(out, "send PASS")
     }
 
     pub(super) fn pass(&mut self, password: &str, out: &mut impl Write) -> Handled {
         self.refuse_cleartext()?;
         // RFC 1939 §7: after a failed PASS the client starts again with USER.
         let Some(name) = self.authorization()?.user.take() else {
-            return Err(Refusal::Misuse(Failure::new("send USER first")));
+            return Err(Pop3Refusal::Misuse(Failure::new("send USER first")));
         };
         self.log_in(&name, password, out)
     }
@@ -86,15 +88,15 @@ impl Pop3State<'_> {
     ) -> Handled {
         self.authorization()?;
         let Some(mechanism) = mechanism else {
-            response::ok(out, "SASL mechanisms follow")?;
+            reply::ok(out, "SASL mechanisms follow")?;
             if self.plaintext_login_allowed() {
-                response::data_line(out, sasl::PLAIN)?;
+                reply::data_line(out, sasl::PLAIN)?;
             }
-            response::end_of_data(out)?;
-            return Ok(Flow::Continue);
+            reply::end_of_data(out)?;
+            return Ok(Pop3Flow::Continue);
         };
         if mechanism != sasl::PLAIN {
-            return Err(Refusal::Failed(Failure::new(format!("unsupported SASL mechanism {mechanism}"))));
+            return Err(Pop3Refusal::Failed(Failure::new(format!("unsupported SASL mechanism {mechanism}"))));
         }
         self.refuse_cleartext()?;
         match initial_response {
@@ -103,7 +105,7 @@ impl Pop3State<'_> {
                 self.authorization()?.awaiting_plain_response = true;
                 // RFC 5034 §4: an empty challenge.
                 out.write_all(b"+ \r\n")?;
-                Ok(Flow::Continue)
+                Ok(Pop3Flow::Continue)
             }
         }
     }
@@ -113,7 +115,7 @@ impl Pop3State<'_> {
         self.authorization()?.awaiting_plain_response = false;
         let response = String::from_utf8_lossy(line);
         if response == "*" {
-            return Err(Refusal::Failed(Failure::new("authentication cancelled")));
+            return Err(Pop3Refusal::Failed(Failure::new("authentication cancelled")));
         }
         self.finish_plain(&response, out)
     }
@@ -122,10 +124,10 @@ impl Pop3State<'_> {
         match sasl::decode_plain(response) {
             Ok(credentials) => self.log_in(&credentials.user, &credentials.password, out),
             Err(error @ (SaslError::BadBase64 | SaslError::Malformed)) => {
-                Err(Refusal::Misuse(Failure::new(error.to_string())))
+                Err(Pop3Refusal::Misuse(Failure::new(error.to_string())))
             }
             Err(error @ SaslError::ProxyNotAllowed) => {
-                Err(Refusal::LoginFailed(Failure::with_code(ResponseCode::Auth, error.to_string())))
+                Err(Pop3Refusal::LoginFailed(Failure::with_code(ResponseCode::Auth, error.to_string())))
             }
         }
     }
@@ -134,13 +136,13 @@ impl Pop3State<'_> {
     pub(super) fn stls(&mut self, out: &mut impl Write) -> Handled {
         self.authorization()?;
         if self.shared.tls.is_none() {
-            return Err(Refusal::Failed(Failure::new("STLS is not available: TLS is not configured")));
+            return Err(Pop3Refusal::Failed(Failure::new("STLS is not available: TLS is not configured")));
         }
-        if self.connection.tls {
-            return Err(Refusal::Misuse(Failure::new("TLS is already active")));
+        if self.link.tls {
+            return Err(Pop3Refusal::Misuse(Failure::new("TLS is already active")));
         }
-        response::ok(out, "begin TLS negotiation")?;
-        Ok(Flow::StartTls)
+        reply::ok(out, "begin TLS negotiation")?;
+        Ok(Pop3Flow::StartTls)
     }
 
     /// Checks the credentials, locks and opens the maildrop, and enters the
@@ -149,7 +151,10 @@ impl Pop3State<'_> {
         let account = self.shared.users.authenticate(name, password);
         let (Some(account), Ok(user)) = (account, UserName::parse(name)) else {
             log::info!("failed login for {name:?}");
-            return Err(Refusal::LoginFailed(Failure::with_code(ResponseCode::Auth, "invalid user name or password")));
+            return Err(Pop3Refusal::LoginFailed(Failure::with_code(
+                ResponseCode::Auth,
+                "invalid user name or password",
+            )));
         };
         let maildrop = match Maildrop::open(&self.shared.maildir_of(&user)) {
             Ok(maildrop) => maildrop,
@@ -164,7 +169,7 @@ impl Pop3State<'_> {
         let (count, octets) = maildrop.stat();
         log::info!("{user} logged in, {count} messages ({octets} octets)");
         self.activity.user = Some(user.clone());
-        self.phase = Phase::Transaction(Box::new(Transaction { user, account, maildrop }));
-        reply(out, format_args!("maildrop has {count} messages ({octets} octets)"))
+        self.state = Pop3State::Transaction(Box::new(Transaction { user, account, maildrop }));
+        ok_and_continue(out, format_args!("maildrop has {count} messages ({octets} octets)"))
     }
 }

@@ -14,7 +14,7 @@ use std::net::TcpStream;
 use std::os::fd::AsRawFd;
 use std::time::Instant;
 
-use crate::state::stats::Stats;
+use crate::shared::stats::Stats;
 
 pub struct Metered<'a> {
     stream: &'a TcpStream,

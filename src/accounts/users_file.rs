@@ -33,7 +33,7 @@ use std::path::{Path, PathBuf};
 
 use parking_lot::Mutex;
 
-use super::secret::{sha512_crypt_field, StoredPassword, SHA512_CRYPT_SCHEME};
+use super::password::{sha512_crypt_field, StoredPassword, SHA512_CRYPT_SCHEME};
 use super::users::{Credentials, Password, UserName, UserTable};
 
 /// The file holds passwords: only its owner may read it.

@@ -2,7 +2,7 @@
 //!
 //! One accept thread per POP3 listening address takes connections and hands
 //! each `TcpStream` to a bounded pool of session threads. The bound is a
-//! [`ConnectionPermit`](crate::state::connections::ConnectionPermit) taken
+//! [`ConnectionPermit`](crate::shared::connections::ConnectionPermit) taken
 //! before the hand-over: over the cap, the client gets
 //! `-ERR [SYS/TEMP] too many connections` at once and is closed. The pool
 //! has one thread per allowed connection and follows the cap when MGMT
@@ -17,12 +17,10 @@ use std::time::Duration;
 
 use threadpool::ThreadPool;
 
-pub mod fd_limit;
-
-use crate::protocol::response::{Failure, ResponseCode};
-use crate::session;
-use crate::state::connections::Refused;
-use crate::state::Shared;
+use crate::pop3;
+use crate::shared::connections::Refused;
+use crate::shared::Shared;
+use crate::wire::reply::{Failure, ResponseCode};
 
 /// Session threads need little stack: no recursion, buffers on the heap.
 /// Only touched pages cost memory, so this is a ceiling, not a cost.
@@ -104,7 +102,7 @@ impl RunningPop3 {
     }
 
     /// Stops accepting and waits for every session to end: idle ones at
-    /// once (woken by [`Shutdown::begin`](crate::state::shutdown::Shutdown),
+    /// once (woken by [`Shutdown::begin`](crate::shared::shutdown::Shutdown),
     /// which the caller has run), busy ones when their command finishes, or
     /// when `grace` runs out, whichever is first.
     pub fn shut_down(self, shared: &Shared, grace: Duration) {
@@ -183,7 +181,7 @@ fn admit(stream: TcpStream, implicit_tls: bool, shared: &Arc<Shared>, pool: &mut
         pool.set_num_threads(cap);
     }
     let shared = Arc::clone(shared);
-    pool.execute(move || session::serve(stream, implicit_tls, &shared, permit));
+    pool.execute(move || pop3::serve(stream, implicit_tls, &shared, permit));
 }
 
 /// RFC 3206 §4: a temporary condition; the client may try again later.

@@ -1,5 +1,5 @@
-//! The POP3 command grammar: one line of bytes in, a [`Command`] or a
-//! [`CommandError`] out.
+//! The POP3 command grammar: one line of bytes in, a [`Pop3Command`] or a
+//! [`Pop3CommandError`] out.
 //!
 //! Pure parsing (RFC 1939 §3, §5-7; RFC 2449 §5 CAPA). Keywords are
 //! case-insensitive; arguments are separated by spaces. Whether a command is
@@ -8,13 +8,15 @@
 use std::fmt;
 use std::num::NonZeroU32;
 
+use crate::wire::number::parse_decimal;
+
 /// A 1-based message number as the client writes it (RFC 1939 §3: "message
 /// numbers ... are always base 10" and start at 1).
 pub type MessageNumber = NonZeroU32;
 
 /// One parsed POP3 command.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Command {
+pub enum Pop3Command {
     User(String),
     /// The password is everything after `PASS `, spaces included, as in
     /// RFC 1939 §7 ("the password ... may contain spaces").
@@ -39,24 +41,24 @@ pub enum Command {
     },
 }
 
-impl Command {
+impl Pop3Command {
     /// The keyword, for logs that must never show arguments (a password).
     pub fn keyword(&self) -> &'static str {
         match self {
-            Command::User(_) => "USER",
-            Command::Pass(_) => "PASS",
-            Command::Quit => "QUIT",
-            Command::Stat => "STAT",
-            Command::List(_) => "LIST",
-            Command::Retr(_) => "RETR",
-            Command::Dele(_) => "DELE",
-            Command::Noop => "NOOP",
-            Command::Rset => "RSET",
-            Command::Top(..) => "TOP",
-            Command::Uidl(_) => "UIDL",
-            Command::Capa => "CAPA",
-            Command::Stls => "STLS",
-            Command::Auth { .. } => "AUTH",
+            Pop3Command::User(_) => "USER",
+            Pop3Command::Pass(_) => "PASS",
+            Pop3Command::Quit => "QUIT",
+            Pop3Command::Stat => "STAT",
+            Pop3Command::List(_) => "LIST",
+            Pop3Command::Retr(_) => "RETR",
+            Pop3Command::Dele(_) => "DELE",
+            Pop3Command::Noop => "NOOP",
+            Pop3Command::Rset => "RSET",
+            Pop3Command::Top(..) => "TOP",
+            Pop3Command::Uidl(_) => "UIDL",
+            Pop3Command::Capa => "CAPA",
+            Pop3Command::Stls => "STLS",
+            Pop3Command::Auth { .. } => "AUTH",
         }
     }
 }
@@ -64,7 +66,7 @@ impl Command {
 /// Why a line is not a valid command. Each variant becomes the reason text
 /// of an `-ERR` reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CommandError {
+pub enum Pop3CommandError {
     Empty,
     Unknown,
     /// A command of a POP3 extension this server does not offer (it is not
@@ -77,72 +79,72 @@ pub enum CommandError {
     BadLineCount,
 }
 
-impl CommandError {
+impl Pop3CommandError {
     /// True if the client broke the protocol, as opposed to asking for an
     /// optional extension; only breaches count towards closing a connection.
     pub fn is_misuse(&self) -> bool {
-        !matches!(self, CommandError::Unsupported(_))
+        !matches!(self, Pop3CommandError::Unsupported(_))
     }
 }
 
-impl fmt::Display for CommandError {
+impl fmt::Display for Pop3CommandError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            CommandError::Empty => f.write_str("empty command"),
-            CommandError::Unknown => f.write_str("unknown command"),
-            CommandError::Unsupported(keyword) => write!(f, "{keyword} is not supported"),
-            CommandError::NotText => f.write_str("command is not valid UTF-8 text"),
-            CommandError::MissingArgument(what) => write!(f, "missing argument: {what}"),
-            CommandError::TooManyArguments => f.write_str("too many arguments"),
-            CommandError::BadMessageNumber => f.write_str("invalid message number"),
-            CommandError::BadLineCount => f.write_str("invalid line count"),
+            Pop3CommandError::Empty => f.write_str("empty command"),
+            Pop3CommandError::Unknown => f.write_str("unknown command"),
+            Pop3CommandError::Unsupported(keyword) => write!(f, "{keyword} is not supported"),
+            Pop3CommandError::NotText => f.write_str("command is not valid UTF-8 text"),
+            Pop3CommandError::MissingArgument(what) => write!(f, "missing argument: {what}"),
+            Pop3CommandError::TooManyArguments => f.write_str("too many arguments"),
+            Pop3CommandError::BadMessageNumber => f.write_str("invalid message number"),
+            Pop3CommandError::BadLineCount => f.write_str("invalid line count"),
         }
     }
 }
 
 /// Parses one command line (without its CRLF).
-pub fn parse(line: &[u8]) -> Result<Command, CommandError> {
-    let text = std::str::from_utf8(line).map_err(|_| CommandError::NotText)?;
+pub fn parse(line: &[u8]) -> Result<Pop3Command, Pop3CommandError> {
+    let text = std::str::from_utf8(line).map_err(|_| Pop3CommandError::NotText)?;
     let (keyword, rest) = split_keyword(text);
     if keyword.is_empty() {
-        return Err(CommandError::Empty);
+        return Err(Pop3CommandError::Empty);
     }
     let mut args = rest.split_ascii_whitespace();
     let command = match keyword.to_ascii_uppercase().as_str() {
-        "USER" => Command::User(required(args.next(), "user name")?.to_owned()),
+        "USER" => Pop3Command::User(required(args.next(), "user name")?.to_owned()),
         "PASS" => {
             // Only the one separating space belongs to the syntax.
             if rest.is_empty() {
-                return Err(CommandError::MissingArgument("password"));
+                return Err(Pop3CommandError::MissingArgument("password"));
             }
-            return Ok(Command::Pass(rest.to_owned()));
+            return Ok(Pop3Command::Pass(rest.to_owned()));
         }
-        "QUIT" => Command::Quit,
-        "STAT" => Command::Stat,
-        "LIST" => Command::List(args.next().map(message_number).transpose()?),
-        "RETR" => Command::Retr(message_number(required(args.next(), "message number")?)?),
-        "DELE" => Command::Dele(message_number(required(args.next(), "message number")?)?),
-        "NOOP" => Command::Noop,
-        "RSET" => Command::Rset,
+        "QUIT" => Pop3Command::Quit,
+        "STAT" => Pop3Command::Stat,
+        "LIST" => Pop3Command::List(args.next().map(message_number).transpose()?),
+        "RETR" => Pop3Command::Retr(message_number(required(args.next(), "message number")?)?),
+        "DELE" => Pop3Command::Dele(message_number(required(args.next(), "message number")?)?),
+        "NOOP" => Pop3Command::Noop,
+        "RSET" => Pop3Command::Rset,
         "TOP" => {
             let number = message_number(required(args.next(), "message number")?)?;
             let lines = required(args.next(), "line count")?;
-            Command::Top(number, decimal(lines).ok_or(CommandError::BadLineCount)?)
+            Pop3Command::Top(number, parse_decimal(lines).ok_or(Pop3CommandError::BadLineCount)?)
         }
-        "UIDL" => Command::Uidl(args.next().map(message_number).transpose()?),
-        "CAPA" => Command::Capa,
-        "STLS" => Command::Stls,
-        "AUTH" => Command::Auth {
+        "UIDL" => Pop3Command::Uidl(args.next().map(message_number).transpose()?),
+        "CAPA" => Pop3Command::Capa,
+        "STLS" => Pop3Command::Stls,
+        "AUTH" => Pop3Command::Auth {
             mechanism: args.next().map(str::to_ascii_uppercase),
             initial_response: args.next().map(str::to_owned),
         },
-        "APOP" => return Err(CommandError::Unsupported("APOP")),
-        "UTF8" => return Err(CommandError::Unsupported("UTF8")),
-        "LANG" => return Err(CommandError::Unsupported("LANG")),
-        _ => return Err(CommandError::Unknown),
+        "APOP" => return Err(Pop3CommandError::Unsupported("APOP")),
+        "UTF8" => return Err(Pop3CommandError::Unsupported("UTF8")),
+        "LANG" => return Err(Pop3CommandError::Unsupported("LANG")),
+        _ => return Err(Pop3CommandError::Unknown),
     };
     if args.next().is_some() {
-        return Err(CommandError::TooManyArguments);
+        return Err(Pop3CommandError::TooManyArguments);
     }
     Ok(command)
 }
@@ -156,20 +158,15 @@ fn split_keyword(text: &str) -> (&str, &str) {
     }
 }
 
-fn required<'a>(arg: Option<&'a str>, what: &'static str) -> Result<&'a str, CommandError> {
-    arg.ok_or(CommandError::MissingArgument(what))
+fn required<'a>(arg: Option<&'a str>, what: &'static str) -> Result<&'a str, Pop3CommandError> {
+    arg.ok_or(Pop3CommandError::MissingArgument(what))
 }
 
-fn message_number(arg: &str) -> Result<MessageNumber, CommandError> {
-    decimal(arg).and_then(|n| u32::try_from(n).ok()).and_then(NonZeroU32::new).ok_or(CommandError::BadMessageNumber)
-}
-
-/// Plain base-10 digits only: no sign, no spaces, no overflow.
-fn decimal(arg: &str) -> Option<u64> {
-    if arg.is_empty() || !arg.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    arg.parse().ok()
+fn message_number(arg: &str) -> Result<MessageNumber, Pop3CommandError> {
+    parse_decimal(arg)
+        .and_then(|n| u32::try_from(n).ok())
+        .and_then(NonZeroU32::new)
+        .ok_or(Pop3CommandError::BadMessageNumber)
 }
 
 #[cfg(test)]
@@ -183,35 +180,35 @@ mod tests {
     #[test]
     fn keywords_are_case_insensitive() {
         for keyword in ["stat", "STAT", "Stat", "sTaT"] {
-            assert_eq!(parse(keyword.as_bytes()), Ok(Command::Stat));
+            assert_eq!(parse(keyword.as_bytes()), Ok(Pop3Command::Stat));
         }
-        assert_eq!(parse(b"retr 3"), Ok(Command::Retr(n(3))));
+        assert_eq!(parse(b"retr 3"), Ok(Pop3Command::Retr(n(3))));
     }
 
     #[test]
     fn every_command_with_its_arguments() {
-        let cases: &[(&str, Command)] = &[
-            ("USER alice", Command::User("alice".into())),
-            ("PASS secret", Command::Pass("secret".into())),
-            ("PASS two words ", Command::Pass("two words ".into())),
-            ("QUIT", Command::Quit),
-            ("LIST", Command::List(None)),
-            ("LIST 2", Command::List(Some(n(2)))),
-            ("RETR 1", Command::Retr(n(1))),
-            ("DELE 4294967295", Command::Dele(n(u32::MAX))),
-            ("NOOP", Command::Noop),
-            ("RSET", Command::Rset),
-            ("TOP 1 0", Command::Top(n(1), 0)),
-            ("TOP 1 18446744073709551615", Command::Top(n(1), u64::MAX)),
-            ("UIDL", Command::Uidl(None)),
-            ("UIDL 7", Command::Uidl(Some(n(7)))),
-            ("CAPA", Command::Capa),
-            ("STLS", Command::Stls),
-            ("AUTH", Command::Auth { mechanism: None, initial_response: None }),
-            ("auth plain", Command::Auth { mechanism: Some("PLAIN".into()), initial_response: None }),
+        let cases: &[(&str, Pop3Command)] = &[
+            ("USER alice", Pop3Command::User("alice".into())),
+            ("PASS secret", Pop3Command::Pass("secret".into())),
+            ("PASS two words ", Pop3Command::Pass("two words ".into())),
+            ("QUIT", Pop3Command::Quit),
+            ("LIST", Pop3Command::List(None)),
+            ("LIST 2", Pop3Command::List(Some(n(2)))),
+            ("RETR 1", Pop3Command::Retr(n(1))),
+            ("DELE 4294967295", Pop3Command::Dele(n(u32::MAX))),
+            ("NOOP", Pop3Command::Noop),
+            ("RSET", Pop3Command::Rset),
+            ("TOP 1 0", Pop3Command::Top(n(1), 0)),
+            ("TOP 1 18446744073709551615", Pop3Command::Top(n(1), u64::MAX)),
+            ("UIDL", Pop3Command::Uidl(None)),
+            ("UIDL 7", Pop3Command::Uidl(Some(n(7)))),
+            ("CAPA", Pop3Command::Capa),
+            ("STLS", Pop3Command::Stls),
+            ("AUTH", Pop3Command::Auth { mechanism: None, initial_response: None }),
+            ("auth plain", Pop3Command::Auth { mechanism: Some("PLAIN".into()), initial_response: None }),
             (
                 "AUTH PLAIN AGFsaWNlAHB3",
-                Command::Auth { mechanism: Some("PLAIN".into()), initial_response: Some("AGFsaWNlAHB3".into()) },
+                Pop3Command::Auth { mechanism: Some("PLAIN".into()), initial_response: Some("AGFsaWNlAHB3".into()) },
             ),
         ];
         for (line, expected) in cases {
@@ -221,8 +218,8 @@ mod tests {
 
     #[test]
     fn bad_arguments_are_rejected_with_a_reason() {
-        use CommandError::*;
-        let cases: &[(&[u8], CommandError)] = &[
+        use Pop3CommandError::*;
+        let cases: &[(&[u8], Pop3CommandError)] = &[
             (b"", Empty),
             (b"   ", Empty),
             (b"FOO", Unknown),

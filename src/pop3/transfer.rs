@@ -7,7 +7,7 @@
 
 use std::io::{self, Read, Write};
 
-use crate::protocol::encode::MessageEncoder;
+use crate::pop3::encode::MessageEncoder;
 
 /// Sends the body of `message` through `encoder`, ending with "." CRLF.
 ///

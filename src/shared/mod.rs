@@ -7,24 +7,21 @@
 pub mod connections;
 pub mod limits;
 pub mod pause;
-pub mod secret;
 pub mod shutdown;
 pub mod stats;
-pub mod users;
-pub mod users_file;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::accounts::users::{UserName, UserTable};
 use connections::ConnectionLimit;
 use limits::SessionLimits;
 use pause::PauseGate;
 use shutdown::Shutdown;
 use stats::Stats;
-use users::{UserName, UserTable};
 
-use crate::tls::PlaintextAuth;
+use crate::net::tls::PlaintextAuth;
 
 /// Everything a session or an admin may read or change while the server runs.
 #[derive(Debug)]

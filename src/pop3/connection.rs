@@ -1,7 +1,7 @@
 //! Buffered, framed I/O over one client connection, in clear or over TLS.
 //!
 //! Reading goes through one `BufReader` (command lines, see
-//! [`crate::protocol::line`]); replies collect in a small outbox that is
+//! [`crate::wire::line`]); replies collect in a small outbox that is
 //! written when it fills or when [`Connection::flush`] is called, which the
 //! session does once no pipelined input is waiting; a reply too long for
 //! the outbox is sent with the socket corked (see [`Replies`]). Both
@@ -20,8 +20,8 @@ use std::time::Instant;
 use rustls::ServerConfig;
 
 use super::metered::Metered;
-use crate::protocol::line::{self, LineRead};
-use crate::transport::Transport;
+use crate::net::transport::Transport;
+use crate::wire::line::{self, LineRead};
 
 /// Room for many pipelined commands per read; an idle session keeps only
 /// this and its outbox.
@@ -169,7 +169,7 @@ mod tests {
     use std::os::fd::AsRawFd;
 
     use super::*;
-    use crate::state::stats::Stats;
+    use crate::shared::stats::Stats;
 
     /// A connected pair on loopback: (the server's end, the client's end).
     fn socket_pair() -> (TcpStream, TcpStream) {

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use parking_lot::RwLock;
 
-use super::secret::{StoredPassword, VerifiedCache};
+use super::password::{StoredPassword, VerifiedCache};
 
 /// A user name that is safe to use as a directory name under the mail root:
 /// 1-64 of `A-Z a-z 0-9 . _ -`, not starting with `.`.

@@ -9,11 +9,11 @@
 //! The same rules define a message's size: RFC 1939 §11 asks for the size
 //! the message has "in the maildrop" as the client will see it, which here is
 //! the octets [`MessageEncoder`] emits *before* byte-stuffing.
-//! [`VirtualSize`] computes exactly that without producing output; the tests
-//! hold the two to agreement. Both keep their state across chunk boundaries,
+//! [`VirtualSize`](crate::storage::size::VirtualSize) computes exactly that
+//! without producing output; the tests here hold the two to agreement. Both keep their state across chunk boundaries,
 //! so the caller may feed any split of the file (the session uses 4 KiB).
 
-use memchr::{memchr, memchr_iter, memmem};
+use memchr::memchr;
 
 /// Encodes a message (RETR) or its headers plus some body lines (TOP).
 #[derive(Debug, Clone)]
@@ -118,42 +118,6 @@ impl MessageEncoder {
     }
 }
 
-/// Counts the octets [`MessageEncoder::whole_message`] would emit before
-/// byte-stuffing and without the terminating "." CRLF.
-#[derive(Debug, Clone, Default)]
-pub struct VirtualSize {
-    total: u64,
-    last_byte: Option<u8>,
-}
-
-impl VirtualSize {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    pub fn update(&mut self, chunk: &[u8]) {
-        let Some(&last) = chunk.last() else { return };
-        let newlines = memchr_iter(b'\n', chunk).count();
-        let mut crlfs = memmem::find_iter(chunk, b"\r\n").count();
-        if self.last_byte == Some(b'\r') && chunk[0] == b'\n' {
-            crlfs += 1;
-        }
-        // Every bare LF grows by one octet when it becomes CRLF.
-        self.total += (chunk.len() + newlines - crlfs) as u64;
-        self.last_byte = Some(last);
-    }
-
-    /// The final size: an unterminated last line gains its CRLF (or just
-    /// the LF, when it already ends in CR).
-    pub fn finish(&self) -> u64 {
-        match self.last_byte {
-            None | Some(b'\n') => self.total,
-            Some(b'\r') => self.total + 1,
-            Some(_) => self.total + 2,
-        }
-    }
-}
-
 /// The obvious whole-input encoder (RFC 1939 §3 and §7), line by line: the
 /// oracle [`MessageEncoder`] is checked against, by the unit tests below and
 /// by the `encoder` fuzz target (which builds the library with the
@@ -193,6 +157,7 @@ pub fn reference_encode(input: &[u8], top: Option<u64>, stuff: bool) -> Vec<u8> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::size::VirtualSize;
 
     fn encode_in_two(input: &[u8], split: usize, top: Option<u64>) -> Vec<u8> {
         let mut encoder = match top {

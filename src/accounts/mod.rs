@@ -1,0 +1,6 @@
+//! Accounts: who may log in and with which password, and the users file
+//! they are loaded from and saved to.
+
+pub mod password;
+pub mod users;
+pub mod users_file;
