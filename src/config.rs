@@ -23,7 +23,7 @@ pub const DEFAULT_MGMT_PORT: u16 = 6000;
 pub const DEFAULT_ADMIN: &str = "admin:admin";
 /// RFC 1939 §3: an autologout timer "MUST be of at least 10 minutes".
 pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 600;
-/// The original measured 4 KiB as the best read size for RETR.
+/// 4 KiB reads measured best for RETR (the README's buffer-size experiment).
 pub const DEFAULT_RETR_BUFFER: usize = 4096;
 pub const DEFAULT_MAX_PER_ADDRESS: usize = 10;
 /// Undocumented knob for the benchmark's buffer-size experiment.
@@ -221,7 +221,7 @@ fn parse_with_env<S: AsRef<std::ffi::OsStr>>(
     let listen_ips = listen_addrs(ip)?;
     let pop3_addrs = listen_ips.iter().map(|&ip| SocketAddr::new(ip, port)).collect();
 
-    // As in the original, users may follow `-u` as plain arguments.
+    // Users may follow one `-u` as plain arguments: `-u a:x b:y`.
     let extra_users: Vec<&String> = free.collect();
     if let (false, Some(first)) = (matches.opt_present("user"), extra_users.first()) {
         return Err(ConfigError::UnexpectedArgument((*first).clone()));
@@ -396,7 +396,7 @@ mod tests {
     }
 
     #[test]
-    fn the_original_command_line_works() {
+    fn the_documented_command_line_works() {
         let config = run(&["127.0.0.1", "1110", "-u", "alice:pw", "bob:p:w"]).unwrap();
         assert_eq!(config.pop3_addrs, vec!["127.0.0.1:1110".parse().unwrap()]);
         let names: Vec<_> = config.users.iter().map(|u| u.name.to_string()).collect();

@@ -7,7 +7,7 @@ mod common;
 
 use std::io::Read;
 
-use common::{admin_monitor, python, start_expecting_exit, Client, Monitor, TestCertificate, TestServer};
+use common::{admin_monitor, python, run_to_exit, Client, Exited, TestCertificate, TestServer};
 
 /// Starts a server whose MGMT port speaks TLS with `certificate`.
 fn mgmt_tls_server(certificate: &TestCertificate) -> TestServer {
@@ -18,7 +18,7 @@ fn mgmt_tls_server(certificate: &TestCertificate) -> TestServer {
 }
 
 /// `admin_monitor --tls --ca-file <cert> [extra] 1.0 admin admin <command>`.
-fn monitor_tls(server: &TestServer, ca_file: &TestCertificate, extra: &[&str], command: &[&str]) -> Monitor {
+fn monitor_tls(server: &TestServer, ca_file: &TestCertificate, extra: &[&str], command: &[&str]) -> Exited {
     let ca = ca_file.cert.display().to_string();
     let mut args = vec!["--tls", "--ca-file", ca.as_str()];
     args.extend_from_slice(extra);
@@ -158,7 +158,8 @@ fn a_cleartext_client_gets_no_greeting() {
 /// one-line reason and the usage exit status.
 #[test]
 fn mgmt_tls_without_a_certificate_is_refused() {
-    let (status, stderr) = start_expecting_exit(&["127.0.0.1", "0", "--mgmt-port", "0", "--mgmt-tls"]);
+    let exited = run_to_exit(&["127.0.0.1", "0", "--mgmt-port", "0", "--mgmt-tls"]);
+    let (status, stderr) = (exited.status, exited.stderr);
     assert_eq!(status, 2, "{stderr}");
     let first = stderr.lines().next().unwrap_or_default();
     assert!(first.ends_with(": --mgmt-tls needs --tls-cert and --tls-key"), "{stderr}");

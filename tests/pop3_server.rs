@@ -11,7 +11,7 @@ use common::{run_to_exit, Client, TestServer};
 #[track_caller]
 fn assert_usage_error(args: &[&str], mentions: &str) {
     let exited = run_to_exit(args);
-    assert_eq!(exited.code, Some(2), "{args:?}: exit status; stderr:\n{}", exited.stderr);
+    assert_eq!(exited.status, 2, "{args:?}: exit status; stderr:\n{}", exited.stderr);
     assert!(exited.stdout.is_empty(), "{args:?}: stdout {:?}", exited.stdout);
     let lines: Vec<&str> = exited.stderr.lines().collect();
     assert!(lines.len() >= 2, "{args:?}: {:?}", exited.stderr);
@@ -56,7 +56,7 @@ fn bad_command_lines_exit_2_with_one_line_and_the_usage() {
 #[test]
 fn a_bad_user_entry_does_not_print_the_password() {
     let exited = run_to_exit(&["127.0.0.1", "0", "-u", "bad/name:Top-Secret-77"]);
-    assert_eq!(exited.code, Some(2));
+    assert_eq!(exited.status, 2);
     assert!(!exited.stderr.contains("Top-Secret-77"), "{}", exited.stderr);
 }
 
@@ -66,7 +66,7 @@ fn a_bad_user_entry_does_not_print_the_password() {
 fn help_and_version_exit_0() {
     for flag in ["-h", "--help"] {
         let exited = run_to_exit(&[flag]);
-        assert_eq!(exited.code, Some(0), "{flag}");
+        assert_eq!(exited.status, 0, "{flag}");
         assert!(exited.stdout.starts_with("Usage: "), "{flag}: {}", exited.stdout);
         for option in ["--maildir", "--max-connections", "--idle-timeout", "--log-level", "--user", "--version"] {
             assert!(exited.stdout.contains(option), "{flag} mentions {option}");
@@ -74,7 +74,7 @@ fn help_and_version_exit_0() {
     }
     for args in [&["-V"][..], &["--version"], &["127.0.0.1", "0", "-V", "-u", "a:b"]] {
         let exited = run_to_exit(args);
-        assert_eq!(exited.code, Some(0), "{args:?}");
+        assert_eq!(exited.status, 0, "{args:?}");
         assert_eq!(exited.stdout.trim(), format!("pop3d {}", env!("CARGO_PKG_VERSION")), "{args:?}");
     }
 }
@@ -88,7 +88,7 @@ fn a_port_in_use_fails_with_one_line() {
     let dir = tempfile::tempdir().unwrap();
     let mail = dir.path().join("mail");
     let exited = run_to_exit(&["127.0.0.1", &port, "-d", mail.to_str().unwrap(), "-u", "a:b", "--mgmt-port", "0"]);
-    assert_eq!(exited.code, Some(1), "{}", exited.stderr);
+    assert_eq!(exited.status, 1, "{}", exited.stderr);
     let errors: Vec<&str> = exited.stderr.lines().filter(|l| l.contains(&port)).collect();
     assert_eq!(errors.len(), 1, "{}", exited.stderr);
     assert!(!exited.stderr.contains("panicked"), "{}", exited.stderr);

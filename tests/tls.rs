@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use common::{python, Client, TestCertificate, TestServer};
+use common::{python, run_to_exit, Client, TestCertificate, TestServer};
 
 /// Starts a server with TLS on (STLS and a POP3S port) and `extra` args.
 fn tls_server(certificate: &TestCertificate, ip: &str, extra: &[&str]) -> TestServer {
@@ -215,21 +215,18 @@ fn stls_without_a_certificate_is_refused() {
 /// A bad certificate path stops the server at start with one line naming it.
 #[test]
 fn a_missing_certificate_is_a_start_up_error() {
-    let output = Command::new(env!("CARGO_BIN_EXE_pop3d"))
-        .args([
-            "127.0.0.1",
-            "0",
-            "--mgmt-port",
-            "0",
-            "--tls-cert",
-            "/nonexistent/cert.pem",
-            "--tls-key",
-            "/nonexistent/key.pem",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let exited = run_to_exit(&[
+        "127.0.0.1",
+        "0",
+        "--mgmt-port",
+        "0",
+        "--tls-cert",
+        "/nonexistent/cert.pem",
+        "--tls-key",
+        "/nonexistent/key.pem",
+    ]);
+    assert_eq!(exited.status, 1);
+    let stderr = exited.stderr;
     assert!(stderr.contains("cannot read /nonexistent/cert.pem"), "{stderr}");
 }
 

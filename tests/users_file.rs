@@ -8,7 +8,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use common::{start_expecting_exit, TestServer};
+use common::{run_to_exit, TestServer};
 use pop3d::accounts::users_file;
 
 fn start_with_file(file: &Path, extra: &[&str]) -> TestServer {
@@ -84,7 +84,8 @@ fn bad_files_are_refused_at_start() {
     let mail = dir.path().join("mail");
     let mail = mail.to_str().unwrap();
     let missing = dir.path().join("missing");
-    let (status, stderr) = start_expecting_exit(&["127.0.0.1", "0", "-d", mail, "-f", missing.to_str().unwrap()]);
+    let exited = run_to_exit(&["127.0.0.1", "0", "-d", mail, "-f", missing.to_str().unwrap()]);
+    let (status, stderr) = (exited.status, exited.stderr);
     assert_eq!(status, 2, "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("cannot read users file") && stderr.contains("missing"), "{stderr}");
@@ -92,7 +93,8 @@ fn bad_files_are_refused_at_start() {
     let bad = dir.path().join("bad");
     let content = "alice:{PLAIN}ok\n\nbob:{SSHA}hashhash\n";
     fs::write(&bad, content).unwrap();
-    let (status, stderr) = start_expecting_exit(&["127.0.0.1", "0", "-d", mail, "-f", bad.to_str().unwrap()]);
+    let exited = run_to_exit(&["127.0.0.1", "0", "-d", mail, "-f", bad.to_str().unwrap()]);
+    let (status, stderr) = (exited.status, exited.stderr);
     assert_eq!(status, 2, "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("bad line 3: password scheme {SSHA}"), "{stderr}");
@@ -110,7 +112,8 @@ fn the_default_admin_stays_on_loopback() {
     let base = ["127.0.0.1", "0", "-d", mail, "--mgmt-port", "0", "-u", "a:b"];
     for extra in [&["--mgmt-addr", "0.0.0.0"][..], &["--mgmt-addr", "0.0.0.0", "-a", "admin:admin"]] {
         let args: Vec<&str> = base.iter().chain(extra).copied().collect();
-        let (status, stderr) = start_expecting_exit(&args);
+        let exited = run_to_exit(&args);
+        let (status, stderr) = (exited.status, exited.stderr);
         assert_eq!(status, 2, "{stderr}");
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
         assert!(stderr.contains("refusing MGMT on 0.0.0.0:0 with the default admin:admin"), "{stderr}");

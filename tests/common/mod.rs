@@ -282,28 +282,43 @@ pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
-/// What a `pop3d` run that was expected to exit by itself produced.
+/// What a run of one of the binaries printed, and how it exited.
+#[derive(Debug)]
 pub struct Exited {
-    pub code: Option<i32>,
+    /// The exit status; -1 if a signal ended the process.
+    pub status: i32,
     pub stdout: String,
     pub stderr: String,
 }
 
-/// Runs `pop3d` with `args` and waits (at most [`PATIENCE`]) for it to exit.
-pub fn run_to_exit(args: &[&str]) -> Exited {
-    let child = Command::new(env!("CARGO_BIN_EXE_pop3d"))
+impl Exited {
+    pub fn lines(&self) -> Vec<&str> {
+        self.stdout.lines().collect()
+    }
+}
+
+/// Runs `binary` with `args` and no standard input, and waits (at most
+/// [`PATIENCE`]) for it to exit by itself: the one way the tests run a
+/// binary to its end.
+pub fn run_binary(binary: &str, args: &[&str]) -> Exited {
+    let child = Command::new(binary)
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("start pop3d");
-    let output = wait_bounded(child, &format!("pop3d {args:?}"));
+        .unwrap_or_else(|e| panic!("start {binary}: {e}"));
+    let output = wait_bounded(child, &format!("{binary} {args:?}"));
     Exited {
-        code: output.status.code(),
+        status: output.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     }
+}
+
+/// Runs `pop3d <args>`, expecting it to exit by itself.
+pub fn run_to_exit(args: &[&str]) -> Exited {
+    run_binary(env!("CARGO_BIN_EXE_pop3d"), args)
 }
 
 /// Writes a message into `<maildir>/new/` (creating the Maildir).
@@ -439,7 +454,7 @@ impl TestServer {
     }
 
     /// Runs `./admin_monitor -H <ip> -P <port> <args>` against this server.
-    pub fn admin_monitor(&self, args: &[&str]) -> Monitor {
+    pub fn admin_monitor(&self, args: &[&str]) -> Exited {
         let addr = self.mgmt_addr();
         let (ip, port) = (addr.ip().to_string(), addr.port().to_string());
         let mut all = vec!["-H", ip.as_str(), "-P", port.as_str()];
@@ -448,54 +463,9 @@ impl TestServer {
     }
 }
 
-/// What one `admin_monitor` run printed and how it exited.
-#[derive(Debug)]
-pub struct Monitor {
-    pub status: i32,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl Monitor {
-    pub fn lines(&self) -> Vec<&str> {
-        self.stdout.lines().collect()
-    }
-}
-
 /// Runs the real `admin_monitor` binary with `args`.
-pub fn admin_monitor(args: &[&str]) -> Monitor {
-    let output = Command::new(env!("CARGO_BIN_EXE_admin_monitor")).args(args).stdin(Stdio::null()).output().unwrap();
-    Monitor {
-        status: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
-}
-
-/// Starts `pop3d <args>` expecting it to exit at once; returns its exit
-/// status and stderr. Fails the test if it is still running after PATIENCE.
-pub fn start_expecting_exit(args: &[&str]) -> (i32, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pop3d"))
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + PATIENCE;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("pop3d {args:?} did not exit");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut stderr = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
-    (status.code().unwrap_or(-1), stderr)
+pub fn admin_monitor(args: &[&str]) -> Exited {
+    run_binary(env!("CARGO_BIN_EXE_admin_monitor"), args)
 }
 
 /// A self-signed server certificate for 127.0.0.1 and localhost, made with
@@ -566,8 +536,7 @@ pub fn wait_bounded(child: std::process::Child, what: &str) -> std::process::Out
         let _ = done.send(child.wait_with_output());
     });
     let Ok(output) = output.recv_timeout(PATIENCE) else {
-        // SAFETY: plain kill(2) of the child this function started.
-        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
         panic!("{what} did not finish");
     };
     output.expect("the child's output")
