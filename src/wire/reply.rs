@@ -2,8 +2,9 @@
 //!
 //! Both protocols answer `+OK text` or `-ERR text`, optionally followed by
 //! data lines closed by a line holding a single "." (RFC 1939 §3). This is
-//! the only place that writes those shapes; callers pass a `Write` (usually
-//! the session's `BufWriter`) and never format a status line by hand.
+//! the only place that writes those shapes; callers pass any `Write` (the
+//! connection's reply buffer, or a `Vec` in tests) and never format a status
+//! line by hand.
 
 use std::fmt;
 use std::io::{self, Write};
