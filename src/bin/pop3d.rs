@@ -8,13 +8,10 @@ use pop3d::accounts::password;
 use pop3d::config::{self, ServerInvocation};
 use simplelog::{ColorChoice, ConfigBuilder, TermLogger, TerminalMode};
 
-/// jemalloc, with its per-thread caches off. The pool holds one thread per
-/// allowed connection (thousands), and any per-thread cache keeps freed
-/// memory in every thread that ever ran a session: under glibc's malloc the
-/// soak (`make soak`) saw RSS climb about 25 MiB a minute at `-c 1600` and
-/// never come back, though less than 4 MiB was ever live. Without the caches
-/// every free goes back to a shared arena, and jemalloc returns idle pages to
-/// the system, so RSS falls back after a burst.
+/// jemalloc without per-thread caches: the pool runs thousands of threads,
+/// and with no cache in each, the memory a burst of sessions used goes back
+/// to the system after the burst (the README's "Reliability" section has
+/// the measurements).
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

@@ -18,18 +18,18 @@ pub mod client;
 pub mod command;
 pub mod session;
 
-use std::io::{self, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io;
+use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
-use std::thread::{self, JoinHandle};
+use std::thread;
 use std::time::Duration;
 
 use rustls::ServerConfig;
 
 use crate::accounts::users_file::UsersFile;
-use crate::shared::connections::ConnectionLimit;
+use crate::net::listener::{AcceptThread, ConnectionRefusal, Listener, Service, SESSION_STACK_SIZE};
+use crate::shared::connections::{ConnectionLimit, ConnectionPermit};
 use crate::shared::Shared;
-use crate::wire::reply::{Failure, ResponseCode};
 
 /// Admin connections served at once. Administration is rare and each
 /// connection costs a thread; a handful is plenty and bounds the damage a
@@ -39,13 +39,6 @@ pub const MAX_ADMIN_SESSIONS: usize = 4;
 /// How long a failed MGMT login waits before its `-ERR`, to slow down
 /// password guessing (RFC 1939 §13 suggests the same for POP3).
 pub const LOGIN_FAILURE_DELAY: Duration = Duration::from_secs(1);
-
-/// Admin threads only parse short lines and format short replies.
-const SESSION_STACK_SIZE: usize = 256 * 1024;
-
-/// Pause after an accept error, so a full descriptor table does not turn
-/// the accept loop into a busy loop.
-const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
 
 /// What every admin session needs, shared by all of them.
 #[derive(Debug)]
@@ -62,12 +55,10 @@ pub struct Context {
     pub tls: Option<Arc<ServerConfig>>,
 }
 
-/// The MGMT side of a running server.
+/// The MGMT side of a server, bound but not yet accepting.
 pub struct MgmtServer {
-    listener: TcpListener,
-    context: Arc<Context>,
-    /// Admin session slots; a permit is held for each open connection.
-    sessions: Arc<ConnectionLimit>,
+    listener: Listener,
+    admins: AdminThreads,
 }
 
 impl MgmtServer {
@@ -81,11 +72,11 @@ impl MgmtServer {
         users_file: Option<UsersFile>,
         tls: Option<Arc<ServerConfig>>,
     ) -> io::Result<Self> {
-        let listener = TcpListener::bind(addr)
+        let listener = Listener::bind(addr, tls.is_some())
             .map_err(|error| io::Error::new(error.kind(), format!("cannot listen on {addr} for MGMT: {error}")))?;
         let context = Arc::new(Context { shared, users_file, login_delay: LOGIN_FAILURE_DELAY, tls });
         let sessions = Arc::new(ConnectionLimit::new(MAX_ADMIN_SESSIONS, MAX_ADMIN_SESSIONS, None));
-        Ok(Self { listener, context, sessions })
+        Ok(Self { listener, admins: AdminThreads { context, sessions } })
     }
 
     /// The address actually bound (port 0 becomes the chosen port).
@@ -95,38 +86,36 @@ impl MgmtServer {
 
     /// True if admins must connect with TLS.
     pub fn is_tls(&self) -> bool {
-        self.context.tls.is_some()
+        self.listener.implicit_tls()
     }
 
     /// Starts the accept thread.
     pub fn spawn(self) -> io::Result<RunningMgmt> {
-        let addr = self.local_addr()?;
-        let thread = thread::Builder::new().name("mgmt-accept".to_owned()).spawn(move || self.accept_loop())?;
-        Ok(RunningMgmt { addr, thread })
+        let shared = Arc::clone(&self.admins.context.shared);
+        let accept = self.listener.spawn("mgmt-accept", shared, self.admins)?;
+        Ok(RunningMgmt { accept })
+    }
+}
+
+/// Where admitted admins are served: a thread each, apart from the POP3
+/// pool, so that MGMT answers while POP3 is paused or full.
+struct AdminThreads {
+    context: Arc<Context>,
+    /// Admin session slots; a permit is held for each open connection.
+    sessions: Arc<ConnectionLimit>,
+}
+
+impl Service for AdminThreads {
+    const LOG_PREFIX: &'static str = "MGMT ";
+
+    fn admit(&mut self, peer: SocketAddr) -> Result<ConnectionPermit, ConnectionRefusal> {
+        self.sessions.try_acquire(peer.ip()).map_err(|_| ConnectionRefusal {
+            reply: "TOO MANY ADMIN SESSIONS",
+            reason: format!("{MAX_ADMIN_SESSIONS} admin sessions already open"),
+        })
     }
 
-    fn accept_loop(self) {
-        for connection in self.listener.incoming() {
-            if self.context.shared.shutdown.is_requested() {
-                return;
-            }
-            match connection {
-                Ok(stream) => self.admit(stream),
-                Err(error) => {
-                    log::warn!("MGMT accept failed: {error}");
-                    thread::sleep(ACCEPT_ERROR_BACKOFF);
-                }
-            }
-        }
-    }
-
-    /// Gives `stream` its own thread if an admin slot is free.
-    fn admit(&self, stream: TcpStream) {
-        let Ok(peer) = stream.peer_addr() else { return };
-        let Ok(permit) = self.sessions.try_acquire(peer.ip()) else {
-            refuse(stream, self.context.tls.is_some());
-            return;
-        };
+    fn serve(&mut self, stream: TcpStream, permit: ConnectionPermit) {
         let context = Arc::clone(&self.context);
         let spawned = thread::Builder::new()
             .name("mgmt-session".to_owned())
@@ -140,35 +129,17 @@ impl MgmtServer {
 
 /// The MGMT side of a server, accepting admins.
 pub struct RunningMgmt {
-    addr: SocketAddr,
-    thread: JoinHandle<()>,
+    accept: AcceptThread,
 }
 
 impl RunningMgmt {
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.accept.addr()
     }
 
     /// Stops accepting admins (the shutdown flag must be set already).
     /// Admin sessions still open end with the process.
     pub fn stop(self) {
-        crate::net::listener::wake_accept(self.addr);
-        let _ = self.thread.join();
+        self.accept.stop();
     }
-}
-
-/// RFC 3206 §4: a temporary condition; the admin may try again later.
-/// Under `--mgmt-tls` the refusal is not sent at all (it would be
-/// cleartext where the client expects a handshake); the close says enough.
-fn refuse(mut stream: TcpStream, tls: bool) {
-    let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
-    log::warn!("MGMT refused {peer}: {MAX_ADMIN_SESSIONS} admin sessions already open");
-    if tls {
-        return;
-    }
-    // One small write into an empty socket buffer; never wait on the client.
-    let _ = stream.set_nonblocking(true);
-    let mut line = Vec::new();
-    let _ = Failure::with_code(ResponseCode::SysTemp, "TOO MANY ADMIN SESSIONS").write_to(&mut line);
-    let _ = stream.write_all(&line);
 }

@@ -5,27 +5,24 @@
 //! limit to the hard limit where the system allows, and the connection cap
 //! may never exceed what the resulting limit can carry.
 
+use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+
 /// Descriptors kept for listeners, logs, users-file writes and MGMT.
 pub const RESERVED_DESCRIPTORS: u64 = 64;
 
 /// The soft open-file limit after trying to raise it to the hard limit.
 pub fn raise_open_file_limit() -> u64 {
-    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: getrlimit only writes into the struct we pass.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
-        log::warn!("cannot read the open-file limit; assuming 1024");
-        return 1024;
-    }
-    if limit.rlim_cur < limit.rlim_max {
-        let raised = libc::rlimit { rlim_cur: limit.rlim_max, rlim_max: limit.rlim_max };
-        // SAFETY: setrlimit only reads the struct we pass.
-        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
-            log::info!("open-file limit raised from {} to {}", limit.rlim_cur, limit.rlim_max);
-            return raised.rlim_cur;
+    let limit = getrlimit(Resource::Nofile);
+    // `None` means no limit (RLIM_INFINITY): larger than any count.
+    let (current, maximum) = (limit.current.unwrap_or(u64::MAX), limit.maximum.unwrap_or(u64::MAX));
+    if current < maximum {
+        if setrlimit(Resource::Nofile, Rlimit { current: limit.maximum, maximum: limit.maximum }).is_ok() {
+            log::info!("open-file limit raised from {current} to {maximum}");
+            return maximum;
         }
-        log::warn!("cannot raise the open-file limit above {}", limit.rlim_cur);
+        log::warn!("cannot raise the open-file limit above {current}");
     }
-    limit.rlim_cur
+    current
 }
 
 /// The highest connection cap a descriptor limit can carry.

@@ -1,9 +1,11 @@
-//! Sockets and the bytes on them, for both protocols: listening and
-//! accepting, the open-file limit, TLS settings, and the clear-or-TLS
-//! transport. Nothing here knows POP3 or MGMT.
+//! Sockets and the bytes on them, for both protocols: the one accept loop
+//! ([`listener`]), the POP3 session pool it feeds ([`pool`]), the open-file
+//! limit, TLS settings, and the clear-or-TLS transport. Apart from the
+//! pool, which starts POP3 sessions, nothing here knows POP3 or MGMT.
 
 pub mod fd_limit;
 pub mod listener;
+pub mod pool;
 pub mod tls;
 pub mod transport;
 

@@ -1,5 +1,6 @@
 //! The connection cap: a counting permit taken before a connection is
-//! handed to the pool.
+//! handed to the thread that serves it. [`Shared`](super::Shared) holds
+//! the POP3 cap; MGMT keeps a small one of its own for admin sessions.
 //!
 //! The `threadpool` crate queues jobs without bound, so the cap cannot be the
 //! pool's size alone: a connection over the cap must be refused at once
@@ -12,12 +13,14 @@
 //! local tools and tests legitimately open many connections.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
 
+/// A cap on open connections that can change while they run.
 #[derive(Debug)]
 pub struct ConnectionLimit {
     live: AtomicUsize,
@@ -76,11 +79,30 @@ pub enum Refused {
     AddressFull,
 }
 
+impl fmt::Display for Refused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Refused::ServerFull => "the connection cap is reached",
+            Refused::AddressFull => "the per-address connection cap is reached",
+        })
+    }
+}
+
+impl std::error::Error for Refused {}
+
 /// Why the cap could not be changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OutOfRange {
     pub hard_max: usize,
 }
+
+impl fmt::Display for OutOfRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the connection cap must be between 1 and {}", self.hard_max)
+    }
+}
+
+impl std::error::Error for OutOfRange {}
 
 impl ConnectionLimit {
     pub fn new(max: usize, hard_max: usize, per_address: Option<PerAddressLimit>) -> Self {

@@ -1,4 +1,9 @@
-//! State shared by the accept threads, every POP3 session and MGMT.
+//! The state shared by the accept threads, every POP3 session and MGMT:
+//! [`Shared`], and the pieces of it that have no other home. Those are the
+//! connection cap ([`connections`]), the per-connection abuse limits
+//! ([`limits`]), MGMT's POP3 pause ([`pause`]), graceful shutdown
+//! ([`shutdown`]) and the traffic counters ([`stats`]). The user table it
+//! holds belongs to [`crate::accounts`], with passwords and the users file.
 //!
 //! Each piece guards itself (atomics or parking_lot locks), so holders of an
 //! `Arc<Shared>` never take a lock that spans two pieces and no lock is ever
@@ -15,24 +20,31 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::accounts::users::{UserName, UserTable};
+use crate::net::tls::PlaintextAuth;
 use connections::ConnectionLimit;
 use limits::SessionLimits;
 use pause::PauseGate;
 use shutdown::Shutdown;
 use stats::Stats;
 
-use crate::net::tls::PlaintextAuth;
-
 /// Everything a session or an admin may read or change while the server runs.
 #[derive(Debug)]
 pub struct Shared {
     /// The root under which each user's Maildir lives (`<root>/<user>`).
     pub mail_root: PathBuf,
+    /// Who may log in; MGMT adds and removes users while POP3 sessions
+    /// authenticate against it.
     pub users: UserTable,
+    /// Counters MGMT reports; sessions add to them as bytes move.
     pub stats: Stats,
+    /// The POP3 connection cap, taken by the accept loop and changed by
+    /// MGMT. An `Arc` because each permit keeps its limit alive.
     pub connections: Arc<ConnectionLimit>,
+    /// MGMT's `TIMEOUT`, which POP3 sessions wait on.
     pub pause: PauseGate,
+    /// The flag accept loops and sessions check, and the sockets to wake.
     pub shutdown: Shutdown,
+    /// The per-connection abuse limits from the command line.
     pub limits: SessionLimits,
     /// Bytes read from a message file per RETR/TOP step.
     pub retr_buffer: usize,
@@ -66,7 +78,7 @@ impl Shared {
         }
     }
 
-    /// Seconds of inactivity after login before autologout (RFC 1939 §3).
+    /// Inactivity allowed after login before autologout (RFC 1939 §3).
     pub fn idle_timeout(&self) -> Duration {
         self.limits.idle_timeout
     }

@@ -39,7 +39,7 @@ impl Stats {
         self.bytes_received.fetch_add(octets, Ordering::Relaxed);
     }
 
-    /// POP3 connections accepted since start, refused ones included.
+    /// POP3 connections admitted since start; refused ones are not counted.
     pub fn historic_connections(&self) -> u64 {
         self.historic_connections.load(Ordering::Relaxed)
     }
