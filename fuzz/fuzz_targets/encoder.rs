@@ -99,7 +99,7 @@ fuzz_target!(|data: &[u8]| {
     for chunk in chunks(input, &header.chunk_sizes) {
         fed += chunk.len();
         size.update(chunk);
-        // As the session does: stop reading once TOP has what it needs.
+        // As the fetching handler does: stop reading once TOP has what it needs.
         if !encoder.is_finished() {
             encoder.encode(chunk, &mut out);
         }

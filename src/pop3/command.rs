@@ -2,8 +2,9 @@
 //! [`Pop3CommandError`] out.
 //!
 //! Pure parsing (RFC 1939 §3, §5-7; RFC 2449 §5 CAPA). Keywords are
-//! case-insensitive; arguments are separated by spaces. Whether a command is
-//! allowed in the current state is the session's business, not this module's.
+//! case-insensitive; arguments are separated by spaces. This module never
+//! touches a socket, and never decides whether a command is allowed in the
+//! current state: that is the session's business.
 
 use std::fmt;
 use std::num::NonZeroU32;
@@ -101,6 +102,8 @@ impl fmt::Display for Pop3CommandError {
         }
     }
 }
+
+impl std::error::Error for Pop3CommandError {}
 
 /// Parses one command line (without its CRLF).
 pub fn parse(line: &[u8]) -> Result<Pop3Command, Pop3CommandError> {

@@ -1,27 +1,48 @@
-//! Buffered, framed I/O over one client connection, in clear or over TLS.
+//! The POP3 connection loop and [`Pop3Connection`]: the only POP3 code that
+//! touches the socket.
 //!
-//! Reading goes through one `BufReader` (command lines, see
-//! [`crate::wire::line`]); replies collect in a small outbox that is
-//! written when it fills or when [`Connection::flush`] is called, which the
-//! session does once no pipelined input is waiting; a reply too long for
-//! the outbox is sent with the socket corked (see [`Replies`]). Both
+//! [`serve`] runs one client from greeting to close on one pool thread. It
+//! reads command lines through a `Pop3Connection`, hands each to the
+//! [`Pop3Session`], and flushes the replies once no more pipelined input is
+//! waiting, so a burst of commands costs one write. It runs the TLS
+//! handshake (at once for POP3S, after STLS otherwise), enforces the
+//! timeouts, the MGMT pause and shutdown, and writes the one log line that
+//! sums up the connection.
+//!
+//! A `Pop3Connection` owns everything between the session and the socket:
+//! line framing through one `BufReader` (see [`crate::wire::line`]), the
+//! outbox replies collect in, corking (TCP_CORK) while a reply too long for
+//! the outbox goes out, the read deadline, and the TLS upgrade. Both
 //! directions share one [`Transport`] because a TLS stream cannot be split
-//! into halves.
+//! into halves. Under the transport, a [`DeadlineCountingSocket`] counts the
+//! octets and enforces the read deadline on every read, the TLS handshake's
+//! included.
+//!
+//! Nothing here parses a command or formats a reply beyond the few status
+//! lines the loop itself owes (greeting, autologout, shutdown); the session
+//! and its handlers write to any `Write` and never see the socket.
 //!
 //! STLS (RFC 2595 §4) swaps the transport for a TLS one in place. Any
 //! plaintext already received after the STLS line is thrown away first: a
 //! command injected by a man in the middle ahead of the handshake must never
 //! run as if it came through TLS (CVE-2011-0411).
 
-use std::io::{self, BufReader, Write};
+use std::io::{self, BufReader, Read, Write};
+use std::net::TcpStream;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use rustix::net::sockopt;
 use rustls::ServerConfig;
 
-use super::metered::Metered;
+use super::session::{LinkSecurity, Pop3Flow, Pop3Session};
 use crate::net::transport::Transport;
-use crate::wire::line::{self, LineRead};
+use crate::net::{self, is_timeout};
+use crate::shared::connections::ConnectionPermit;
+use crate::shared::stats::Stats;
+use crate::shared::Shared;
+use crate::wire::line::{self, LineRead, MAX_LINE_OCTETS};
+use crate::wire::reply::{self, Failure, ResponseCode};
 
 /// Room for many pipelined commands per read; an idle session keeps only
 /// this and its outbox.
@@ -29,78 +50,239 @@ const READ_BUFFER: usize = 4096;
 /// Replies are written once this much is waiting (or on flush).
 const WRITE_BUFFER: usize = 4096;
 
-/// The byte stream under a POP3 connection: metered, maybe TLS.
-type Pop3Transport<'a> = Transport<Metered<'a>>;
+/// How a connection ended, for the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pop3Ending {
+    Quit,
+    Disconnected,
+    IdleTimeout,
+    AccountDeleted,
+    /// The session broke a limit (bad commands, failed logins).
+    Limit,
+    ServerShutdown,
+}
 
-/// One client connection: buffered lines in, buffered replies out.
-pub struct Connection<'a> {
-    reader: BufReader<Pop3Transport<'a>>,
+/// Serves one client until it quits, goes away or times out. Never panics
+/// on client input; the `permit` frees the connection slot when this
+/// returns, however it returns.
+pub fn serve(stream: TcpStream, implicit_tls: bool, shared: &Shared, permit: ConnectionPermit) {
+    let started = Instant::now();
+    let peer = stream.peer_addr();
+    let peer_name = net::peer_name(&stream);
+    log::info!("connection from {peer_name}{}", if implicit_tls { " (TLS)" } else { "" });
+    let stream = Arc::new(stream);
+    let registration = shared.shutdown.register(&stream);
+    let loopback = peer.is_ok_and(|addr| addr.ip().to_canonical().is_loopback());
+    let mut session = Pop3Session::new(shared, LinkSecurity { tls: false, loopback });
+    let mut connection = Pop3Connection::new(&stream, &shared.stats);
+    let ending = converse(&mut connection, implicit_tls, shared, &mut session);
+    let (octets_in, octets_out) = connection.octets();
+    let _ = connection.flush();
+    connection.close();
+    let user = session.activity.user.as_ref().map_or_else(|| "-".to_owned(), ToString::to_string);
+    let ending = match ending {
+        Ok(ending) => format!("{ending:?}"),
+        Err(error) => format!("error: {error}"),
+    };
+    log::info!(
+        "closed {peer_name} user={user} retrieved={} deleted={} in={octets_in} out={octets_out} duration={:.3}s ending={ending}",
+        session.activity.retrieved,
+        session.activity.deleted,
+        started.elapsed().as_secs_f64(),
+    );
+    drop(registration);
+    drop(permit);
+}
+
+/// The conversation itself, from the greeting to the reply that ends it.
+fn converse(
+    connection: &mut Pop3Connection<'_>,
+    implicit_tls: bool,
+    shared: &Shared,
+    session: &mut Pop3Session<'_>,
+) -> io::Result<Pop3Ending> {
+    let limits = &shared.limits;
+    // The time to log in runs from the connection, not from each command,
+    // so a client that never logs in cannot hold a slot by chatting.
+    let login_deadline = Instant::now() + limits.login_timeout.min(limits.idle_timeout);
+    connection.set_socket_options(limits.idle_timeout)?;
+    connection.set_read_deadline(login_deadline);
+    if implicit_tls {
+        start_tls(connection, shared, session)?;
+    }
+    shared.pause.wait_while_paused();
+    if shared.shutdown.is_requested() {
+        return say_shutting_down(connection);
+    }
+    reply::ok(connection, "POP3 server ready")?;
+    connection.flush()?;
+    let mut line = Vec::with_capacity(MAX_LINE_OCTETS);
+    loop {
+        // RFC 1939 §3: after login the autologout timer runs from the last
+        // command, not the last byte.
+        if session.user().is_some() {
+            connection.set_read_deadline(Instant::now() + limits.idle_timeout);
+        }
+        let read = connection.read_line(&mut line);
+        // Checked before anything read is acted on: once shutdown begins,
+        // no new command runs.
+        if shared.shutdown.is_requested() {
+            return say_shutting_down(connection);
+        }
+        let read = match read {
+            Ok(read) => read,
+            Err(error) if is_timeout(&error) => {
+                // RFC 1939 §3: autologout, without entering UPDATE.
+                Failure::new("autologout: idle for too long").write_to(connection)?;
+                return Ok(Pop3Ending::IdleTimeout);
+            }
+            Err(error) => return Err(error),
+        };
+        shared.pause.wait_while_paused();
+        if !session.account_still_exists() {
+            Failure::with_code(ResponseCode::SysPerm, "account deleted by the administrator").write_to(connection)?;
+            return Ok(Pop3Ending::AccountDeleted);
+        }
+        let flow = match read {
+            LineRead::Eof => return Ok(Pop3Ending::Disconnected),
+            LineRead::TooLong => session.reject_long_line(connection)?,
+            LineRead::Line => session.handle_line(&line, connection)?,
+        };
+        match flow {
+            Pop3Flow::Continue => {}
+            Pop3Flow::StartTls => {
+                connection.flush()?;
+                start_tls(connection, shared, session)?;
+                continue;
+            }
+            Pop3Flow::Quit => return Ok(Pop3Ending::Quit),
+            Pop3Flow::Disconnect => return Ok(Pop3Ending::Limit),
+        }
+        if !connection.has_buffered_input() {
+            connection.flush()?;
+        }
+    }
+}
+
+/// Runs the TLS handshake on `connection` and tells the session.
+fn start_tls(connection: &mut Pop3Connection<'_>, shared: &Shared, session: &mut Pop3Session<'_>) -> io::Result<()> {
+    let config = shared.tls.clone().ok_or_else(|| io::Error::other("TLS is not configured"))?;
+    let dropped = connection.start_tls(config)?;
+    if dropped > 0 {
+        // RFC 2595 §4 / CVE-2011-0411: never run commands that arrived in
+        // clear after STLS as if they came through TLS.
+        log::warn!("discarded {dropped} octets sent in clear after STLS");
+    }
+    session.tls_started();
+    Ok(())
+}
+
+fn say_shutting_down(out: &mut impl Write) -> io::Result<Pop3Ending> {
+    Failure::with_code(ResponseCode::SysTemp, "server shutting down").write_to(out)?;
+    Ok(Pop3Ending::ServerShutdown)
+}
+
+/// One client connection: buffered command lines in, buffered replies out
+/// (through its [`Write`] implementation), in clear or under TLS.
+struct Pop3Connection<'a> {
+    /// The socket itself, for its options (TCP_CORK, timeouts, Nagle);
+    /// every octet goes through `reader`.
+    socket: &'a TcpStream,
+    /// The server-wide counters, for the socket view a TLS upgrade needs.
+    stats: &'a Stats,
+    /// Line framing over the transport, which also carries the replies.
+    reader: BufReader<Transport<DeadlineCountingSocket<'a>>>,
+    /// Replies waiting for the next flush.
     outbox: Vec<u8>,
-    /// TCP_CORK is set: a long reply is going out (see [`Replies`]).
+    /// TCP_CORK is set: a reply too long for the outbox is going out.
     corked: bool,
 }
 
-impl<'a> Connection<'a> {
-    pub fn new(socket: Metered<'a>) -> Self {
+impl<'a> Pop3Connection<'a> {
+    fn new(socket: &'a TcpStream, stats: &'a Stats) -> Self {
+        let transport = Transport::Plain(DeadlineCountingSocket::new(socket, stats));
         Self {
-            reader: BufReader::with_capacity(READ_BUFFER, Transport::Plain(socket)),
+            socket,
+            stats,
+            reader: BufReader::with_capacity(READ_BUFFER, transport),
             outbox: Vec::new(),
             corked: false,
         }
     }
 
+    /// What holds for the whole connection: a write times out after
+    /// `write_timeout`, so a client that stops reading in the middle of RETR
+    /// cannot pin this thread forever; and Nagle's algorithm is off, since
+    /// the outbox and corking already decide when segments leave.
+    fn set_socket_options(&self, write_timeout: Duration) -> io::Result<()> {
+        self.socket.set_write_timeout(Some(write_timeout))?;
+        self.socket.set_nodelay(true)
+    }
+
     /// Reads (and TLS handshakes) fail with `TimedOut` after `deadline`.
-    pub fn set_read_deadline(&mut self, deadline: Instant) {
-        self.reader.get_mut().socket_mut().set_read_deadline(deadline);
+    fn set_read_deadline(&mut self, deadline: Instant) {
+        self.reader.get_mut().socket_mut().read_deadline = Some(deadline);
     }
 
     /// Reads the next command line; see [`line::read_line`].
-    pub fn read_line(&mut self, line: &mut Vec<u8>) -> io::Result<LineRead> {
+    fn read_line(&mut self, line: &mut Vec<u8>) -> io::Result<LineRead> {
         line::read_line(&mut self.reader, line)
     }
 
     /// True if more input has already arrived (pipelined commands).
-    pub fn has_buffered_input(&self) -> bool {
+    fn has_buffered_input(&self) -> bool {
         !self.reader.buffer().is_empty()
     }
 
-    /// Where replies go; they reach the client on the next flush, or as
-    /// soon as a full buffer of them is waiting.
-    pub fn replies(&mut self) -> Replies<'_, 'a> {
-        Replies { outbox: &mut self.outbox, corked: &mut self.corked, transport: self.reader.get_mut() }
-    }
-
-    /// Writes every waiting reply to the client.
-    pub fn flush(&mut self) -> io::Result<()> {
-        self.replies().flush()
-    }
-
-    /// Upgrades to TLS after the `+OK` to STLS has been flushed. Returns the
-    /// number of plaintext octets that were waiting and have been dropped.
-    pub fn start_tls(self, config: Arc<ServerConfig>) -> io::Result<(Self, usize)> {
+    /// Upgrades to TLS in place, after the `+OK` to STLS has been flushed.
+    /// Returns the number of plaintext octets that were waiting and have
+    /// been dropped.
+    fn start_tls(&mut self, config: Arc<ServerConfig>) -> io::Result<usize> {
         let dropped = self.reader.buffer().len();
-        let transport = self.reader.into_inner().start_tls(config)?;
-        let secured = Self { reader: BufReader::with_capacity(READ_BUFFER, transport), ..self };
-        Ok((secured, dropped))
-    }
-
-    pub fn is_tls(&self) -> bool {
-        self.reader.get_ref().is_tls()
+        // The handshake takes the transport by value. An empty reader over a
+        // new socket view holds its place meanwhile; if the handshake fails,
+        // that view (which has counted nothing) is all that is left, and the
+        // connection ends.
+        let standby = Transport::Plain(DeadlineCountingSocket::new(self.socket, self.stats));
+        let plain = std::mem::replace(&mut self.reader, BufReader::with_capacity(0, standby));
+        let secured = plain.into_inner().start_tls(config)?;
+        self.reader = BufReader::with_capacity(READ_BUFFER, secured);
+        Ok(dropped)
     }
 
     /// Octets received and sent on the wire so far.
-    pub fn octets(&self) -> (u64, u64) {
-        let metered = self.reader.get_ref().socket();
-        (metered.received(), metered.sent())
+    fn octets(&self) -> (u64, u64) {
+        let socket = self.reader.get_ref().socket();
+        (socket.received, socket.sent)
     }
 
     /// Ends TLS politely (close_notify) where it is active.
-    pub fn close(&mut self) {
+    fn close(&mut self) {
         self.reader.get_mut().close();
+    }
+
+    /// Called before a reply's first write that does not wait in the outbox.
+    fn cork(&mut self) -> io::Result<()> {
+        if !self.corked {
+            sockopt::set_tcp_cork(self.socket, true)?;
+            self.corked = true;
+        }
+        Ok(())
+    }
+
+    fn flush_outbox(&mut self) -> io::Result<()> {
+        if !self.outbox.is_empty() {
+            self.reader.get_mut().write_all(&self.outbox)?;
+            self.outbox.clear();
+            // A burst (a long LIST) must not leave a large buffer behind.
+            self.outbox.shrink_to(WRITE_BUFFER);
+        }
+        Ok(())
     }
 }
 
-/// The reply side of a [`Connection`], borrowed for one command.
+/// Replies reach the client on the next flush, or as soon as a full
+/// outbox of them is waiting.
 ///
 /// A reply longer than the outbox (RETR, TOP, a long LIST) goes out in
 /// 4 KiB writes, one per chunk. The socket is corked from the first of them
@@ -108,18 +290,12 @@ impl<'a> Connection<'a> {
 /// into full segments instead of sending (and the client acknowledging)
 /// one small segment per chunk. Short replies are never corked: they wait
 /// in the outbox and leave with the flush.
-pub struct Replies<'c, 'a> {
-    outbox: &'c mut Vec<u8>,
-    corked: &'c mut bool,
-    transport: &'c mut Pop3Transport<'a>,
-}
-
-impl Write for Replies<'_, '_> {
+impl Write for Pop3Connection<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         if self.outbox.is_empty() && buf.len() >= WRITE_BUFFER {
             // A whole encoded RETR chunk: one write, no copy.
             self.cork()?;
-            self.transport.write_all(buf)?;
+            self.reader.get_mut().write_all(buf)?;
             return Ok(buf.len());
         }
         self.outbox.extend_from_slice(buf);
@@ -130,34 +306,68 @@ impl Write for Replies<'_, '_> {
         Ok(buf.len())
     }
 
+    /// Writes every waiting reply to the client and uncorks the socket.
     fn flush(&mut self) -> io::Result<()> {
         self.flush_outbox()?;
-        self.transport.flush()?;
-        if *self.corked {
-            *self.corked = false;
-            self.transport.socket().set_cork(false)?;
+        self.reader.get_mut().flush()?;
+        if self.corked {
+            self.corked = false;
+            sockopt::set_tcp_cork(self.socket, false)?;
         }
         Ok(())
     }
 }
 
-impl Replies<'_, '_> {
-    /// Called before a reply's first write that does not wait in the outbox.
-    fn cork(&mut self) -> io::Result<()> {
-        if !*self.corked {
-            self.transport.socket().set_cork(true)?;
-            *self.corked = true;
+/// The socket as the transport sees it, with two jobs besides moving bytes.
+///
+/// It counts octets: every read and write is added to the server-wide
+/// [`Stats`] as it happens (MGMT's BYTES_TRANS is live, not settled at
+/// session end) and to this connection's totals, which the closing log line
+/// shows. Counts are of octets on the wire, TLS records included.
+///
+/// It enforces the read deadline: a socket read timeout alone restarts with
+/// every byte that arrives, so a client trickling bytes that never make up
+/// a command would never be logged out. Each read gets only the time left.
+struct DeadlineCountingSocket<'a> {
+    stream: &'a TcpStream,
+    stats: &'a Stats,
+    received: u64,
+    sent: u64,
+    /// Reads after this instant fail with `TimedOut`.
+    read_deadline: Option<Instant>,
+}
+
+impl<'a> DeadlineCountingSocket<'a> {
+    fn new(stream: &'a TcpStream, stats: &'a Stats) -> Self {
+        Self { stream, stats, received: 0, sent: 0, read_deadline: None }
+    }
+}
+
+impl Read for DeadlineCountingSocket<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(deadline) = self.read_deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(io::ErrorKind::TimedOut.into());
+            }
+            self.stream.set_read_timeout(Some(left))?;
         }
-        Ok(())
+        let read = self.stream.read(buf)?;
+        self.received += read as u64;
+        self.stats.add_received(read as u64);
+        Ok(read)
+    }
+}
+
+impl Write for DeadlineCountingSocket<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let written = self.stream.write(buf)?;
+        self.sent += written as u64;
+        self.stats.add_sent(written as u64);
+        Ok(written)
     }
 
-    fn flush_outbox(&mut self) -> io::Result<()> {
-        if !self.outbox.is_empty() {
-            self.transport.write_all(self.outbox)?;
-            self.outbox.clear();
-            // A burst (a long LIST) must not leave a large buffer behind.
-            self.outbox.shrink_to(WRITE_BUFFER);
-        }
+    fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
 }
@@ -166,66 +376,70 @@ impl Replies<'_, '_> {
 mod tests {
     use std::io::Read;
     use std::net::{TcpListener, TcpStream};
-    use std::os::fd::AsRawFd;
 
     use super::*;
-    use crate::shared::stats::Stats;
 
-    /// A connected pair on loopback: (the server's end, the client's end).
-    fn socket_pair() -> (TcpStream, TcpStream) {
+    /// Runs `test` on a connected pair on loopback: a connection over the
+    /// server's end, that end itself (to look at its options), and the
+    /// client's end.
+    fn with_connection(test: impl FnOnce(Pop3Connection<'_>, &TcpStream, TcpStream)) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (server, _) = listener.accept().unwrap();
-        (server, client)
+        let stats = Stats::default();
+        test(Pop3Connection::new(&server, &stats), &server, client);
     }
 
     fn is_corked(socket: &TcpStream) -> bool {
-        let mut value: libc::c_int = 0;
-        let mut length = std::mem::size_of_val(&value) as libc::socklen_t;
-        // SAFETY: a valid socket, and a c_int with its exact size to fill.
-        let status = unsafe {
-            libc::getsockopt(
-                socket.as_raw_fd(),
-                libc::IPPROTO_TCP,
-                libc::TCP_CORK,
-                (&raw mut value).cast(),
-                &raw mut length,
-            )
-        };
-        assert_eq!(status, 0, "getsockopt: {}", io::Error::last_os_error());
-        value != 0
+        sockopt::tcp_cork(socket).expect("getsockopt TCP_CORK")
     }
 
     #[test]
     fn a_short_reply_is_never_corked() {
-        let (server, mut client) = socket_pair();
-        let stats = Stats::default();
-        let mut connection = Connection::new(Metered::new(&server, &stats));
-        connection.replies().write_all(b"+OK fine\r\n").unwrap();
-        assert!(!is_corked(&server));
-        connection.flush().unwrap();
-        assert!(!is_corked(&server));
-        let mut reply = [0; 10];
-        client.read_exact(&mut reply).unwrap();
-        assert_eq!(&reply, b"+OK fine\r\n");
+        with_connection(|mut connection, server, mut client| {
+            connection.write_all(b"+OK fine\r\n").unwrap();
+            assert!(!is_corked(server));
+            connection.flush().unwrap();
+            assert!(!is_corked(server));
+            let mut reply = [0; 10];
+            client.read_exact(&mut reply).unwrap();
+            assert_eq!(&reply, b"+OK fine\r\n");
+        });
     }
 
     #[test]
     fn a_long_reply_is_corked_until_the_flush() {
-        let (server, mut client) = socket_pair();
-        let stats = Stats::default();
-        let mut connection = Connection::new(Metered::new(&server, &stats));
-        let chunk = vec![b'x'; WRITE_BUFFER];
-        let mut replies = connection.replies();
-        replies.write_all(b"+OK 12288 octets\r\n").unwrap();
-        for _ in 0..3 {
-            replies.write_all(&chunk).unwrap();
-        }
-        assert!(is_corked(&server), "corked while the reply goes out");
-        connection.flush().unwrap();
-        assert!(!is_corked(&server), "uncorked by the flush that ends the reply");
-        let mut received = vec![0; 18 + 3 * WRITE_BUFFER];
-        client.read_exact(&mut received).unwrap();
-        assert!(received.starts_with(b"+OK 12288 octets\r\n") && received.ends_with(&chunk));
+        with_connection(|mut connection, server, mut client| {
+            let chunk = vec![b'x'; WRITE_BUFFER];
+            connection.write_all(b"+OK 12288 octets\r\n").unwrap();
+            for _ in 0..3 {
+                connection.write_all(&chunk).unwrap();
+            }
+            assert!(is_corked(server), "corked while the reply goes out");
+            connection.flush().unwrap();
+            assert!(!is_corked(server), "uncorked by the flush that ends the reply");
+            let mut received = vec![0; 18 + 3 * WRITE_BUFFER];
+            client.read_exact(&mut received).unwrap();
+            assert!(received.starts_with(b"+OK 12288 octets\r\n") && received.ends_with(&chunk));
+        });
+    }
+
+    #[test]
+    fn octets_are_counted_and_reads_stop_at_the_deadline() {
+        with_connection(|mut connection, _, mut client| {
+            client.write_all(b"NOOP\r\n").unwrap();
+            let mut line = Vec::new();
+            assert_eq!(connection.read_line(&mut line).unwrap(), LineRead::Line);
+            assert_eq!(line, b"NOOP");
+            connection.write_all(b"+OK\r\n").unwrap();
+            connection.flush().unwrap();
+            assert_eq!(connection.octets(), (6, 5));
+            // More input is on its way, but the deadline has passed.
+            client.write_all(b"NOOP\r\n").unwrap();
+            connection.set_read_deadline(Instant::now());
+            let error = connection.read_line(&mut line).unwrap_err();
+            assert_eq!(error.kind(), io::ErrorKind::TimedOut);
+            assert_eq!(connection.octets(), (6, 5), "nothing is read after the deadline");
+        });
     }
 }

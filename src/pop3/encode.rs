@@ -10,8 +10,12 @@
 //! the message has "in the maildrop" as the client will see it, which here is
 //! the octets [`MessageEncoder`] emits *before* byte-stuffing.
 //! [`VirtualSize`](crate::storage::size::VirtualSize) computes exactly that
-//! without producing output; the tests here hold the two to agreement. Both keep their state across chunk boundaries,
-//! so the caller may feed any split of the file (the session uses 4 KiB).
+//! without producing output; the tests here hold the two to agreement.
+//! Both keep their state across chunk boundaries, so the caller may feed any
+//! split of the file (RETR and TOP use 4 KiB).
+//!
+//! Bytes in, bytes out: this module never reads a file or writes to a
+//! socket, and keeps nothing between chunks but a few flags.
 
 use memchr::memchr;
 

@@ -1,8 +1,9 @@
 //! SASL PLAIN (RFC 4616) as carried by the POP3 AUTH command (RFC 5034).
 //!
 //! Pure decoding: a base64 client response in, the identity and password
-//! out. The exchange itself (the `+ ` continuation, `*` to cancel) is the
-//! session's business.
+//! out. It never checks a password and never sees the connection: the
+//! exchange itself (the `+ ` continuation, `*` to cancel) is the login
+//! handler's business.
 
 use std::fmt;
 

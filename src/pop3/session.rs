@@ -1,27 +1,33 @@
-//! The POP3 state machine (RFC 1939 §3): AUTHORIZATION, TRANSACTION and the
-//! UPDATE step on QUIT, and the reply to every command in every state.
+//! One client's progress through POP3 (RFC 1939 §3): the state it is in
+//! ([`Pop3State`]: AUTHORIZATION or TRANSACTION; UPDATE is QUIT's commit),
+//! the one dispatch from a [`Pop3Command`] to its handler, and what a
+//! refusal costs: one `-ERR` line, counted against the limits on bad
+//! commands and failed logins.
 //!
-//! Handlers write replies to any `Write` and never see the socket. A handler
-//! either succeeds (its `+OK` reply is written) or returns a [`Pop3Refusal`]
-//! that becomes one `-ERR` line; the session goes on after a refusal unless
-//! a limit on bad commands or failed logins is reached. Only I/O errors end
-//! the connection otherwise. Logging in (USER, PASS, AUTH, STLS) lives in
-//! [`super::login`].
+//! The handlers live in `handlers/`, one file per command family: `login`
+//! (USER, PASS, AUTH, STLS), `listing` (STAT, LIST, UIDL), `fetching`
+//! (RETR, TOP) and `deleting` (DELE, RSET, QUIT). CAPA, which speaks for
+//! every family, is in `handlers/mod.rs`; NOOP does nothing but check the
+//! state, so its one line is in the dispatch (`Pop3Session::dispatch`).
+//!
+//! Nothing here sees a socket: replies go to any `Write`, and the
+//! connection loop decides when they are flushed. A handler either succeeds
+//! (its reply is written) or returns a [`Pop3Refusal`]; the session goes on
+//! after a refusal unless a limit is reached. Only I/O errors end the
+//! connection otherwise.
 
-use std::fmt::Write as _;
+use std::fmt;
 use std::io::{self, Write};
-use std::num::NonZeroU32;
 use std::time::Instant;
 
+use super::handlers::fetching::{self, MessagePart};
+use super::handlers::{self, deleting, listing, login};
 use crate::accounts::users::{AccountId, UserName};
 use crate::pop3::command::{self, Pop3Command};
-use crate::pop3::encode::MessageEncoder;
 use crate::shared::Shared;
-use crate::storage::maildrop::{Maildrop, Message, MessageError, MessageFile};
+use crate::storage::maildrop::Maildrop;
 use crate::wire::line::MAX_LINE_OCTETS;
-use crate::wire::reply::{self, Failure, ResponseCode};
-
-use super::transfer;
+use crate::wire::reply::{self, Failure};
 
 /// What the connection loop does after a command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,29 +51,56 @@ pub struct LinkSecurity {
     pub loopback: bool,
 }
 
-/// The two states a client can send commands in.
-pub(super) enum Pop3State {
+/// The two states a client can send commands in (RFC 1939 §3).
+pub(crate) enum Pop3State {
     Authorization(Authorization),
     Transaction(Box<Transaction>),
 }
 
 /// Progress towards a login.
 #[derive(Debug, Default)]
-pub(super) struct Authorization {
+pub(crate) struct Authorization {
     /// The name given by USER, waiting for PASS.
-    pub(super) user: Option<String>,
+    pub(crate) user: Option<String>,
     /// AUTH PLAIN was sent without an initial response: the next line is
     /// the client's SASL response, not a command (RFC 5034 §4).
-    pub(super) awaiting_plain_response: bool,
+    pub(crate) awaiting_plain_response: bool,
 }
 
-pub(super) struct Transaction {
-    pub(super) user: UserName,
-    pub(super) account: AccountId,
-    pub(super) maildrop: Maildrop,
+/// A logged-in client and its locked maildrop.
+pub(crate) struct Transaction {
+    pub(crate) user: UserName,
+    pub(crate) account: AccountId,
+    pub(crate) maildrop: Maildrop,
 }
 
-const IMPLEMENTATION: &str = concat!("IMPLEMENTATION pop3d-", env!("CARGO_PKG_VERSION"));
+impl Default for Pop3State {
+    /// Every connection starts here, and starts again here after STLS.
+    fn default() -> Self {
+        Pop3State::Authorization(Authorization::default())
+    }
+}
+
+impl Pop3State {
+    /// The open transaction, or the refusal every TRANSACTION-only command
+    /// gets before login.
+    pub(crate) fn transaction(&mut self) -> Result<&mut Transaction, Pop3Refusal> {
+        match self {
+            Pop3State::Transaction(transaction) => Ok(transaction),
+            Pop3State::Authorization(_) => {
+                Err(Pop3Refusal::Misuse(Failure::new("not logged in; send USER and PASS first")))
+            }
+        }
+    }
+
+    /// The progress towards a login, or the refusal for a second login.
+    pub(crate) fn authorization(&mut self) -> Result<&mut Authorization, Pop3Refusal> {
+        match self {
+            Pop3State::Authorization(authorization) => Ok(authorization),
+            Pop3State::Transaction(_) => Err(Pop3Refusal::Misuse(Failure::new("already logged in"))),
+        }
+    }
+}
 
 /// Totals for the log line written when the connection closes.
 #[derive(Debug, Default, Clone)]
@@ -80,9 +113,9 @@ pub struct Activity {
 
 /// One client's progress through the protocol.
 pub struct Pop3Session<'a> {
-    pub(super) shared: &'a Shared,
-    pub(super) state: Pop3State,
-    pub(super) link: LinkSecurity,
+    pub(crate) shared: &'a Shared,
+    pub(crate) state: Pop3State,
+    pub(crate) link: LinkSecurity,
     pub activity: Activity,
     /// Unknown, malformed, wrong-state and over-long commands so far.
     bad_commands: u32,
@@ -90,15 +123,36 @@ pub struct Pop3Session<'a> {
 }
 
 /// A handler's way out when it does not succeed.
-pub(super) enum Pop3Refusal {
+#[derive(Debug)]
+pub(crate) enum Pop3Refusal {
     /// An ordinary failure (no such message, maildrop locked, ...).
     Failed(Failure),
     /// The client broke the protocol: counted against the bad-command cap.
     Misuse(Failure),
-    /// PASS with wrong credentials: delayed, and counted.
+    /// Wrong credentials: delayed, and counted against the failed-login cap.
     LoginFailed(Failure),
     /// The connection is broken.
     Io(io::Error),
+}
+
+impl fmt::Display for Pop3Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Pop3Refusal::Failed(failure) | Pop3Refusal::Misuse(failure) | Pop3Refusal::LoginFailed(failure) => {
+                failure.fmt(f)
+            }
+            Pop3Refusal::Io(error) => error.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for Pop3Refusal {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Pop3Refusal::Io(error) => Some(error),
+            _ => None,
+        }
+    }
 }
 
 impl From<Failure> for Pop3Refusal {
@@ -113,13 +167,20 @@ impl From<io::Error> for Pop3Refusal {
     }
 }
 
-pub(super) type Handled = Result<Pop3Flow, Pop3Refusal>;
+/// What every handler returns.
+pub(crate) type Pop3Handled = Result<Pop3Flow, Pop3Refusal>;
+
+/// Writes a one-line `+OK` reply and carries on: how most handlers end.
+pub(crate) fn ok_and_continue(out: &mut impl Write, text: impl fmt::Display) -> Pop3Handled {
+    reply::ok(out, text)?;
+    Ok(Pop3Flow::Continue)
+}
 
 impl<'a> Pop3Session<'a> {
     pub fn new(shared: &'a Shared, link: LinkSecurity) -> Self {
         Self {
             shared,
-            state: Pop3State::Authorization(Authorization::default()),
+            state: Pop3State::default(),
             link,
             activity: Activity::default(),
             bad_commands: 0,
@@ -131,7 +192,7 @@ impl<'a> Pop3Session<'a> {
     pub fn user(&self) -> Option<&UserName> {
         match &self.state {
             Pop3State::Transaction(transaction) => Some(&transaction.user),
-            Pop3State::Authorization { .. } => None,
+            Pop3State::Authorization(_) => None,
         }
     }
 
@@ -139,26 +200,36 @@ impl<'a> Pop3Session<'a> {
     pub fn account_still_exists(&self) -> bool {
         match &self.state {
             Pop3State::Transaction(t) => self.shared.users.is_current(&t.user, t.account),
-            Pop3State::Authorization { .. } => true,
+            Pop3State::Authorization(_) => true,
         }
     }
 
-    /// Parses and answers one command line (or, in the middle of AUTH, one
-    /// SASL response line).
+    /// Forgets everything learned before the TLS handshake (RFC 2595 §4).
+    pub fn tls_started(&mut self) {
+        self.link.tls = true;
+        self.state = Pop3State::default();
+    }
+
+    /// Answers one command line, or, in the middle of AUTH, one SASL
+    /// response line.
     pub fn handle_line(&mut self, line: &[u8], out: &mut impl Write) -> io::Result<Pop3Flow> {
         let started = Instant::now();
-        let result = match command::parse(line) {
-            _ if self.awaiting_sasl_response() => self.sasl_response(line, out),
-            Ok(command) => {
-                log::debug!(
-                    "command {}{}",
-                    command.keyword(),
-                    self.user().map(|u| format!(" ({u})")).unwrap_or_default()
-                );
-                self.handle(command, out)
+        let result = if self.awaiting_sasl_response() {
+            // RFC 5034 §4: this line is credentials (or `*`), never a command.
+            login::sasl_response(self, line, out)
+        } else {
+            match command::parse(line) {
+                Ok(command) => {
+                    log::debug!(
+                        "command {}{}",
+                        command.keyword(),
+                        self.user().map(|u| format!(" ({u})")).unwrap_or_default()
+                    );
+                    self.dispatch(command, out)
+                }
+                Err(error) if error.is_misuse() => Err(Pop3Refusal::Misuse(Failure::new(error.to_string()))),
+                Err(error) => Err(Pop3Refusal::Failed(Failure::new(error.to_string()))),
             }
-            Err(error) if error.is_misuse() => Err(Pop3Refusal::Misuse(Failure::new(error.to_string()))),
-            Err(error) => Err(Pop3Refusal::Failed(Failure::new(error.to_string()))),
         };
         match result {
             Ok(flow) => Ok(flow),
@@ -174,11 +245,50 @@ impl<'a> Pop3Session<'a> {
         self.misuse(Failure::new(format!("line too long (over {MAX_LINE_OCTETS} octets)")), out)
     }
 
+    fn awaiting_sasl_response(&self) -> bool {
+        matches!(&self.state, Pop3State::Authorization(a) if a.awaiting_plain_response)
+    }
+
+    /// The one place a command meets its handler. CAPA and the login
+    /// commands read or change the whole session, so they get it; QUIT takes
+    /// the state by value (its commit consumes the maildrop); every other
+    /// handler gets only what it works on.
+    fn dispatch(&mut self, command: Pop3Command, out: &mut impl Write) -> Pop3Handled {
+        let retr_buffer = self.shared.retr_buffer;
+        match command {
+            Pop3Command::Capa => handlers::capa(self, out),
+            Pop3Command::User(name) => login::user(self, name, out),
+            Pop3Command::Pass(password) => login::pass(self, &password, out),
+            Pop3Command::Auth { mechanism, initial_response } => login::auth(self, mechanism, initial_response, out),
+            Pop3Command::Stls => login::stls(self, out),
+            Pop3Command::Noop => {
+                self.state.transaction()?;
+                ok_and_continue(out, "")
+            }
+            Pop3Command::Stat => listing::stat(&self.state.transaction()?.maildrop, out),
+            Pop3Command::List(number) => listing::list(&self.state.transaction()?.maildrop, number, out),
+            Pop3Command::Uidl(number) => listing::uidl(&self.state.transaction()?.maildrop, number, out),
+            Pop3Command::Retr(number) => {
+                let maildrop = &mut self.state.transaction()?.maildrop;
+                fetching::send_message(maildrop, number, MessagePart::Whole, retr_buffer, &mut self.activity, out)
+            }
+            Pop3Command::Top(number, lines) => {
+                let maildrop = &mut self.state.transaction()?.maildrop;
+                fetching::send_message(maildrop, number, MessagePart::Top(lines), retr_buffer, &mut self.activity, out)
+            }
+            Pop3Command::Dele(number) => {
+                deleting::dele(&mut self.state.transaction()?.maildrop, number, &mut self.activity, out)
+            }
+            Pop3Command::Rset => deleting::rset(&mut self.state.transaction()?.maildrop, &mut self.activity, out),
+            Pop3Command::Quit => deleting::quit(std::mem::take(&mut self.state), &mut self.activity, out),
+        }
+    }
+
     fn misuse(&mut self, failure: Failure, out: &mut impl Write) -> io::Result<Pop3Flow> {
         self.bad_commands += 1;
         let limits = &self.shared.limits;
         let allowed = match self.state {
-            Pop3State::Authorization { .. } => limits.max_bad_commands_before_login,
+            Pop3State::Authorization(_) => limits.max_bad_commands_before_login,
             Pop3State::Transaction(_) => limits.max_bad_commands_after_login,
         };
         finish_or_close(failure, self.bad_commands >= allowed, "too many bad commands", out)
@@ -196,136 +306,6 @@ impl<'a> Pop3Session<'a> {
         let close = self.failed_logins >= self.shared.limits.max_auth_failures;
         finish_or_close(failure, close, "too many failed logins", out)
     }
-
-    fn handle(&mut self, command: Pop3Command, out: &mut impl Write) -> Handled {
-        match command {
-            Pop3Command::Capa => self.capa(out),
-            Pop3Command::Quit => self.quit(out),
-            Pop3Command::User(name) => self.user_command(name, out),
-            Pop3Command::Pass(password) => self.pass(&password, out),
-            Pop3Command::Auth { mechanism, initial_response } => self.auth(mechanism, initial_response, out),
-            Pop3Command::Stls => self.stls(out),
-            Pop3Command::Noop => {
-                self.transaction()?;
-                ok_and_continue(out, "")
-            }
-            Pop3Command::Stat => {
-                let (count, octets) = self.transaction()?.maildrop.stat();
-                ok_and_continue(out, format_args!("{count} {octets}"))
-            }
-            Pop3Command::List(number) => self.listing(number, out, |message| message.size().to_string()),
-            Pop3Command::Uidl(number) => self.listing(number, out, Message::uidl),
-            Pop3Command::Retr(number) => self.retrieve(number, None, out),
-            Pop3Command::Top(number, lines) => self.retrieve(number, Some(lines), out),
-            Pop3Command::Dele(number) => {
-                let maildrop = &mut self.transaction()?.maildrop;
-                maildrop.mark_deleted(number).map_err(|e| message_failure(number, e))?;
-                self.activity.deleted += 1;
-                ok_and_continue(out, format_args!("message {number} deleted"))
-            }
-            Pop3Command::Rset => {
-                let maildrop = &mut self.transaction()?.maildrop;
-                maildrop.reset();
-                let (count, octets) = maildrop.stat();
-                self.activity.deleted = 0;
-                ok_and_continue(out, format_args!("maildrop has {count} messages ({octets} octets)"))
-            }
-        }
-    }
-
-    /// The open transaction, or the refusal every TRANSACTION-only command
-    /// gets before login.
-    fn transaction(&mut self) -> Result<&mut Transaction, Pop3Refusal> {
-        match &mut self.state {
-            Pop3State::Transaction(transaction) => Ok(transaction),
-            Pop3State::Authorization { .. } => {
-                Err(Pop3Refusal::Misuse(Failure::new("not logged in; send USER and PASS first")))
-            }
-        }
-    }
-
-    /// RFC 2449 §5: only what this server really does, on this connection,
-    /// in this state.
-    fn capa(&self, out: &mut impl Write) -> Handled {
-        reply::ok(out, "Capability list follows")?;
-        let mut capabilities = vec!["TOP", "UIDL"];
-        if self.plaintext_login_allowed() {
-            capabilities.extend(["USER", "SASL PLAIN"]);
-        }
-        if self.offers_stls() {
-            capabilities.push("STLS");
-        }
-        capabilities.extend(["RESP-CODES", "PIPELINING", "AUTH-RESP-CODE", "EXPIRE NEVER", IMPLEMENTATION]);
-        for capability in capabilities {
-            reply::data_line(out, capability)?;
-        }
-        reply::end_of_data(out)?;
-        Ok(Pop3Flow::Continue)
-    }
-
-    /// LIST and UIDL share one shape (RFC 1939 §5, §7): with an argument a
-    /// one-line "+OK n value", without it a multi-line "n value" listing of
-    /// every message not marked deleted.
-    fn listing(
-        &mut self,
-        number: Option<NonZeroU32>,
-        out: &mut impl Write,
-        value: impl Fn(&Message) -> String,
-    ) -> Handled {
-        let maildrop = &self.transaction()?.maildrop;
-        if let Some(number) = number {
-            let message = maildrop.message(number).map_err(|e| message_failure(number, e))?;
-            return ok_and_continue(out, format_args!("{number} {}", value(message)));
-        }
-        let (count, octets) = maildrop.stat();
-        reply::ok(out, format_args!("{count} messages ({octets} octets)"))?;
-        let mut line = String::new();
-        for (number, message) in maildrop.live_messages() {
-            line.clear();
-            let _ = write!(line, "{number} {}", value(message));
-            reply::data_line(out, &line)?;
-        }
-        reply::end_of_data(out)?;
-        Ok(Pop3Flow::Continue)
-    }
-
-    /// RETR (`top_lines` is `None`) and TOP (RFC 1939 §7).
-    fn retrieve(&mut self, number: NonZeroU32, top_lines: Option<u64>, out: &mut impl Write) -> Handled {
-        let buffer_size = self.shared.retr_buffer;
-        let maildrop = &mut self.transaction()?.maildrop;
-        let MessageFile { mut file, size } = maildrop.open_message(number).map_err(|e| message_failure(number, e))?;
-        let encoder = match top_lines {
-            Some(lines) => {
-                reply::ok(out, "top of message follows")?;
-                MessageEncoder::top(lines)
-            }
-            None => {
-                reply::ok(out, format_args!("{size} octets"))?;
-                self.activity.retrieved += 1;
-                MessageEncoder::whole_message()
-            }
-        };
-        transfer::send_message(&mut file, encoder, out, buffer_size)?;
-        Ok(Pop3Flow::Continue)
-    }
-
-    fn quit(&mut self, out: &mut impl Write) -> Handled {
-        let state = std::mem::replace(&mut self.state, Pop3State::Authorization(Authorization::default()));
-        let Pop3State::Transaction(transaction) = state else {
-            ok_and_continue(out, "bye")?;
-            return Ok(Pop3Flow::Quit);
-        };
-        // RFC 1939 §6: the UPDATE state, entered only through QUIT.
-        let report = transaction.maildrop.commit();
-        self.activity.deleted = report.removed as u64;
-        if report.failed > 0 {
-            Failure::with_code(ResponseCode::SysTemp, format!("{} deleted messages not removed", report.failed))
-                .write_to(out)?;
-            return Ok(Pop3Flow::Quit);
-        }
-        ok_and_continue(out, format_args!("bye, {} messages deleted", report.removed))?;
-        Ok(Pop3Flow::Quit)
-    }
 }
 
 /// Writes `failure`; when a limit is reached, says so on the same line and
@@ -339,22 +319,45 @@ fn finish_or_close(mut failure: Failure, close: bool, why: &str, out: &mut impl 
     Ok(Pop3Flow::Disconnect)
 }
 
-/// Writes a one-line `+OK` reply and carries on.
-pub(super) fn ok_and_continue(out: &mut impl Write, text: impl std::fmt::Display) -> Handled {
-    reply::ok(out, text)?;
-    Ok(Pop3Flow::Continue)
-}
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
 
-fn message_failure(number: NonZeroU32, error: MessageError) -> Failure {
-    match error {
-        MessageError::NoSuchMessage => Failure::new(format!("no such message {number}")),
-        MessageError::Deleted => Failure::new(format!("message {number} is deleted")),
-        MessageError::Changed => {
-            Failure::with_code(ResponseCode::SysTemp, format!("message {number} changed on disk; log in again"))
-        }
-        MessageError::Io(error) => {
-            log::error!("cannot read message {number}: {error}");
-            Failure::with_code(ResponseCode::SysTemp, format!("cannot read message {number}"))
-        }
+    use super::*;
+    use crate::accounts::users::{Credentials, UserTable};
+    use crate::net::tls::PlaintextAuth;
+    use crate::shared::connections::ConnectionLimit;
+    use crate::shared::limits::SessionLimits;
+
+    fn shared() -> Shared {
+        let admin = Credentials::parse("admin:admin-pw").unwrap();
+        Shared::new(
+            PathBuf::from("/nonexistent"),
+            UserTable::new(admin, [], 10),
+            ConnectionLimit::new(10, 10, None),
+            SessionLimits::default(),
+            4096,
+            None,
+            PlaintextAuth::LoopbackOnly,
+        )
+    }
+
+    /// Answers `line` and returns the flow and the reply as text.
+    fn answer(session: &mut Pop3Session<'_>, line: &str) -> (Pop3Flow, String) {
+        let mut out = Vec::new();
+        let flow = session.handle_line(line.as_bytes(), &mut out).unwrap();
+        (flow, String::from_utf8(out).unwrap())
+    }
+
+    /// RFC 5034 §4: after `AUTH PLAIN` alone the next line is the SASL
+    /// response, however much it looks like a command.
+    #[test]
+    fn the_line_after_auth_plain_is_never_a_command() {
+        let shared = shared();
+        let mut session = Pop3Session::new(&shared, LinkSecurity { tls: false, loopback: true });
+        assert_eq!(answer(&mut session, "AUTH PLAIN"), (Pop3Flow::Continue, "+ \r\n".to_owned()));
+        let (flow, reply) = answer(&mut session, "QUIT");
+        assert_eq!((flow, reply.as_str()), (Pop3Flow::Continue, "-ERR malformed SASL PLAIN response\r\n"));
+        assert_eq!(answer(&mut session, "QUIT"), (Pop3Flow::Quit, "+OK bye\r\n".to_owned()));
     }
 }
