@@ -25,8 +25,8 @@ use crate::accounts::users_file::{LoadError, UsersFile};
 use crate::config::{Config, DEFAULT_ADMIN};
 use crate::mgmt::{MgmtServer, RunningMgmt};
 use crate::net::fd_limit;
-use crate::net::pool::{Pop3Server, RunningPop3};
 use crate::net::tls::{self, PlaintextAuth, TlsError};
+use crate::pop3::server::{Pop3Server, RunningPop3};
 use crate::shared::connections::{ConnectionLimit, PerAddressLimit};
 use crate::shared::Shared;
 

@@ -27,6 +27,8 @@
 //! Read RFC 1939 before changing `pop3` or `wire`; the comments there cite the
 //! sections they implement.
 
+#![forbid(unsafe_code)]
+
 pub mod accounts;
 pub mod app;
 pub mod config;

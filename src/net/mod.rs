@@ -1,11 +1,10 @@
 //! Sockets and the bytes on them, for both protocols: the one accept loop
-//! ([`listener`]), the POP3 session pool it feeds ([`pool`]), the open-file
-//! limit, TLS settings, and the clear-or-TLS transport. Apart from the
-//! pool, which starts POP3 sessions, nothing here knows POP3 or MGMT.
+//! ([`listener`]), the open-file limit, TLS settings, and the clear-or-TLS
+//! transport. Nothing here knows POP3 or MGMT: each protocol plugs its
+//! sessions into the accept loop as a [`listener::Service`].
 
 pub mod fd_limit;
 pub mod listener;
-pub mod pool;
 pub mod tls;
 pub mod transport;
 

@@ -16,16 +16,15 @@
 //!   write to any `Write` and never see a socket.
 //! - [`encode`]: message bytes into a multi-line body, chunk by chunk. Pure.
 //! - [`sasl`]: SASL PLAIN decoding. Pure.
-//!
-//! Nothing under this module uses `unsafe`; socket options go through
-//! `rustix`.
-#![forbid(unsafe_code)]
+//! - [`server`]: the POP3 and POP3S listeners and the pool of session
+//!   threads they feed, one thread per allowed connection.
 
 pub mod command;
 mod connection;
 pub mod encode;
 mod handlers;
 pub mod sasl;
+pub mod server;
 pub mod session;
 
 pub use connection::serve;

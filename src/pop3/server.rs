@@ -1,7 +1,7 @@
 //! The POP3 side of a server: its listeners (POP3 and POP3S) and the pool
 //! of session threads they feed.
 //!
-//! Each listener runs the shared accept loop of [`super::listener`], which
+//! Each listener runs the shared accept loop of [`crate::net::listener`], which
 //! hands the pool only connections holding a
 //! [`ConnectionPermit`]: over the cap, the client gets
 //! `-ERR [SYS/TEMP] too many connections` at once and is closed. The pool
@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use threadpool::ThreadPool;
 
-use super::listener::{AcceptThread, ConnectionRefusal, Listener, Service, SESSION_STACK_SIZE};
-use crate::pop3;
+use super::serve;
+use crate::net::listener::{AcceptThread, ConnectionRefusal, Listener, Service, SESSION_STACK_SIZE};
 use crate::shared::connections::{ConnectionPermit, Refused};
 use crate::shared::Shared;
 
@@ -103,7 +103,7 @@ impl Service for Pop3Pool {
             self.pool.set_num_threads(cap);
         }
         let (shared, implicit_tls) = (Arc::clone(&self.shared), self.implicit_tls);
-        self.pool.execute(move || pop3::serve(stream, implicit_tls, &shared, permit));
+        self.pool.execute(move || serve(stream, implicit_tls, &shared, permit));
     }
 }
 
