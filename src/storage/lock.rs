@@ -21,25 +21,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
+use super::maildrop::OpenError;
+
 pub const LOCK_FILE_NAME: &str = "pop3d.lock";
 
 /// A lock whose content cannot be read yet may be one being written right
 /// now; only after this long without content is it treated as abandoned.
 const UNWRITTEN_LOCK_GRACE: Duration = Duration::from_secs(10);
-
-/// Why a lock could not be taken.
-#[derive(Debug)]
-pub enum LockError {
-    /// Another live session (in this process or another) holds it.
-    Busy,
-    Io(io::Error),
-}
-
-impl From<io::Error> for LockError {
-    fn from(error: io::Error) -> Self {
-        LockError::Io(error)
-    }
-}
 
 /// A held maildrop lock; dropping it releases the lock.
 #[derive(Debug)]
@@ -50,7 +38,11 @@ pub struct MaildropLock {
 
 impl MaildropLock {
     /// Takes the lock on the Maildir at `maildir`, breaking a stale one.
-    pub fn acquire(maildir: &Path) -> Result<Self, LockError> {
+    ///
+    /// # Errors
+    ///
+    /// [`OpenError::Busy`] while another live session holds it.
+    pub fn acquire(maildir: &Path) -> Result<Self, OpenError> {
         let path = maildir.join(LOCK_FILE_NAME);
         let token = own_token().to_owned();
         // Two rounds: the second follows the breaking of a stale lock.
@@ -62,13 +54,13 @@ impl MaildropLock {
                 }
                 Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {
                     if !break_if_stale(&path)? {
-                        return Err(LockError::Busy);
+                        return Err(OpenError::Busy);
                     }
                 }
                 Err(error) => return Err(error.into()),
             }
         }
-        Err(LockError::Busy)
+        Err(OpenError::Busy)
     }
 }
 
@@ -166,7 +158,7 @@ mod tests {
     fn a_held_lock_is_busy_until_dropped() {
         let dir = scratch("held");
         let lock = MaildropLock::acquire(&dir).unwrap();
-        assert!(matches!(MaildropLock::acquire(&dir), Err(LockError::Busy)));
+        assert!(matches!(MaildropLock::acquire(&dir), Err(OpenError::Busy)));
         drop(lock);
         assert!(!dir.join(LOCK_FILE_NAME).exists());
         MaildropLock::acquire(&dir).unwrap();
@@ -196,7 +188,7 @@ mod tests {
     fn a_fresh_unwritten_lock_is_respected() {
         let dir = scratch("unwritten");
         fs::write(dir.join(LOCK_FILE_NAME), "").unwrap();
-        assert!(matches!(MaildropLock::acquire(&dir), Err(LockError::Busy)));
+        assert!(matches!(MaildropLock::acquire(&dir), Err(OpenError::Busy)));
         fs::remove_dir_all(dir).unwrap();
     }
 }

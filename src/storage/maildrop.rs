@@ -8,13 +8,14 @@
 //! the session calls only for QUIT in TRANSACTION state (RFC 1939 §6); a
 //! maildrop dropped any other way deletes nothing.
 
+use std::fmt;
 use std::fs::{self, DirBuilder, File};
 use std::io::{self, Read};
 use std::num::NonZeroU32;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
-use super::lock::{LockError, MaildropLock};
+use super::lock::MaildropLock;
 use super::name;
 use super::size::VirtualSize;
 
@@ -51,19 +52,28 @@ pub struct MessageFile {
     pub size: u64,
 }
 
-/// Why a maildrop could not be opened.
+/// Why a maildrop could not be opened (taking its lock included).
 #[derive(Debug)]
 pub enum OpenError {
-    /// Another session holds the lock.
+    /// Another live session (in this process or another) holds the lock.
     Busy,
     Io(io::Error),
 }
 
-impl From<LockError> for OpenError {
-    fn from(error: LockError) -> Self {
-        match error {
-            LockError::Busy => OpenError::Busy,
-            LockError::Io(error) => OpenError::Io(error),
+impl fmt::Display for OpenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OpenError::Busy => f.write_str("maildrop is locked by another session"),
+            OpenError::Io(error) => error.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for OpenError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            OpenError::Busy => None,
+            OpenError::Io(error) => Some(error),
         }
     }
 }
@@ -84,6 +94,26 @@ pub enum MessageError {
     /// The file vanished or changed size since the maildrop was opened.
     Changed,
     Io(io::Error),
+}
+
+impl fmt::Display for MessageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MessageError::NoSuchMessage => f.write_str("no such message"),
+            MessageError::Deleted => f.write_str("message is marked deleted"),
+            MessageError::Changed => f.write_str("message file changed on disk since it was listed"),
+            MessageError::Io(error) => error.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for MessageError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            MessageError::Io(error) => Some(error),
+            _ => None,
+        }
+    }
 }
 
 /// What a commit did.
