@@ -7,6 +7,10 @@
 //! Nothing is ever removed from disk except by [`Maildrop::commit`], which
 //! the session calls only for QUIT in TRANSACTION state (RFC 1939 §6); a
 //! maildrop dropped any other way deletes nothing.
+//!
+//! The Maildir may be hostile (see [`regular_file`]): only regular files
+//! are listed, and every message file is opened through
+//! [`regular_file::open`].
 
 use std::fmt;
 use std::fs::{self, DirBuilder, File};
@@ -16,8 +20,8 @@ use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use super::lock::MaildropLock;
-use super::name;
 use super::size::VirtualSize;
+use super::{name, regular_file};
 
 /// One message of the maildrop.
 #[derive(Debug, Clone)]
@@ -182,14 +186,17 @@ impl Maildrop {
     }
 
     /// Opens message `number` for reading, checking it is the file listed:
-    /// the one lookup RETR and TOP need.
+    /// the one lookup RETR and TOP need. Whatever was swapped in at its name
+    /// since LIST, only a regular file of the listed size is returned.
     pub fn open_message(&mut self, number: NonZeroU32) -> Result<MessageFile, MessageError> {
         let message = self.message(number)?;
-        let file = match File::open(self.cur.join(&*message.file_name)) {
+        let file = match regular_file::open(&self.cur.join(&*message.file_name)) {
             Ok(file) => file,
             Err(error) if error.kind() == io::ErrorKind::NotFound => self.reopen_renamed(number)?,
             Err(error) => return Err(MessageError::Io(error)),
         };
+        // The size of the file opened (fstat), not of whatever the name now
+        // names: the sizes announced are only right for the file listed.
         let on_disk = file.metadata().map_err(MessageError::Io)?.len();
         let message = &self.messages[index(number)];
         if on_disk != message.file_size {
@@ -205,7 +212,7 @@ impl Maildrop {
         let renamed = find_by_unique_part(&self.cur, name::unique_part(&message.file_name))
             .map_err(MessageError::Io)?
             .ok_or(MessageError::Changed)?;
-        let file = File::open(self.cur.join(&renamed)).map_err(MessageError::Io)?;
+        let file = regular_file::open(&self.cur.join(&renamed)).map_err(MessageError::Io)?;
         message.file_name = renamed.into();
         Ok(file)
     }
@@ -295,7 +302,9 @@ fn scan_cur(cur: &Path) -> io::Result<Vec<Message>> {
     Ok(messages)
 }
 
-/// The entry's name if it is a regular file that is not hidden.
+/// The entry's name if it is a regular file that is not hidden. The type
+/// comes from the directory entry (it is not opened): a FIFO, socket,
+/// device, directory or symbolic link is never listed.
 fn visible_file_name(entry: &fs::DirEntry) -> Option<String> {
     let file_name = entry.file_name().into_string().ok()?;
     let is_file = entry.file_type().is_ok_and(|kind| kind.is_file());
@@ -304,7 +313,7 @@ fn visible_file_name(entry: &fs::DirEntry) -> Option<String> {
 
 /// Octets on disk and octets as sent (RFC 1939 §11) of one file.
 fn measure(path: &Path) -> io::Result<(u64, u64)> {
-    let mut file = File::open(path)?;
+    let mut file = regular_file::open(path)?;
     let mut buffer = vec![0; 64 * 1024];
     let mut virtual_size = VirtualSize::new();
     let mut file_size = 0u64;

@@ -572,3 +572,46 @@ pub fn wait_bounded(child: std::process::Child, what: &str) -> std::process::Out
     };
     output.expect("the child's output")
 }
+
+/// Writes a file named `name` (any bytes, not only UTF-8) into
+/// `<maildir>/<folder>/` (creating the Maildir), as a delivery agent (into
+/// `new`) or another mail client (into `cur`) would.
+pub fn deliver_into(maildir: &Path, folder: &str, name: impl AsRef<std::ffi::OsStr>, content: &[u8]) -> PathBuf {
+    for sub in ["cur", "new", "tmp"] {
+        std::fs::create_dir_all(maildir.join(sub)).unwrap();
+    }
+    let path = maildir.join(folder).join(name.as_ref());
+    std::fs::write(&path, content).unwrap();
+    path
+}
+
+/// Every entry of `<maildir>/<folder>`, sorted, names kept as bytes (unlike
+/// [`files_in_cur`], which needs UTF-8 names).
+pub fn raw_files_in(maildir: &Path, folder: &str) -> Vec<std::ffi::OsString> {
+    let mut names: Vec<_> =
+        std::fs::read_dir(maildir.join(folder)).unwrap().map(|entry| entry.unwrap().file_name()).collect();
+    names.sort();
+    names
+}
+
+/// Creates a FIFO (named pipe) at `path`, mode 0600.
+pub fn make_fifo(path: &Path) {
+    use rustix::fs::{Mode, CWD};
+    rustix::fs::mkfifoat(CWD, path, Mode::RUSR | Mode::WUSR).unwrap();
+}
+
+impl Client {
+    /// Like [`command`](Self::command), but fails the test with a clear
+    /// message if no reply line comes within `wait` (a stuck session).
+    pub fn command_within(&mut self, line: &str, wait: Duration) -> String {
+        self.stream().set_read_timeout(Some(wait)).unwrap();
+        self.send(line);
+        let mut bytes = Vec::new();
+        let read = self.reader.read_until(b'\n', &mut bytes);
+        assert!(read.is_ok(), "no reply to {line:?} within {wait:?}: the session is stuck");
+        self.stream().set_read_timeout(Some(PATIENCE)).unwrap();
+        assert!(bytes.ends_with(b"\r\n"), "line without CRLF: {:?}", String::from_utf8_lossy(&bytes));
+        bytes.truncate(bytes.len() - 2);
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
