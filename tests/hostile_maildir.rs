@@ -1,11 +1,13 @@
 //! A hostile Maildir: whoever can write into a user's Maildir (a local
 //! user, a delivery agent, another mail client) may swap a message for a
-//! symbolic link or a FIFO between LIST and RETR. None of that may leak a
-//! file from outside the mail root or hang a session or shutdown.
+//! symbolic link or a FIFO between LIST and RETR, or leave files the server
+//! cannot read. None of that may leak a file from outside the mail root,
+//! hang a session or shutdown, or keep the user from the rest of the mail.
 
 mod common;
 
 use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
 use common::{deliver_into, make_fifo, raw_files_in, Client, TestServer};
@@ -107,4 +109,44 @@ fn special_files_at_login_are_never_listed_nor_opened() {
     assert!(client.command("RETR 1").starts_with("+OK"));
     assert_eq!(client.raw_body(), b"real\r\n.\r\n");
     assert_eq!(raw_files_in(&maildir, "new"), ["1700000001.fifo", "1700000002.dir"]);
+}
+
+/// With the server running as an unprivileged user, files it cannot read
+/// (mode 000) are skipped, each with one warning naming it, and left where
+/// they are, untouched; the rest is served. A file in cur/ whose sizes are
+/// in its name is not read at login, so it is listed and its RETR gets
+/// `-ERR`, not a dropped connection (before, any such file in new/, or in
+/// cur/ without sizes, made every login `-ERR [SYS/TEMP]`).
+#[test]
+fn unreadable_messages_are_skipped_and_the_rest_served() {
+    let Some(server) = TestServer::start_unprivileged(&["-u", "alice:pw"]) else { return };
+    let maildir = server.maildir("alice");
+    let unreadable = [
+        deliver_into(&maildir, "new", "1700000001.new-unreadable", b"locked in new\n"),
+        deliver_into(&maildir, "cur", "1700000002.cur-unreadable:2,", b"locked in cur\n"),
+        deliver_into(&maildir, "cur", "1700000003.sized,S=6,W=7:2,", b"sized\n"),
+    ];
+    deliver_into(&maildir, "new", "1700000004.readable", b"readable\n");
+    server.give_mail_to_nobody();
+    for path in &unreadable {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o000)).unwrap();
+    }
+
+    let mut client = server.login("alice", "pw");
+    assert_eq!(client.command("LIST"), "+OK 2 messages (17 octets)");
+    assert_eq!(client.data_lines(), ["1 7", "2 10"]);
+    assert!(client.command("RETR 1").starts_with("-ERR [SYS/TEMP]"), "the sized unreadable file");
+    assert_eq!(client.command("NOOP"), "+OK");
+    assert!(client.command("RETR 2").starts_with("+OK"));
+    assert_eq!(client.raw_body(), b"readable\r\n.\r\n");
+    assert!(client.command("QUIT").starts_with("+OK"));
+
+    for skipped in ["1700000001.new-unreadable", "1700000002.cur-unreadable:2,"] {
+        let warnings = server.log_text().lines().filter(|l| l.contains("[WARN]") && l.contains(skipped)).count();
+        assert_eq!(warnings, 1, "one warning names {skipped}:\n{}", server.log_text());
+    }
+    for (path, content) in unreadable.iter().zip([&b"locked in new\n"[..], b"locked in cur\n", b"sized\n"]) {
+        assert_eq!(std::fs::metadata(path).unwrap().permissions().mode() & 0o777, 0, "{}", path.display());
+        assert_eq!(std::fs::read(path).unwrap(), content, "{} is untouched", path.display());
+    }
 }

@@ -9,8 +9,9 @@
 //! maildrop dropped any other way deletes nothing.
 //!
 //! The Maildir may be hostile (see [`regular_file`]): only regular files
-//! are listed, and every message file is opened through
-//! [`regular_file::open`].
+//! are listed, every message file is opened through [`regular_file::open`],
+//! and a file that cannot be read is skipped rather than failing the whole
+//! maildrop.
 
 use std::fmt;
 use std::fs::{self, DirBuilder, File};
@@ -262,11 +263,8 @@ fn deliver_new(new: &Path, cur: &Path) -> io::Result<()> {
             continue;
         };
         let path = entry.path();
-        let (file_size, size) = match measure(&path) {
-            Ok(sizes) => sizes,
-            // Taken by another program between listing and reading.
-            Err(error) if error.kind() == io::ErrorKind::NotFound => continue,
-            Err(error) => return Err(error),
+        let Some((file_size, size)) = measure_or_skip(&path) else {
+            continue;
         };
         let target = cur.join(name::name_in_cur(&file_name, file_size, size));
         match fs::rename(&path, target) {
@@ -285,14 +283,15 @@ fn scan_cur(cur: &Path) -> io::Result<Vec<Message>> {
         let Some(file_name) = visible_file_name(&entry) else {
             continue;
         };
+        // Sizes in the name spare reading the file: a login to thousands of
+        // messages opens none of them. RETR checks the file when it opens it.
         let fields = name::size_fields(&file_name);
-        let (file_size, size) = match (fields.file_size, fields.virtual_size) {
-            (Some(file_size), Some(size)) => (file_size, size),
-            _ => match measure(&entry.path()) {
-                Ok(sizes) => sizes,
-                Err(error) if error.kind() == io::ErrorKind::NotFound => continue,
-                Err(error) => return Err(error),
-            },
+        let sizes = match (fields.file_size, fields.virtual_size) {
+            (Some(file_size), Some(size)) => Some((file_size, size)),
+            _ => measure_or_skip(&entry.path()),
+        };
+        let Some((file_size, size)) = sizes else {
+            continue;
         };
         let delivered = name::delivery_time(&file_name);
         messages.push(Message { file_name: file_name.into(), delivered, file_size, size, deleted: false });
@@ -309,6 +308,25 @@ fn visible_file_name(entry: &fs::DirEntry) -> Option<String> {
     let file_name = entry.file_name().into_string().ok()?;
     let is_file = entry.file_type().is_ok_and(|kind| kind.is_file());
     (is_file && !file_name.starts_with('.')).then_some(file_name)
+}
+
+/// The sizes of the message at `path`, or `None` when it is to be left out
+/// of this session.
+fn measure_or_skip(path: &Path) -> Option<(u64, u64)> {
+    match measure(path) {
+        Ok(sizes) => Some(sizes),
+        // Taken by another program between listing and reading.
+        Err(error) if error.kind() == io::ErrorKind::NotFound => None,
+        // One file the server cannot read (mode 000, a FIFO swapped in, a
+        // disk error) must not lock the user out of the rest of the mail:
+        // it stays where it is, untouched, and the log says which. Quoted
+        // and escaped (`{:?}`): a line end in a file name must not forge a
+        // log line.
+        Err(error) => {
+            log::warn!("skipping message {path:?}: {error}");
+            None
+        }
+    }
 }
 
 /// Octets on disk and octets as sent (RFC 1939 §11) of one file.

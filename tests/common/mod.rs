@@ -615,3 +615,46 @@ impl Client {
         String::from_utf8_lossy(&bytes).into_owned()
     }
 }
+
+/// The uid and gid of the unprivileged user `nobody`, which
+/// [`TestServer::start_unprivileged`] runs the server as.
+pub const NOBODY: u32 = 65534;
+
+impl TestServer {
+    /// Starts like [`start_with`](Self::start_with), but as `nobody`
+    /// ([`NOBODY`]), owning its folder and mail root: a server that cannot
+    /// read every file, as in production. Switching user needs root (which
+    /// CI has); without it this prints why and returns `None`, and the test
+    /// should return at once.
+    pub fn start_unprivileged(args: &[&str]) -> Option<Self> {
+        use std::os::unix::process::CommandExt;
+        if !rustix::process::geteuid().is_root() {
+            eprintln!("skipped: running the server as another user needs root");
+            return None;
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mail = dir.path().join("mail");
+        std::fs::create_dir(&mail).unwrap();
+        give_tree_to_nobody(dir.path());
+        let mut command = Self::command(&mail, "127.0.0.1", args);
+        command.uid(NOBODY).gid(NOBODY);
+        Some(Self::spawn(command, dir, mail))
+    }
+
+    /// Hands everything in the server's folder to `nobody`; call it after
+    /// writing mail as root for a server from
+    /// [`start_unprivileged`](Self::start_unprivileged).
+    pub fn give_mail_to_nobody(&self) {
+        give_tree_to_nobody(self.dir.path());
+    }
+}
+
+/// `chown -R nobody:nobody path`, never following a symbolic link.
+fn give_tree_to_nobody(path: &Path) {
+    std::os::unix::fs::lchown(path, Some(NOBODY), Some(NOBODY)).unwrap();
+    if std::fs::symlink_metadata(path).unwrap().is_dir() {
+        for entry in std::fs::read_dir(path).unwrap() {
+            give_tree_to_nobody(&entry.unwrap().path());
+        }
+    }
+}
