@@ -1,12 +1,15 @@
 //! A hostile Maildir: whoever can write into a user's Maildir (a local
 //! user, a delivery agent, another mail client) may swap a message for a
-//! symbolic link or a FIFO between LIST and RETR, or leave files the server
-//! cannot read. None of that may leak a file from outside the mail root,
-//! hang a session or shutdown, or keep the user from the rest of the mail.
+//! symbolic link or a FIFO between LIST and RETR, leave files the server
+//! cannot read, or use names that are not UTF-8. None of that may leak a
+//! file from outside the mail root, hang a session or shutdown, or keep the
+//! user from the rest of the mail.
 
 mod common;
 
+use std::ffi::OsStr;
 use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
@@ -149,4 +152,48 @@ fn unreadable_messages_are_skipped_and_the_rest_served() {
         assert_eq!(std::fs::metadata(path).unwrap().permissions().mode() & 0o777, 0, "{}", path.display());
         assert_eq!(std::fs::read(path).unwrap(), content, "{} is untouched", path.display());
     }
+}
+
+/// Messages whose file names are not UTF-8, in cur/ and in new/, are
+/// listed, fetched, given stable legal UIDLs and deleted like any other,
+/// and deleting one removes only it (before, they were never listed).
+#[test]
+fn names_that_are_not_utf8_are_served() {
+    let server = TestServer::start_with(&["-u", "alice:pw"]);
+    let maildir = server.maildir("alice");
+    let in_cur = OsStr::from_bytes(b"1700000001.caf\xe9:2,");
+    deliver_into(&maildir, "cur", in_cur, b"latin-1 name\n");
+    deliver_into(&maildir, "new", OsStr::from_bytes(b"1700000002.\xff\xfe"), b"binary name\n");
+    deliver_into(&maildir, "new", "1700000003.plain", b"plain\n");
+
+    let uidls = server.uidl_listing("alice", "pw");
+    assert_eq!(uidls.len(), 3, "{uidls:?}");
+    for line in &uidls {
+        let (_, uid) = line.split_once(' ').unwrap();
+        assert!((1..=70).contains(&uid.len()) && uid.bytes().all(|b| (0x21..=0x7e).contains(&b)), "{uid:?}");
+    }
+    assert_eq!(server.uidl_listing("alice", "pw"), uidls, "the same UIDLs in the next session");
+
+    let mut client = server.login("alice", "pw");
+    assert_eq!(client.command("LIST"), "+OK 3 messages (34 octets)");
+    assert_eq!(client.data_lines(), ["1 14", "2 13", "3 7"]);
+    for (number, body) in [(1, &b"latin-1 name\r\n.\r\n"[..]), (2, b"binary name\r\n.\r\n")] {
+        assert!(client.command(&format!("RETR {number}")).starts_with("+OK"));
+        assert_eq!(client.raw_body(), body);
+    }
+    assert!(client.command("DELE 2").starts_with("+OK"));
+    assert_eq!(client.command("QUIT"), "+OK bye, 1 messages deleted");
+    assert!(client.is_closed());
+    let left = raw_files_in(&maildir, "cur");
+    assert_eq!(left.len(), 2, "{left:?}");
+    assert_eq!(left[0], in_cur);
+    assert!(left[1].as_bytes().starts_with(b"1700000003.plain"), "{left:?}");
+
+    let mut client = server.login("alice", "pw");
+    assert_eq!(client.command("UIDL 1"), format!("+OK {}", uidls[0]));
+    assert!(client.command("DELE 1").starts_with("+OK"));
+    assert_eq!(client.command("QUIT"), "+OK bye, 1 messages deleted");
+    assert!(client.is_closed());
+    let left = raw_files_in(&maildir, "cur");
+    assert!(left.len() == 1 && left[0].as_bytes().starts_with(b"1700000003.plain"), "{left:?}");
 }

@@ -10,13 +10,15 @@
 //!
 //! The Maildir may be hostile (see [`regular_file`]): only regular files
 //! are listed, every message file is opened through [`regular_file::open`],
-//! and a file that cannot be read is skipped rather than failing the whole
-//! maildrop.
+//! a file that cannot be read is skipped rather than failing the whole
+//! maildrop, and names are kept as bytes, UTF-8 or not.
 
+use std::ffi::OsString;
 use std::fmt;
 use std::fs::{self, DirBuilder, File};
 use std::io::{self, Read};
 use std::num::NonZeroU32;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
@@ -27,8 +29,9 @@ use super::{name, regular_file};
 /// One message of the maildrop.
 #[derive(Debug, Clone)]
 pub struct Message {
-    /// File name in cur/; updated if another program renames the file.
-    file_name: Box<str>,
+    /// File name in cur/ (any bytes); updated if another program renames
+    /// the file.
+    file_name: OsString,
     /// Seconds since the epoch at delivery, from the name: the sort key.
     delivered: Option<u64>,
     /// Octets on disk, to notice a file rewritten behind our back.
@@ -191,7 +194,7 @@ impl Maildrop {
     /// since LIST, only a regular file of the listed size is returned.
     pub fn open_message(&mut self, number: NonZeroU32) -> Result<MessageFile, MessageError> {
         let message = self.message(number)?;
-        let file = match regular_file::open(&self.cur.join(&*message.file_name)) {
+        let file = match regular_file::open(&self.cur.join(&message.file_name)) {
             Ok(file) => file,
             Err(error) if error.kind() == io::ErrorKind::NotFound => self.reopen_renamed(number)?,
             Err(error) => return Err(MessageError::Io(error)),
@@ -214,7 +217,7 @@ impl Maildrop {
             .map_err(MessageError::Io)?
             .ok_or(MessageError::Changed)?;
         let file = regular_file::open(&self.cur.join(&renamed)).map_err(MessageError::Io)?;
-        message.file_name = renamed.into();
+        message.file_name = renamed;
         Ok(file)
     }
 
@@ -229,7 +232,7 @@ impl Maildrop {
             match self.remove(number) {
                 Ok(()) => report.removed += 1,
                 Err(error) => {
-                    log::warn!("cannot remove {}: {error}", self.messages[index(number)].file_name);
+                    log::warn!("cannot remove {:?}: {error}", self.messages[index(number)].file_name);
                     report.failed += 1;
                 }
             }
@@ -239,7 +242,7 @@ impl Maildrop {
 
     fn remove(&mut self, number: NonZeroU32) -> io::Result<()> {
         let file_name = &self.messages[index(number)].file_name;
-        match fs::remove_file(self.cur.join(&**file_name)) {
+        match fs::remove_file(self.cur.join(file_name)) {
             Err(error) if error.kind() == io::ErrorKind::NotFound => {
                 match find_by_unique_part(&self.cur, name::unique_part(file_name))? {
                     Some(renamed) => fs::remove_file(self.cur.join(renamed)),
@@ -294,20 +297,20 @@ fn scan_cur(cur: &Path) -> io::Result<Vec<Message>> {
             continue;
         };
         let delivered = name::delivery_time(&file_name);
-        messages.push(Message { file_name: file_name.into(), delivered, file_size, size, deleted: false });
+        messages.push(Message { file_name, delivered, file_size, size, deleted: false });
     }
     // File names are unique, so an unstable sort gives one order.
-    messages.sort_unstable_by(|a, b| (a.delivered, &a.file_name).cmp(&(b.delivered, &b.file_name)));
+    messages.sort_unstable_by(|a, b| (a.delivered, a.file_name.as_bytes()).cmp(&(b.delivered, b.file_name.as_bytes())));
     Ok(messages)
 }
 
 /// The entry's name if it is a regular file that is not hidden. The type
 /// comes from the directory entry (it is not opened): a FIFO, socket,
 /// device, directory or symbolic link is never listed.
-fn visible_file_name(entry: &fs::DirEntry) -> Option<String> {
-    let file_name = entry.file_name().into_string().ok()?;
+fn visible_file_name(entry: &fs::DirEntry) -> Option<OsString> {
+    let file_name = entry.file_name();
     let is_file = entry.file_type().is_ok_and(|kind| kind.is_file());
-    (is_file && !file_name.starts_with('.')).then_some(file_name)
+    (is_file && !file_name.as_bytes().starts_with(b".")).then_some(file_name)
 }
 
 /// The sizes of the message at `path`, or `None` when it is to be left out
@@ -348,12 +351,11 @@ fn measure(path: &Path) -> io::Result<(u64, u64)> {
     Ok((file_size, virtual_size.finish()))
 }
 
-fn find_by_unique_part(cur: &Path, unique: &str) -> io::Result<Option<String>> {
+fn find_by_unique_part(cur: &Path, unique: &[u8]) -> io::Result<Option<OsString>> {
     for entry in fs::read_dir(cur)? {
-        if let Some(file_name) = entry?.file_name().to_str() {
-            if name::unique_part(file_name) == unique {
-                return Ok(Some(file_name.to_owned()));
-            }
+        let file_name = entry?.file_name();
+        if name::unique_part(&file_name) == unique {
+            return Ok(Some(file_name));
         }
     }
     Ok(None)
