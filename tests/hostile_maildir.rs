@@ -1,9 +1,9 @@
 //! A hostile Maildir: whoever can write into a user's Maildir (a local
 //! user, a delivery agent, another mail client) may swap a message for a
 //! symbolic link or a FIFO between LIST and RETR, leave files the server
-//! cannot read, or use names that are not UTF-8. None of that may leak a
-//! file from outside the mail root, hang a session or shutdown, or keep the
-//! user from the rest of the mail.
+//! cannot read, use names that are not UTF-8, or write garbage into the
+//! lock file. None of that may leak a file from outside the mail root, hang
+//! a session or shutdown, or keep the user from the rest of the mail.
 
 mod common;
 
@@ -11,9 +11,10 @@ use std::ffi::OsStr;
 use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{deliver_into, make_fifo, raw_files_in, Client, TestServer};
+use common::{deliver_into, make_fifo, raw_files_in, set_age, Client, TestServer};
 
 /// The message the swap tests list before swapping it: a cur/ name with
 /// its sizes, as Dovecot and pop3d write them.
@@ -112,6 +113,40 @@ fn special_files_at_login_are_never_listed_nor_opened() {
     assert!(client.command("RETR 1").starts_with("+OK"));
     assert_eq!(client.raw_body(), b"real\r\n.\r\n");
     assert_eq!(raw_files_in(&maildir, "new"), ["1700000001.fifo", "1700000002.dir"]);
+}
+
+/// A lock file whose content is not `<pid> <start time>` (bytes that are
+/// not UTF-8, a huge file, a FIFO) is treated like an empty one, still being
+/// written: respected while fresh, broken once old (before, bytes that were
+/// not UTF-8 made every login `-ERR [SYS/TEMP]` forever, and a FIFO hung
+/// the login).
+#[test]
+fn a_garbage_lock_is_broken_once_old() {
+    let server = TestServer::start_with(&["-u", "alice:pw"]);
+    deliver_into(&server.maildir("alice"), "new", "1700000001.a", b"mail\n");
+    let lock = server.maildir("alice").join("pop3d.lock");
+    let huge = vec![b'7'; 1 << 20];
+    let garbage: [(&str, &dyn Fn(&Path)); 3] = [
+        ("bytes that are not UTF-8", &|lock| std::fs::write(lock, b"\xff\xfe\x00\x80 garbage\n").unwrap()),
+        ("a megabyte of digits", &|lock| std::fs::write(lock, &huge).unwrap()),
+        ("a FIFO", &|lock| make_fifo(lock)),
+    ];
+    for (what, write) in garbage {
+        write(&lock);
+        let mut client = server.connect();
+        assert!(client.command("USER alice").starts_with("+OK"));
+        let reply = client.command_within("PASS pw", PROMPTLY);
+        assert!(reply.starts_with("-ERR [IN-USE]"), "fresh lock of {what}: {reply}");
+
+        set_age(&lock, Duration::from_secs(60));
+        assert!(client.command("USER alice").starts_with("+OK"));
+        let reply = client.command_within("PASS pw", PROMPTLY);
+        assert_eq!(reply, "+OK maildrop has 1 messages (6 octets)", "old lock of {what}");
+        assert!(client.command("QUIT").starts_with("+OK"));
+        assert!(client.is_closed());
+        assert!(!lock.exists(), "the lock is gone after QUIT ({what})");
+    }
+    assert_eq!(server.log_count("removed stale lock"), 3, "{}", server.log_text());
 }
 
 /// With the server running as an unprivileged user, files it cannot read
