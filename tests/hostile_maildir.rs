@@ -11,7 +11,6 @@ use std::ffi::OsStr;
 use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::{deliver_into, make_fifo, raw_files_in, set_age, Client, TestServer};
@@ -125,14 +124,17 @@ fn a_garbage_lock_is_broken_once_old() {
     let server = TestServer::start_with(&["-u", "alice:pw"]);
     deliver_into(&server.maildir("alice"), "new", "1700000001.a", b"mail\n");
     let lock = server.maildir("alice").join("pop3d.lock");
-    let huge = vec![b'7'; 1 << 20];
-    let garbage: [(&str, &dyn Fn(&Path)); 3] = [
-        ("bytes that are not UTF-8", &|lock| std::fs::write(lock, b"\xff\xfe\x00\x80 garbage\n").unwrap()),
-        ("a megabyte of digits", &|lock| std::fs::write(lock, &huge).unwrap()),
-        ("a FIFO", &|lock| make_fifo(lock)),
+    // What is at the lock's name: these bytes, or a FIFO for `None`.
+    let garbage = [
+        ("bytes that are not UTF-8", Some(b"\xff\xfe\x00\x80 garbage\n".to_vec())),
+        ("a megabyte of digits", Some(vec![b'7'; 1 << 20])),
+        ("a FIFO", None),
     ];
-    for (what, write) in garbage {
-        write(&lock);
+    for (what, content) in garbage {
+        match content {
+            Some(bytes) => std::fs::write(&lock, bytes).unwrap(),
+            None => make_fifo(&lock),
+        }
         let mut client = server.connect();
         assert!(client.command("USER alice").starts_with("+OK"));
         let reply = client.command_within("PASS pw", PROMPTLY);

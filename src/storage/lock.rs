@@ -262,7 +262,7 @@ mod tests {
     fn a_fifo_lock_is_judged_without_reading_it() {
         let dir = scratch("fifo");
         let mode = rustix::fs::Mode::RUSR | rustix::fs::Mode::WUSR;
-        rustix::fs::mkfifoat(rustix::fs::CWD, &dir.join(LOCK_FILE_NAME), mode).unwrap();
+        rustix::fs::mkfifoat(rustix::fs::CWD, dir.join(LOCK_FILE_NAME), mode).unwrap();
         assert!(matches!(MaildropLock::acquire(&dir), Err(OpenError::Busy)), "fresh");
         touch(&dir, SystemTime::now() - OWNERLESS_LOCK_GRACE * 2);
         drop(MaildropLock::acquire(&dir).unwrap());
