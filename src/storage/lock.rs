@@ -10,51 +10,58 @@
 //!
 //! A server killed with `kill -9` leaves its lock files behind. A lock is
 //! therefore stale, and is broken, when its owner process no longer exists
-//! (or exists with another start time, after pid reuse). Breaking goes
-//! through a rename so that two processes breaking the same stale lock at
-//! once cannot remove each other's fresh one.
+//! (or exists with another start time, after pid reuse), or when it names
+//! no owner at all (empty, garbage, unreadable, not even a regular file)
+//! and has been left untouched for a few seconds: whatever a hostile or
+//! broken disk leaves at the lock's name, the user is not locked out for
+//! ever. Breaking renames the lock aside and judges again what it moved, so
+//! that two processes breaking the same stale lock at once cannot remove
+//! each other's fresh one.
 
 use std::fs::{self, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
+use super::maildrop::OpenError;
+use super::regular_file;
+use crate::wire::number::parse_decimal;
+
 pub const LOCK_FILE_NAME: &str = "pop3d.lock";
 
-/// A lock whose content cannot be read yet may be one being written right
-/// now; only after this long without content is it treated as abandoned.
-const UNWRITTEN_LOCK_GRACE: Duration = Duration::from_secs(10);
+/// A lock that names no owner we can read (empty, garbage, unreadable, not
+/// a regular file) may be one being written right now; only after this
+/// long untouched is it treated as abandoned. No writer takes seconds to
+/// write a few octets, and a lock of garbage must not lock its user out
+/// for ever.
+const OWNERLESS_LOCK_GRACE: Duration = Duration::from_secs(10);
 
-/// Why a lock could not be taken.
-#[derive(Debug)]
-pub enum LockError {
-    /// Another live session (in this process or another) holds it.
-    Busy,
-    Io(io::Error),
-}
-
-impl From<io::Error> for LockError {
-    fn from(error: io::Error) -> Self {
-        LockError::Io(error)
-    }
-}
+/// The most of a lock file ever read. A token is some 30 octets; a longer
+/// file is not one, and reading it whole would let a huge lock file cost
+/// memory at every login.
+const MAX_LOCK_CONTENT: u64 = 64;
 
 /// A held maildrop lock; dropping it releases the lock.
 #[derive(Debug)]
 pub struct MaildropLock {
     path: PathBuf,
-    token: String,
+    token: &'static str,
 }
 
 impl MaildropLock {
     /// Takes the lock on the Maildir at `maildir`, breaking a stale one.
-    pub fn acquire(maildir: &Path) -> Result<Self, LockError> {
+    ///
+    /// # Errors
+    ///
+    /// [`OpenError::Busy`] while another live session holds it.
+    pub fn acquire(maildir: &Path) -> Result<Self, OpenError> {
         let path = maildir.join(LOCK_FILE_NAME);
-        let token = own_token().to_owned();
+        let token = own_token();
         // Two rounds: the second follows the breaking of a stale lock.
         for _ in 0..2 {
+            // O_EXCL: fails on anything already there, a symbolic link too.
             match OpenOptions::new().write(true).create_new(true).open(&path) {
                 Ok(mut file) => {
                     file.write_all(token.as_bytes())?;
@@ -62,20 +69,20 @@ impl MaildropLock {
                 }
                 Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {
                     if !break_if_stale(&path)? {
-                        return Err(LockError::Busy);
+                        return Err(OpenError::Busy);
                     }
                 }
                 Err(error) => return Err(error.into()),
             }
         }
-        Err(LockError::Busy)
+        Err(OpenError::Busy)
     }
 }
 
 impl Drop for MaildropLock {
     fn drop(&mut self) {
         // Remove only our own lock, never one that replaced it.
-        if fs::read_to_string(&self.path).is_ok_and(|content| content == self.token) {
+        if read_lock(&self.path).is_ok_and(|content| content == self.token.as_bytes()) {
             if let Err(error) = fs::remove_file(&self.path) {
                 log::warn!("cannot remove lock {}: {error}", self.path.display());
             }
@@ -83,18 +90,25 @@ impl Drop for MaildropLock {
     }
 }
 
-/// Removes the lock at `path` if its owner is gone; true if it is gone now.
+/// The first [`MAX_LOCK_CONTENT`] octets of the lock at `path`, opened like
+/// a message file: a FIFO put there must not hang the login.
+fn read_lock(path: &Path) -> io::Result<Vec<u8>> {
+    let mut content = Vec::new();
+    regular_file::open(path)?.take(MAX_LOCK_CONTENT).read_to_end(&mut content)?;
+    Ok(content)
+}
+
+/// Removes the lock at `path` if it is stale; true if it is gone now.
 fn break_if_stale(path: &Path) -> io::Result<bool> {
-    let content = match fs::read_to_string(path) {
-        Ok(content) => content,
+    match is_stale(path) {
+        Ok(true) => {}
+        Ok(false) => return Ok(false),
         Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(true),
         Err(error) => return Err(error),
-    };
-    if !is_stale(path, &content) {
-        return Ok(false);
     }
-    // Move it aside under a name only we use, then check we moved the lock
-    // we judged and not a fresh one created in between.
+    // Move it aside under a name only we use, then judge what we moved: if
+    // another session broke the lock and took a fresh one in between, we
+    // moved that fresh one, which is not stale and must go back.
     static BREAKS: AtomicU64 = AtomicU64::new(0);
     let attempt = BREAKS.fetch_add(1, Ordering::Relaxed);
     let aside = path.with_extension(format!("stale.{}.{attempt}", std::process::id()));
@@ -103,32 +117,45 @@ fn break_if_stale(path: &Path) -> io::Result<bool> {
         Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(true),
         Err(error) => return Err(error),
     }
-    let moved = fs::read_to_string(&aside).unwrap_or_default();
-    if moved != content {
-        // Someone else's fresh lock: put it back unless yet another exists.
+    if !is_stale(&aside).unwrap_or(false) {
+        // Put it back unless yet another lock exists.
         let _ = fs::hard_link(&aside, path);
         let _ = fs::remove_file(&aside);
         return Ok(false);
     }
+    let content = read_lock(&aside).unwrap_or_default();
     fs::remove_file(&aside)?;
-    log::warn!("removed stale lock {} ({})", path.display(), content.trim());
+    // Escaped: a lock's content is anyone's bytes, and a line end in it
+    // must not forge a log line.
+    log::warn!("removed stale lock {} ({})", path.display(), content.trim_ascii().escape_ascii());
     Ok(true)
 }
 
-fn is_stale(path: &Path, content: &str) -> bool {
-    let mut fields = content.split_whitespace();
-    let owner = fields.next().and_then(|pid| pid.parse::<u32>().ok());
-    let started = fields.next().map(str::to_owned);
-    match (owner, started) {
-        (Some(pid), Some(started)) => process_start_time(pid).is_none_or(|now| now != started),
-        _ => {
-            let age = fs::metadata(path)
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|modified| SystemTime::now().duration_since(modified).ok());
-            age.is_some_and(|age| age > UNWRITTEN_LOCK_GRACE)
-        }
-    }
+/// Whether the lock at `path` is abandoned: the process it names is gone
+/// (or is another one, after pid reuse), or it names none we can read and
+/// has not been touched for [`OWNERLESS_LOCK_GRACE`].
+fn is_stale(path: &Path) -> io::Result<bool> {
+    // lstat: the lock's own time, even if it is a symbolic link.
+    let modified = fs::symlink_metadata(path)?.modified()?;
+    let content = read_lock(path).unwrap_or_default();
+    Ok(match owner(&content) {
+        Some((pid, started)) => process_start_time(pid).is_none_or(|now| now != started),
+        None => untouched_for(modified) > OWNERLESS_LOCK_GRACE,
+    })
+}
+
+/// The `<pid> <start time>` a lock's content names, if it names one.
+fn owner(content: &[u8]) -> Option<(u32, &str)> {
+    let mut fields = std::str::from_utf8(content).ok()?.split_whitespace();
+    let pid = parse_decimal(fields.next()?).and_then(|pid| u32::try_from(pid).ok())?;
+    Some((pid, fields.next()?))
+}
+
+/// How long ago `modified` was, either way: a time in the future (a clock
+/// stepped back, or a file dated ahead on purpose) counts as long ago too,
+/// or such a lock would never become stale.
+fn untouched_for(modified: SystemTime) -> Duration {
+    SystemTime::now().duration_since(modified).unwrap_or_else(|ahead| ahead.duration())
 }
 
 /// `<pid> <start time>` of this process, computed once.
@@ -166,7 +193,7 @@ mod tests {
     fn a_held_lock_is_busy_until_dropped() {
         let dir = scratch("held");
         let lock = MaildropLock::acquire(&dir).unwrap();
-        assert!(matches!(MaildropLock::acquire(&dir), Err(LockError::Busy)));
+        assert!(matches!(MaildropLock::acquire(&dir), Err(OpenError::Busy)));
         drop(lock);
         assert!(!dir.join(LOCK_FILE_NAME).exists());
         MaildropLock::acquire(&dir).unwrap();
@@ -192,11 +219,53 @@ mod tests {
         fs::remove_dir_all(dir).unwrap();
     }
 
+    /// Dates the lock in `dir` (a file or a FIFO) at `when`.
+    fn touch(dir: &Path, when: SystemTime) {
+        use std::os::unix::fs::OpenOptionsExt;
+        let lock = OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(dir.join(LOCK_FILE_NAME));
+        lock.unwrap().set_modified(when).unwrap();
+    }
+
     #[test]
     fn a_fresh_unwritten_lock_is_respected() {
         let dir = scratch("unwritten");
         fs::write(dir.join(LOCK_FILE_NAME), "").unwrap();
-        assert!(matches!(MaildropLock::acquire(&dir), Err(LockError::Busy)));
+        assert!(matches!(MaildropLock::acquire(&dir), Err(OpenError::Busy)));
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_lock_naming_no_owner_is_broken_only_once_old() {
+        let dir = scratch("garbage");
+        let huge = vec![b'9'; 1 << 16];
+        for garbage in [&b""[..], b"\xff\xfe\x00\x80", b"12345", b"pid start", &huge] {
+            fs::write(dir.join(LOCK_FILE_NAME), garbage).unwrap();
+            assert!(matches!(MaildropLock::acquire(&dir), Err(OpenError::Busy)), "fresh {garbage:?}");
+            touch(&dir, SystemTime::now() - OWNERLESS_LOCK_GRACE * 2);
+            drop(MaildropLock::acquire(&dir).unwrap());
+        }
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_lock_dated_in_the_future_is_broken() {
+        let dir = scratch("future");
+        fs::write(dir.join(LOCK_FILE_NAME), b"\xff").unwrap();
+        touch(&dir, SystemTime::now() + Duration::from_secs(3600));
+        drop(MaildropLock::acquire(&dir).unwrap());
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// A FIFO at the lock's name is never read (the login would wait for a
+    /// writer for ever): it counts as a lock naming no owner.
+    #[test]
+    fn a_fifo_lock_is_judged_without_reading_it() {
+        let dir = scratch("fifo");
+        let mode = rustix::fs::Mode::RUSR | rustix::fs::Mode::WUSR;
+        rustix::fs::mkfifoat(rustix::fs::CWD, dir.join(LOCK_FILE_NAME), mode).unwrap();
+        assert!(matches!(MaildropLock::acquire(&dir), Err(OpenError::Busy)), "fresh");
+        touch(&dir, SystemTime::now() - OWNERLESS_LOCK_GRACE * 2);
+        drop(MaildropLock::acquire(&dir).unwrap());
         fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -7,22 +7,31 @@
 //! Nothing is ever removed from disk except by [`Maildrop::commit`], which
 //! the session calls only for QUIT in TRANSACTION state (RFC 1939 §6); a
 //! maildrop dropped any other way deletes nothing.
+//!
+//! The Maildir may be hostile (see [`regular_file`]): only regular files
+//! are listed, every message file is opened through [`regular_file::open`],
+//! a file that cannot be read is skipped rather than failing the whole
+//! maildrop, and names are kept as bytes, UTF-8 or not.
 
+use std::ffi::OsString;
+use std::fmt;
 use std::fs::{self, DirBuilder, File};
 use std::io::{self, Read};
 use std::num::NonZeroU32;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
-use super::lock::{LockError, MaildropLock};
-use super::name;
+use super::lock::MaildropLock;
 use super::size::VirtualSize;
+use super::{name, regular_file};
 
 /// One message of the maildrop.
 #[derive(Debug, Clone)]
 pub struct Message {
-    /// File name in cur/; updated if another program renames the file.
-    file_name: Box<str>,
+    /// File name in cur/ (any bytes); updated if another program renames
+    /// the file.
+    file_name: OsString,
     /// Seconds since the epoch at delivery, from the name: the sort key.
     delivered: Option<u64>,
     /// Octets on disk, to notice a file rewritten behind our back.
@@ -51,19 +60,28 @@ pub struct MessageFile {
     pub size: u64,
 }
 
-/// Why a maildrop could not be opened.
+/// Why a maildrop could not be opened (taking its lock included).
 #[derive(Debug)]
 pub enum OpenError {
-    /// Another session holds the lock.
+    /// Another live session (in this process or another) holds the lock.
     Busy,
     Io(io::Error),
 }
 
-impl From<LockError> for OpenError {
-    fn from(error: LockError) -> Self {
-        match error {
-            LockError::Busy => OpenError::Busy,
-            LockError::Io(error) => OpenError::Io(error),
+impl fmt::Display for OpenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OpenError::Busy => f.write_str("maildrop is locked by another session"),
+            OpenError::Io(error) => error.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for OpenError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            OpenError::Busy => None,
+            OpenError::Io(error) => Some(error),
         }
     }
 }
@@ -84,6 +102,26 @@ pub enum MessageError {
     /// The file vanished or changed size since the maildrop was opened.
     Changed,
     Io(io::Error),
+}
+
+impl fmt::Display for MessageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MessageError::NoSuchMessage => f.write_str("no such message"),
+            MessageError::Deleted => f.write_str("message is marked deleted"),
+            MessageError::Changed => f.write_str("message file changed on disk since it was listed"),
+            MessageError::Io(error) => error.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for MessageError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            MessageError::Io(error) => Some(error),
+            _ => None,
+        }
+    }
 }
 
 /// What a commit did.
@@ -152,14 +190,17 @@ impl Maildrop {
     }
 
     /// Opens message `number` for reading, checking it is the file listed:
-    /// the one lookup RETR and TOP need.
+    /// the one lookup RETR and TOP need. Whatever was swapped in at its name
+    /// since LIST, only a regular file of the listed size is returned.
     pub fn open_message(&mut self, number: NonZeroU32) -> Result<MessageFile, MessageError> {
         let message = self.message(number)?;
-        let file = match File::open(self.cur.join(&*message.file_name)) {
+        let file = match regular_file::open(&self.cur.join(&message.file_name)) {
             Ok(file) => file,
             Err(error) if error.kind() == io::ErrorKind::NotFound => self.reopen_renamed(number)?,
             Err(error) => return Err(MessageError::Io(error)),
         };
+        // The size of the file opened (fstat), not of whatever the name now
+        // names: the sizes announced are only right for the file listed.
         let on_disk = file.metadata().map_err(MessageError::Io)?.len();
         let message = &self.messages[index(number)];
         if on_disk != message.file_size {
@@ -175,8 +216,8 @@ impl Maildrop {
         let renamed = find_by_unique_part(&self.cur, name::unique_part(&message.file_name))
             .map_err(MessageError::Io)?
             .ok_or(MessageError::Changed)?;
-        let file = File::open(self.cur.join(&renamed)).map_err(MessageError::Io)?;
-        message.file_name = renamed.into();
+        let file = regular_file::open(&self.cur.join(&renamed)).map_err(MessageError::Io)?;
+        message.file_name = renamed;
         Ok(file)
     }
 
@@ -191,7 +232,7 @@ impl Maildrop {
             match self.remove(number) {
                 Ok(()) => report.removed += 1,
                 Err(error) => {
-                    log::warn!("cannot remove {}: {error}", self.messages[index(number)].file_name);
+                    log::warn!("cannot remove {:?}: {error}", self.messages[index(number)].file_name);
                     report.failed += 1;
                 }
             }
@@ -201,7 +242,7 @@ impl Maildrop {
 
     fn remove(&mut self, number: NonZeroU32) -> io::Result<()> {
         let file_name = &self.messages[index(number)].file_name;
-        match fs::remove_file(self.cur.join(&**file_name)) {
+        match fs::remove_file(self.cur.join(file_name)) {
             Err(error) if error.kind() == io::ErrorKind::NotFound => {
                 match find_by_unique_part(&self.cur, name::unique_part(file_name))? {
                     Some(renamed) => fs::remove_file(self.cur.join(renamed)),
@@ -225,11 +266,8 @@ fn deliver_new(new: &Path, cur: &Path) -> io::Result<()> {
             continue;
         };
         let path = entry.path();
-        let (file_size, size) = match measure(&path) {
-            Ok(sizes) => sizes,
-            // Taken by another program between listing and reading.
-            Err(error) if error.kind() == io::ErrorKind::NotFound => continue,
-            Err(error) => return Err(error),
+        let Some((file_size, size)) = measure_or_skip(&path) else {
+            continue;
         };
         let target = cur.join(name::name_in_cur(&file_name, file_size, size));
         match fs::rename(&path, target) {
@@ -248,33 +286,55 @@ fn scan_cur(cur: &Path) -> io::Result<Vec<Message>> {
         let Some(file_name) = visible_file_name(&entry) else {
             continue;
         };
+        // Sizes in the name spare reading the file: a login to thousands of
+        // messages opens none of them. RETR checks the file when it opens it.
         let fields = name::size_fields(&file_name);
-        let (file_size, size) = match (fields.file_size, fields.virtual_size) {
-            (Some(file_size), Some(size)) => (file_size, size),
-            _ => match measure(&entry.path()) {
-                Ok(sizes) => sizes,
-                Err(error) if error.kind() == io::ErrorKind::NotFound => continue,
-                Err(error) => return Err(error),
-            },
+        let sizes = match (fields.file_size, fields.virtual_size) {
+            (Some(file_size), Some(size)) => Some((file_size, size)),
+            _ => measure_or_skip(&entry.path()),
+        };
+        let Some((file_size, size)) = sizes else {
+            continue;
         };
         let delivered = name::delivery_time(&file_name);
-        messages.push(Message { file_name: file_name.into(), delivered, file_size, size, deleted: false });
+        messages.push(Message { file_name, delivered, file_size, size, deleted: false });
     }
     // File names are unique, so an unstable sort gives one order.
-    messages.sort_unstable_by(|a, b| (a.delivered, &a.file_name).cmp(&(b.delivered, &b.file_name)));
+    messages.sort_unstable_by(|a, b| (a.delivered, a.file_name.as_bytes()).cmp(&(b.delivered, b.file_name.as_bytes())));
     Ok(messages)
 }
 
-/// The entry's name if it is a regular file that is not hidden.
-fn visible_file_name(entry: &fs::DirEntry) -> Option<String> {
-    let file_name = entry.file_name().into_string().ok()?;
+/// The entry's name if it is a regular file that is not hidden. The type
+/// comes from the directory entry (it is not opened): a FIFO, socket,
+/// device, directory or symbolic link is never listed.
+fn visible_file_name(entry: &fs::DirEntry) -> Option<OsString> {
+    let file_name = entry.file_name();
     let is_file = entry.file_type().is_ok_and(|kind| kind.is_file());
-    (is_file && !file_name.starts_with('.')).then_some(file_name)
+    (is_file && !file_name.as_bytes().starts_with(b".")).then_some(file_name)
+}
+
+/// The sizes of the message at `path`, or `None` when it is to be left out
+/// of this session.
+fn measure_or_skip(path: &Path) -> Option<(u64, u64)> {
+    match measure(path) {
+        Ok(sizes) => Some(sizes),
+        // Taken by another program between listing and reading.
+        Err(error) if error.kind() == io::ErrorKind::NotFound => None,
+        // One file the server cannot read (mode 000, a FIFO swapped in, a
+        // disk error) must not lock the user out of the rest of the mail:
+        // it stays where it is, untouched, and the log says which. Quoted
+        // and escaped (`{:?}`): a line end in a file name must not forge a
+        // log line.
+        Err(error) => {
+            log::warn!("skipping message {path:?}: {error}");
+            None
+        }
+    }
 }
 
 /// Octets on disk and octets as sent (RFC 1939 §11) of one file.
 fn measure(path: &Path) -> io::Result<(u64, u64)> {
-    let mut file = File::open(path)?;
+    let mut file = regular_file::open(path)?;
     let mut buffer = vec![0; 64 * 1024];
     let mut virtual_size = VirtualSize::new();
     let mut file_size = 0u64;
@@ -291,12 +351,11 @@ fn measure(path: &Path) -> io::Result<(u64, u64)> {
     Ok((file_size, virtual_size.finish()))
 }
 
-fn find_by_unique_part(cur: &Path, unique: &str) -> io::Result<Option<String>> {
+fn find_by_unique_part(cur: &Path, unique: &[u8]) -> io::Result<Option<OsString>> {
     for entry in fs::read_dir(cur)? {
-        if let Some(file_name) = entry?.file_name().to_str() {
-            if name::unique_part(file_name) == unique {
-                return Ok(Some(file_name.to_owned()));
-            }
+        let file_name = entry?.file_name();
+        if name::unique_part(&file_name) == unique {
+            return Ok(Some(file_name));
         }
     }
     Ok(None)

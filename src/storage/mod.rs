@@ -1,10 +1,18 @@
 //! Maildir storage: the on-disk side of a maildrop.
 //!
-//! Owns file names, sizes, the cross-process maildrop lock, and the only
-//! code that ever removes a message file. Knows nothing of sockets or of the
-//! POP3 protocol beyond RFC 1939's notion of a locked, numbered maildrop.
+//! Owns file names, sizes, the cross-process maildrop lock, the one way a
+//! file on disk is opened for reading ([`regular_file`]), and the only code
+//! that ever removes a message file. Knows nothing of sockets or of the POP3
+//! protocol beyond RFC 1939's notion of a locked, numbered maildrop.
+//!
+//! Whatever is on disk may be hostile: whoever can write into a Maildir can
+//! put a symbolic link, a FIFO, an unreadable file, a name that is not
+//! UTF-8 or garbage in the lock there. None of it may leak a file from
+//! outside the mail root, hang a session, or lock the user out of the rest
+//! of the mail.
 
 pub mod lock;
 pub mod maildrop;
 pub mod name;
+pub mod regular_file;
 pub mod size;

@@ -541,3 +541,98 @@ pub fn wait_bounded(child: std::process::Child, what: &str) -> std::process::Out
     };
     output.expect("the child's output")
 }
+
+/// Writes a file named `name` (any bytes, not only UTF-8) into
+/// `<maildir>/<folder>/` (creating the Maildir), as a delivery agent (into
+/// `new`) or another mail client (into `cur`) would.
+pub fn deliver_into(maildir: &Path, folder: &str, name: impl AsRef<std::ffi::OsStr>, content: &[u8]) -> PathBuf {
+    for sub in ["cur", "new", "tmp"] {
+        std::fs::create_dir_all(maildir.join(sub)).unwrap();
+    }
+    let path = maildir.join(folder).join(name.as_ref());
+    std::fs::write(&path, content).unwrap();
+    path
+}
+
+/// Every entry of `<maildir>/<folder>`, sorted, names kept as bytes (unlike
+/// [`files_in_cur`], which needs UTF-8 names).
+pub fn raw_files_in(maildir: &Path, folder: &str) -> Vec<std::ffi::OsString> {
+    let mut names: Vec<_> =
+        std::fs::read_dir(maildir.join(folder)).unwrap().map(|entry| entry.unwrap().file_name()).collect();
+    names.sort();
+    names
+}
+
+/// Creates a FIFO (named pipe) at `path`, mode 0600.
+pub fn make_fifo(path: &Path) {
+    use rustix::fs::{Mode, CWD};
+    rustix::fs::mkfifoat(CWD, path, Mode::RUSR | Mode::WUSR).unwrap();
+}
+
+impl Client {
+    /// Like [`command`](Self::command), but fails the test with a clear
+    /// message if no reply line comes within `wait` (a stuck session).
+    pub fn command_within(&mut self, line: &str, wait: Duration) -> String {
+        self.stream().set_read_timeout(Some(wait)).unwrap();
+        self.send(line);
+        let mut bytes = Vec::new();
+        let read = self.reader.read_until(b'\n', &mut bytes);
+        assert!(read.is_ok(), "no reply to {line:?} within {wait:?}: the session is stuck");
+        self.stream().set_read_timeout(Some(PATIENCE)).unwrap();
+        assert!(bytes.ends_with(b"\r\n"), "line without CRLF: {:?}", String::from_utf8_lossy(&bytes));
+        bytes.truncate(bytes.len() - 2);
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
+
+/// The uid and gid of the unprivileged user `nobody`, which
+/// [`TestServer::start_unprivileged`] runs the server as.
+pub const NOBODY: u32 = 65534;
+
+impl TestServer {
+    /// Starts like [`start_with`](Self::start_with), but as `nobody`
+    /// ([`NOBODY`]), owning its folder and mail root: a server that cannot
+    /// read every file, as in production. Switching user needs root (which
+    /// CI has); without it this prints why and returns `None`, and the test
+    /// should return at once.
+    pub fn start_unprivileged(args: &[&str]) -> Option<Self> {
+        use std::os::unix::process::CommandExt;
+        if !rustix::process::geteuid().is_root() {
+            eprintln!("skipped: running the server as another user needs root");
+            return None;
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mail = dir.path().join("mail");
+        std::fs::create_dir(&mail).unwrap();
+        give_tree_to_nobody(dir.path());
+        let mut command = Self::command(&mail, "127.0.0.1", args);
+        command.uid(NOBODY).gid(NOBODY);
+        Some(Self::spawn(command, dir, mail))
+    }
+
+    /// Hands everything in the server's folder to `nobody`; call it after
+    /// writing mail as root for a server from
+    /// [`start_unprivileged`](Self::start_unprivileged).
+    pub fn give_mail_to_nobody(&self) {
+        give_tree_to_nobody(self.dir.path());
+    }
+}
+
+/// `chown -R nobody:nobody path`, never following a symbolic link.
+fn give_tree_to_nobody(path: &Path) {
+    std::os::unix::fs::lchown(path, Some(NOBODY), Some(NOBODY)).unwrap();
+    if std::fs::symlink_metadata(path).unwrap().is_dir() {
+        for entry in std::fs::read_dir(path).unwrap() {
+            give_tree_to_nobody(&entry.unwrap().path());
+        }
+    }
+}
+
+/// Sets the modification time of `path` (a regular file or a FIFO) to
+/// `age` ago.
+pub fn set_age(path: &Path, age: Duration) {
+    use std::os::unix::fs::OpenOptionsExt;
+    // O_NONBLOCK: opening a FIFO must not wait for a writer.
+    let file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path).unwrap();
+    file.set_modified(std::time::SystemTime::now() - age).unwrap();
+}
