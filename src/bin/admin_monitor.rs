@@ -5,7 +5,7 @@
 use std::io::{self, Write};
 use std::process::ExitCode;
 
-use pop3d::mgmt::client::{self, ExitStatus, Invocation};
+use pop3d::mgmt::client::{self, ExitStatus, MonitorInvocation};
 
 /// The server answered the command with `-ERR`.
 const SERVER_ERROR: u8 = 1;
@@ -19,8 +19,8 @@ fn main() -> ExitCode {
     let args: Option<Vec<String>> = std::env::args_os().skip(1).map(|arg| arg.into_string().ok()).collect();
     let parsed = args.ok_or(client::UsageError::NotUtf8).and_then(|args| client::parse_args(&args));
     let request = match parsed {
-        Ok(Invocation::Run(request)) => request,
-        Ok(Invocation::Help) => {
+        Ok(MonitorInvocation::Run(request)) => request,
+        Ok(MonitorInvocation::Help) => {
             print!("{}", client::usage(program));
             return ExitCode::SUCCESS;
         }

@@ -16,7 +16,8 @@
 //! server can never disagree); the client only checks how many there are
 //! and that none could smuggle a second command into the line. It knows
 //! from the verb alone whether a reply has data lines (see
-//! [`Verb::has_data`]). Exit statuses are [`ExitStatus`]; the binary maps
+//! [`MgmtVerb::has_data`]). Its commands and their arguments come from the
+//! server's verb table ([`MONITOR_COMMANDS`]). Exit statuses are [`ExitStatus`]; the binary maps
 //! them to numbers and prints every error as one line on stderr.
 
 use std::fmt;
@@ -28,33 +29,19 @@ use std::time::Duration;
 use rustls::pki_types::ServerName;
 use rustls::ClientConnection;
 
-use super::command::Verb;
-use super::session::PROTOCOL_VERSION;
+use super::protocol::{MAX_PAUSE_SECS, PROTOCOL_VERSION};
+use super::verbs::{MgmtVerb, MonitorCommand, MONITOR_COMMANDS};
 use crate::config::DEFAULT_MGMT_PORT;
 use crate::net::tls::{self, TlsError};
 use crate::net::transport::Transport;
+use crate::wire::number::parse_decimal;
 
 pub const DEFAULT_HOST: &str = "127.0.0.1";
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long any reply may take, except TIMEOUT's, which takes its pause.
+/// How long any reply may take, except that to a pause of POP3, which
+/// comes once the pause is over.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// The client's commands, each with the verb it sends.
-const COMMANDS: &[(&str, Verb)] = &[
-    ("-HISTORIC_CONNEC", Verb::HistoricConnec),
-    ("-LIVE_CONNEC", Verb::LiveConnec),
-    ("-BYTES_TRANS", Verb::BytesTrans),
-    ("-USERS", Verb::Users),
-    ("-STATUS", Verb::Status),
-    ("-MAX_USERS", Verb::MaxUsers),
-    ("-MAX_CONNECTIONS", Verb::MaxConnec),
-    ("-TIMEOUT", Verb::Timeout),
-    ("-DELETE_USER", Verb::DeleteUser),
-    ("-ADD_USER", Verb::AddUser),
-    ("-RESET_USER_PASSWORD", Verb::ResetUserPassword),
-    ("-CHANGE_PASSWORD", Verb::ChangePassword),
-];
 
 /// The usage text printed by `-HELP` and after a usage error.
 pub fn usage(program: &str) -> String {
@@ -72,9 +59,10 @@ pub fn usage(program: &str) -> String {
          Commands:\n  -HELP\n",
         PROTOCOL_VERSION.0
     );
-    for (name, verb) in COMMANDS {
-        let line = std::iter::once(*name).chain(verb.arguments().iter().copied()).collect::<Vec<_>>().join(" ");
-        text.push_str(&format!("  {line}\n"));
+    let mut commands: Vec<&MonitorCommand> = MONITOR_COMMANDS.iter().collect();
+    commands.sort_by_key(|command| command.help_place);
+    for command in commands {
+        text.push_str(&format!("  {}{}\n", command.flag, command.verb.usage_suffix()));
     }
     text.push_str(
         "\nExit status: 0 success, 1 the server answered -ERR, 2 usage error,\n\
@@ -93,11 +81,10 @@ pub struct Version {
 impl Version {
     pub fn parse(text: &str) -> Option<Version> {
         let (major, minor) = text.split_once('.').unwrap_or((text, "0"));
-        let digits = |s: &str| !s.is_empty() && s.len() <= 9 && s.bytes().all(|b| b.is_ascii_digit());
-        if !digits(major) || !digits(minor) {
-            return None;
-        }
-        Some(Version { major: major.parse().ok()?, minor: minor.parse().ok()? })
+        // Nine digits always fit a `u32`; more are refused rather than
+        // accepted only when small enough.
+        let part = |s: &str| if s.len() > 9 { None } else { parse_decimal(s).and_then(|n| u32::try_from(n).ok()) };
+        Some(Version { major: part(major)?, minor: part(minor)? })
     }
 }
 
@@ -115,7 +102,7 @@ pub struct Request {
     pub version: Version,
     pub user: String,
     pub password: String,
-    pub verb: Verb,
+    pub verb: MgmtVerb,
     pub args: Vec<String>,
     /// Present with `--tls`.
     pub tls: Option<TlsTarget>,
@@ -137,7 +124,7 @@ impl Request {
 
 /// What the command line asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Invocation {
+pub enum MonitorInvocation {
     Help,
     Run(Request),
 }
@@ -197,9 +184,9 @@ impl fmt::Display for UsageError {
 impl std::error::Error for UsageError {}
 
 /// Parses the arguments after the program name.
-pub fn parse_args(args: &[String]) -> Result<Invocation, UsageError> {
+pub fn parse_args(args: &[String]) -> Result<MonitorInvocation, UsageError> {
     if args.iter().any(|arg| arg.eq_ignore_ascii_case("-HELP") || arg == "-h" || arg == "--help") {
-        return Ok(Invocation::Help);
+        return Ok(MonitorInvocation::Help);
     }
     let mut host = DEFAULT_HOST.to_owned();
     let mut port = DEFAULT_MGMT_PORT;
@@ -247,10 +234,10 @@ pub fn parse_args(args: &[String]) -> Result<Invocation, UsageError> {
     let user = next("<user>")?.clone();
     let password = next("<password>")?.clone();
     let command = next("<command>")?;
-    let verb = COMMANDS
+    let verb = MONITOR_COMMANDS
         .iter()
-        .find(|(name, _)| name.eq_ignore_ascii_case(command))
-        .map(|(_, verb)| *verb)
+        .find(|known| known.flag.eq_ignore_ascii_case(command))
+        .map(|known| known.verb)
         .ok_or_else(|| UsageError::UnknownCommand(command.clone()))?;
     let args: Vec<String> = positional.cloned().collect();
     let expected = verb.arguments().len();
@@ -261,7 +248,7 @@ pub fn parse_args(args: &[String]) -> Result<Invocation, UsageError> {
     if args.iter().any(|arg| unsafe_text(arg)) || unsafe_text(&user) || password.contains(['\r', '\n']) {
         return Err(UsageError::UnsafeArgument);
     }
-    Ok(Invocation::Run(Request { host, port, version, user, password, verb, args, tls }))
+    Ok(MonitorInvocation::Run(Request { host, port, version, user, password, verb, args, tls }))
 }
 
 /// The TLS part of the command line, checked; the server name defaults to
@@ -392,13 +379,13 @@ pub fn run(request: &Request, out: &mut impl Write, err: &mut impl Write) -> Res
         None => Transport::Plain(stream),
     };
     let mut conversation = Conversation { reader: BufReader::new(transport) };
-    let status = converse(request, &mut conversation, out, err);
+    let status = hold_conversation(request, &mut conversation, out, err);
     conversation.reader.get_mut().close();
     status
 }
 
 /// From the greeting to the goodbye.
-fn converse(
+fn hold_conversation(
     request: &Request,
     conversation: &mut Conversation,
     out: &mut impl Write,
@@ -410,7 +397,7 @@ fn converse(
         return Err(RunError::VersionMismatch { requested: request.version, server });
     }
     writeln!(out, "{greeting}")?;
-    for line in [format!("USER {}", request.user), format!("PASS {}", request.password)] {
+    for line in [format!("{} {}", MgmtVerb::User, request.user), format!("{} {}", MgmtVerb::Pass, request.password)] {
         let reply = conversation.command(&line)?;
         if !reply.starts_with("+OK") {
             return Err(RunError::AuthenticationFailed(reply));
@@ -431,18 +418,18 @@ fn converse(
         writeln!(err, "{reply}")?;
         ExitStatus::ServerError
     };
-    let goodbye = conversation.command(Verb::Quit.name())?;
+    let goodbye = conversation.command(MgmtVerb::Quit.name())?;
     writeln!(out, "{goodbye}")?;
     Ok(status)
 }
 
-/// TIMEOUT answers only once its pause is over.
+/// A pause of POP3 is answered only once it is over.
 fn reply_timeout(request: &Request) -> Duration {
     let pause = match request.verb {
-        Verb::Timeout => request.args.first().and_then(|s| s.parse::<u64>().ok()).unwrap_or(0),
+        MgmtVerb::Timeout => request.args.first().and_then(|s| parse_decimal(s)).unwrap_or(0),
         _ => 0,
     };
-    REPLY_TIMEOUT + Duration::from_secs(pause.min(super::session::MAX_PAUSE_SECS))
+    REPLY_TIMEOUT + Duration::from_secs(pause.min(MAX_PAUSE_SECS))
 }
 
 /// The connected socket and how to name it in messages.
@@ -522,21 +509,21 @@ mod tests {
 
     fn request(text: &str) -> Request {
         match parse_args(&args(text)) {
-            Ok(Invocation::Run(request)) => request,
+            Ok(MonitorInvocation::Run(request)) => request,
             other => panic!("{text}: {other:?}"),
         }
     }
 
     #[test]
-    fn the_original_command_lines_work() {
+    fn command_lines_become_the_line_sent() {
         let r = request("1.0 admin admin -HISTORIC_CONNEC");
-        assert_eq!((r.host.as_str(), r.port, r.verb), ("127.0.0.1", 6000, Verb::HistoricConnec));
+        assert_eq!((r.host.as_str(), r.port, r.verb), ("127.0.0.1", 6000, MgmtVerb::HistoricConnec));
         assert_eq!(r.line(), "HISTORIC_CONNEC");
         let r = request("-H ::1 -P 7000 1 root pw -max_connections 5");
         assert_eq!((r.host.as_str(), r.port, r.line()), ("::1", 7000, "MAX_CONNEC 5".to_owned()));
         assert_eq!(request("1.3 a b -ADD_USER carol c:pw").line(), "ADD_USER carol c:pw");
         assert_eq!(request("1.0 a -pw- -STATUS").password, "-pw-");
-        assert_eq!(parse_args(&args("-HELP")), Ok(Invocation::Help));
+        assert_eq!(parse_args(&args("-HELP")), Ok(MonitorInvocation::Help));
         assert_eq!(request("1.0 a b -STATUS").tls, None);
     }
 
@@ -594,8 +581,8 @@ mod tests {
 
     #[test]
     fn every_client_command_has_a_verb_the_server_knows() {
-        for (name, verb) in COMMANDS {
-            assert_eq!(Verb::from_name(verb.name()), Some(*verb), "{name}");
+        for command in MONITOR_COMMANDS {
+            assert_eq!(MgmtVerb::from_name(command.verb.name()), Some(command.verb), "{}", command.flag);
         }
         assert!(usage("admin_monitor").contains("-CHANGE_PASSWORD <old-password> <new-password>"));
     }
