@@ -1,6 +1,6 @@
 //! The MGMT verb table: every verb of the protocol, written down once.
 //!
-//! Each row of the [`mgmt_verbs!`] table below gives a verb's name on the
+//! Each row of the `mgmt_verbs!` table below gives a verb's name on the
 //! wire, the shape of its successful reply, how its arguments are read,
 //! their types and the names the capability list shows for them, and, for
 //! the commands `admin_monitor` offers, its place in `-HELP` and its
