@@ -1,10 +1,10 @@
 //! Why an MGMT command did not succeed: [`MgmtError`].
 //!
 //! Its `Display` is the text after `-ERR`, word for word what admins'
-//! scripts match, so the reply texts are written here and nowhere else,
-//! including the one for each refused user-table change: the user table
-//! describes its errors in plain English, for anyone, and this file turns
-//! them into the protocol's wording.
+//! scripts match, and must not change. That includes the text for each
+//! refused user-table change: the user table describes its errors in plain
+//! English, for anyone, and this file turns each into the protocol's
+//! wording.
 
 use std::fmt;
 use std::io;
@@ -25,7 +25,7 @@ pub enum MgmtError {
     /// Wrong name or wrong password: deliberately the same reply.
     AuthenticationFailed,
     WrongPassword,
-    Users(UserTableError),
+    UserTable(UserTableError),
     MaxConnectionsOutOfRange {
         hard_max: usize,
     },
@@ -50,7 +50,7 @@ impl fmt::Display for MgmtError {
             MgmtError::UserFirst => f.write_str("SEND USER FIRST"),
             MgmtError::AuthenticationFailed => f.write_str("AUTHENTICATION FAILED"),
             MgmtError::WrongPassword => f.write_str("OLD PASSWORD DOES NOT MATCH"),
-            MgmtError::Users(error) => f.write_str(user_table_reply(*error)),
+            MgmtError::UserTable(error) => f.write_str(user_table_reply(*error)),
             MgmtError::MaxConnectionsOutOfRange { hard_max } => {
                 write!(f, "MAX CONNECTIONS MUST BE 1-{hard_max}")
             }
@@ -79,7 +79,7 @@ impl std::error::Error for MgmtError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             MgmtError::Command(error) => Some(error),
-            MgmtError::Users(error) => Some(error),
+            MgmtError::UserTable(error) => Some(error),
             MgmtError::NotSaved(error) | MgmtError::Io(error) => Some(error),
             _ => None,
         }
@@ -94,7 +94,7 @@ impl From<MgmtCommandError> for MgmtError {
 
 impl From<UserTableError> for MgmtError {
     fn from(error: UserTableError) -> Self {
-        MgmtError::Users(error)
+        MgmtError::UserTable(error)
     }
 }
 
@@ -118,7 +118,7 @@ mod tests {
             (UserTableError::BelowCurrentCount, "MAX USERS BELOW CURRENT USER COUNT"),
         ];
         for (error, reply) in cases {
-            assert_eq!(MgmtError::Users(error).to_string(), reply);
+            assert_eq!(MgmtError::UserTable(error).to_string(), reply);
         }
     }
 }

@@ -58,7 +58,7 @@ macro_rules! mgmt_verbs {
         $verb:ident $name:literal $shape:ident $( $place:literal $flag:literal )? $(_)?
             $split:ident ( $( $field:ident : $type:ty = $argument:literal ),* );
     )*) => {
-        /// An MGMT verb, without its arguments.
+        /// An MGMT verb, without its arguments: one per row of the table.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         pub enum MgmtVerb {
             $( $verb, )*
@@ -83,12 +83,14 @@ macro_rules! mgmt_verbs {
                 }
             }
 
+            /// What a successful reply to the verb looks like.
             pub fn reply_shape(self) -> ReplyShape {
                 match self {
                     $( MgmtVerb::$verb => ReplyShape::$shape, )*
                 }
             }
 
+            /// How the text after the verb is cut into arguments.
             pub fn argument_split(self) -> ArgumentSplit {
                 match self {
                     $( MgmtVerb::$verb => ArgumentSplit::$split, )*
@@ -96,7 +98,8 @@ macro_rules! mgmt_verbs {
             }
         }
 
-        /// One parsed MGMT command with typed arguments.
+        /// One parsed MGMT command with typed arguments: one variant per
+        /// row of the table, with the row's fields.
         ///
         /// Passwords are [`Password`]s, whose `Debug` hides them, so a
         /// command can be logged whole.
