@@ -8,9 +8,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pop3d::mgmt::command::{parse, Command};
-use pop3d::accounts::password::StoredPassword;
-use pop3d::accounts::users::Credentials;
+use pop3d::mgmt::command::parse;
 
 fuzz_target!(|line: &[u8]| {
     let parsed = parse(line);
@@ -22,7 +20,7 @@ fuzz_target!(|line: &[u8]| {
                 command.verb(),
                 String::from_utf8_lossy(line)
             );
-            let canonical = canonical(command);
+            let canonical = command.canonical_line();
             assert_eq!(parse(canonical.as_bytes()).as_ref(), Ok(command), "canonical form {canonical:?}");
         }
         Err(error) => {
@@ -44,30 +42,4 @@ fuzz_target!(|line: &[u8]| {
 /// (MGMT, unlike POP3, does not skip leading spaces).
 fn verb_word(line: &[u8]) -> &[u8] {
     &line[..line.iter().position(|&b| b == b' ').unwrap_or(line.len())]
-}
-
-fn canonical(command: &Command) -> String {
-    let verb = command.verb().name();
-    match command {
-        Command::User(name) | Command::DeleteUser(name) | Command::ResetUserPassword(name) => {
-            format!("{verb} {name}")
-        }
-        // PASS takes the rest of the line, spaces and all.
-        Command::Pass(password) => format!("{verb} {}", password.expose()),
-        Command::MaxConnec(n) | Command::MaxUsers(n) | Command::Timeout(n) => format!("{verb} {n}"),
-        // MGMT takes a password in clear and never a stored hash.
-        Command::AddUser(Credentials { name, password: StoredPassword::Plain(password) }) => {
-            format!("{verb} {} {}", name.as_str(), password.expose())
-        }
-        Command::AddUser(credentials) => panic!("ADD_USER parsed to a stored hash: {credentials:?}"),
-        Command::ChangePassword { old, new } => format!("{verb} {} {}", old.expose(), new.expose()),
-        Command::Quit
-        | Command::Capa
-        | Command::Noop
-        | Command::HistoricConnec
-        | Command::LiveConnec
-        | Command::BytesTrans
-        | Command::Users
-        | Command::Status => verb.to_owned(),
-    }
 }

@@ -157,11 +157,11 @@ pub enum UserTableError {
 impl fmt::Display for UserTableError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            UserTableError::AlreadyExists => "USER ALREADY EXISTS",
-            UserTableError::MaxUsersReached => "MAX USERS REACHED",
-            UserTableError::NotFound => "USER NOT FOUND",
-            UserTableError::AdminCannotBeDeleted => "ADMIN CANNOT BE DELETED",
-            UserTableError::BelowCurrentCount => "MAX USERS BELOW CURRENT USER COUNT",
+            UserTableError::AlreadyExists => "a user with that name already exists",
+            UserTableError::MaxUsersReached => "the table already holds the maximum number of users",
+            UserTableError::NotFound => "no user has that name",
+            UserTableError::AdminCannotBeDeleted => "the admin account cannot be deleted",
+            UserTableError::BelowCurrentCount => "the maximum number of users cannot be below the number there are",
         })
     }
 }

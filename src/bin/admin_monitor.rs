@@ -1,11 +1,12 @@
 //! `./admin_monitor`: the one-shot MGMT client. Parses the command line and
 //! maps outcomes to exit statuses; the client itself lives in the library
-//! (`pop3d::mgmt::client`).
+//! (`pop3d::mgmt::client`, its command line in `client::command_line`).
 
 use std::io::{self, Write};
 use std::process::ExitCode;
 
-use pop3d::mgmt::client::{self, ExitStatus, Invocation};
+use pop3d::mgmt::client::command_line::{self, MonitorInvocation, UsageError};
+use pop3d::mgmt::client::{self, ExitStatus};
 
 /// The server answered the command with `-ERR`.
 const SERVER_ERROR: u8 = 1;
@@ -17,11 +18,11 @@ const CANNOT_RUN: u8 = 3;
 fn main() -> ExitCode {
     let program = "admin_monitor";
     let args: Option<Vec<String>> = std::env::args_os().skip(1).map(|arg| arg.into_string().ok()).collect();
-    let parsed = args.ok_or(client::UsageError::NotUtf8).and_then(|args| client::parse_args(&args));
+    let parsed = args.ok_or(UsageError::NotUtf8).and_then(|args| command_line::parse_args(&args));
     let request = match parsed {
-        Ok(Invocation::Run(request)) => request,
-        Ok(Invocation::Help) => {
-            print!("{}", client::usage(program));
+        Ok(MonitorInvocation::Run(request)) => request,
+        Ok(MonitorInvocation::Help) => {
+            print!("{}", command_line::usage(program));
             return ExitCode::SUCCESS;
         }
         Err(error) => {

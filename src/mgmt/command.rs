@@ -1,290 +1,181 @@
-//! The MGMT command parser: one line in, one typed [`Command`] out.
+//! The MGMT command parser: one line in, one typed [`MgmtCommand`] out.
 //!
 //! Pure: it never sees a socket and never looks at server state, so range
 //! checks that depend on the running server (the connection hard limit, the
-//! current number of users) belong to the session, not here. Verbs are
-//! case-insensitive; arguments are separated by spaces, except that `PASS`
-//! takes the rest of the line so an admin password may contain spaces (as
-//! with POP3's PASS, RFC 1939 §7).
+//! current number of users) belong to the handlers, not here. Which verbs
+//! exist and what arguments they take comes from the table in
+//! [`super::verbs`]; this file only knows how a line is cut up and how each
+//! argument type is read. Verbs are case-insensitive.
 
 use std::fmt;
 
-use crate::accounts::password::StoredPassword;
-use crate::accounts::users::{Credentials, Password, UserName};
-
-/// Every MGMT verb, in the order CAPA lists them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Verb {
-    User,
-    Pass,
-    Quit,
-    Capa,
-    Noop,
-    HistoricConnec,
-    LiveConnec,
-    BytesTrans,
-    Users,
-    Status,
-    MaxConnec,
-    MaxUsers,
-    Timeout,
-    DeleteUser,
-    AddUser,
-    ResetUserPassword,
-    ChangePassword,
-}
-
-impl Verb {
-    pub const ALL: [Verb; 17] = [
-        Verb::User,
-        Verb::Pass,
-        Verb::Quit,
-        Verb::Capa,
-        Verb::Noop,
-        Verb::HistoricConnec,
-        Verb::LiveConnec,
-        Verb::BytesTrans,
-        Verb::Users,
-        Verb::Status,
-        Verb::MaxConnec,
-        Verb::MaxUsers,
-        Verb::Timeout,
-        Verb::DeleteUser,
-        Verb::AddUser,
-        Verb::ResetUserPassword,
-        Verb::ChangePassword,
-    ];
-
-    /// The verb as written on the wire and echoed in its `+OK` line.
-    pub fn name(self) -> &'static str {
-        match self {
-            Verb::User => "USER",
-            Verb::Pass => "PASS",
-            Verb::Quit => "QUIT",
-            Verb::Capa => "CAPA",
-            Verb::Noop => "NOOP",
-            Verb::HistoricConnec => "HISTORIC_CONNEC",
-            Verb::LiveConnec => "LIVE_CONNEC",
-            Verb::BytesTrans => "BYTES_TRANS",
-            Verb::Users => "USERS",
-            Verb::Status => "STATUS",
-            Verb::MaxConnec => "MAX_CONNEC",
-            Verb::MaxUsers => "MAX_USERS",
-            Verb::Timeout => "TIMEOUT",
-            Verb::DeleteUser => "DELETE_USER",
-            Verb::AddUser => "ADD_USER",
-            Verb::ResetUserPassword => "RESET_USER_PASSWORD",
-            Verb::ChangePassword => "CHANGE_PASSWORD",
-        }
-    }
-
-    /// The argument names CAPA shows after the verb.
-    pub fn arguments(self) -> &'static [&'static str] {
-        match self {
-            Verb::User => &["<name>"],
-            Verb::Pass => &["<password>"],
-            Verb::MaxConnec => &["<connections>"],
-            Verb::MaxUsers => &["<users>"],
-            Verb::Timeout => &["<seconds>"],
-            Verb::DeleteUser | Verb::ResetUserPassword => &["<name>"],
-            Verb::AddUser => &["<name>", "<password>"],
-            Verb::ChangePassword => &["<old-password>", "<new-password>"],
-            _ => &[],
-        }
-    }
-
-    /// True if a successful reply carries data lines closed by ".".
-    ///
-    /// Queries answer with data; commands that change something answer with
-    /// one `+OK` line. Every `-ERR` is one line. A client needs nothing but
-    /// the verb it sent to know how much to read.
-    pub fn has_data(self) -> bool {
-        matches!(
-            self,
-            Verb::Capa | Verb::HistoricConnec | Verb::LiveConnec | Verb::BytesTrans | Verb::Users | Verb::Status
-        )
-    }
-
-    /// Looks a verb up by name, ignoring case.
-    pub fn from_name(name: &str) -> Option<Verb> {
-        Verb::ALL.into_iter().find(|verb| verb.name().eq_ignore_ascii_case(name))
-    }
-}
-
-impl fmt::Display for Verb {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// One parsed MGMT command with typed arguments.
-///
-/// Passwords are [`Password`]s, whose `Debug` hides them, so a command can
-/// be logged whole.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Command {
-    User(String),
-    Pass(Password),
-    Quit,
-    Capa,
-    Noop,
-    HistoricConnec,
-    LiveConnec,
-    BytesTrans,
-    Users,
-    Status,
-    MaxConnec(u64),
-    MaxUsers(u64),
-    Timeout(u64),
-    DeleteUser(String),
-    AddUser(Credentials),
-    ResetUserPassword(String),
-    ChangePassword { old: Password, new: Password },
-}
-
-impl Command {
-    pub fn verb(&self) -> Verb {
-        match self {
-            Command::User(_) => Verb::User,
-            Command::Pass(_) => Verb::Pass,
-            Command::Quit => Verb::Quit,
-            Command::Capa => Verb::Capa,
-            Command::Noop => Verb::Noop,
-            Command::HistoricConnec => Verb::HistoricConnec,
-            Command::LiveConnec => Verb::LiveConnec,
-            Command::BytesTrans => Verb::BytesTrans,
-            Command::Users => Verb::Users,
-            Command::Status => Verb::Status,
-            Command::MaxConnec(_) => Verb::MaxConnec,
-            Command::MaxUsers(_) => Verb::MaxUsers,
-            Command::Timeout(_) => Verb::Timeout,
-            Command::DeleteUser(_) => Verb::DeleteUser,
-            Command::AddUser(_) => Verb::AddUser,
-            Command::ResetUserPassword(_) => Verb::ResetUserPassword,
-            Command::ChangePassword { .. } => Verb::ChangePassword,
-        }
-    }
-}
+use super::verbs::{ArgumentSplit, MgmtCommand, MgmtVerb};
+use crate::accounts::users::{Password, UserName};
+use crate::wire::number::parse_decimal;
 
 /// Why a line is not a valid command. `Display` is the `-ERR` reason.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CommandError {
+pub enum MgmtCommandError {
     Empty,
     NotUtf8,
     UnknownVerb,
-    MissingArgument(Verb),
-    TooManyArguments(Verb),
+    MissingArgument(MgmtVerb),
+    TooManyArguments(MgmtVerb),
     /// A count or a number of seconds that is not a decimal number (a sign,
     /// letters, or more digits than any limit could need).
-    NotANumber(Verb),
+    NotANumber(MgmtVerb),
     BadUserName,
 }
 
-impl fmt::Display for CommandError {
+impl fmt::Display for MgmtCommandError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            CommandError::Empty => f.write_str("EMPTY COMMAND"),
-            CommandError::NotUtf8 => f.write_str("COMMAND IS NOT UTF-8"),
-            CommandError::UnknownVerb => f.write_str("UNKNOWN COMMAND"),
-            CommandError::MissingArgument(verb) => {
-                write!(f, "MISSING ARGUMENT: {verb}{}", usage_suffix(*verb))
+            MgmtCommandError::Empty => f.write_str("EMPTY COMMAND"),
+            MgmtCommandError::NotUtf8 => f.write_str("COMMAND IS NOT UTF-8"),
+            MgmtCommandError::UnknownVerb => f.write_str("UNKNOWN COMMAND"),
+            MgmtCommandError::MissingArgument(verb) => {
+                write!(f, "MISSING ARGUMENT: {verb}{}", verb.usage_suffix())
             }
-            CommandError::TooManyArguments(verb) => {
-                write!(f, "TOO MANY ARGUMENTS: {verb}{}", usage_suffix(*verb))
+            MgmtCommandError::TooManyArguments(verb) => {
+                write!(f, "TOO MANY ARGUMENTS: {verb}{}", verb.usage_suffix())
             }
-            CommandError::NotANumber(verb) => {
-                write!(f, "NOT A POSITIVE NUMBER: {verb}{}", usage_suffix(*verb))
+            MgmtCommandError::NotANumber(verb) => {
+                write!(f, "NOT A POSITIVE NUMBER: {verb}{}", verb.usage_suffix())
             }
-            CommandError::BadUserName => {
+            MgmtCommandError::BadUserName => {
                 f.write_str("INVALID USER NAME (1-64 OF A-Z a-z 0-9 . _ -, NOT STARTING WITH .)")
             }
         }
     }
 }
 
-impl std::error::Error for CommandError {}
-
-fn usage_suffix(verb: Verb) -> String {
-    verb.arguments().iter().map(|argument| format!(" {argument}")).collect()
-}
-
-/// More digits than this cannot be a meaningful count or duration, and
-/// refusing them here keeps `u64` parsing from overflowing.
-const MAX_DIGITS: usize = 10;
+impl std::error::Error for MgmtCommandError {}
 
 /// Parses one command line (without its CRLF).
-pub fn parse(line: &[u8]) -> Result<Command, CommandError> {
-    let line = std::str::from_utf8(line).map_err(|_| CommandError::NotUtf8)?;
-    let (verb, rest) = line.split_once(' ').unwrap_or((line, ""));
-    if verb.is_empty() && rest.trim_matches(' ').is_empty() {
-        return Err(CommandError::Empty);
+pub fn parse(line: &[u8]) -> Result<MgmtCommand, MgmtCommandError> {
+    let line = std::str::from_utf8(line).map_err(|_| MgmtCommandError::NotUtf8)?;
+    let (name, rest) = line.split_once(' ').unwrap_or((line, ""));
+    if name.is_empty() && rest.trim_matches(' ').is_empty() {
+        return Err(MgmtCommandError::Empty);
     }
-    let verb = Verb::from_name(verb).ok_or(CommandError::UnknownVerb)?;
-    if verb == Verb::Pass {
-        return match rest {
-            "" => Err(CommandError::MissingArgument(verb)),
-            password => Ok(Command::Pass(Password::new(password))),
-        };
-    }
-    let args: Vec<&str> = rest.split(' ').filter(|arg| !arg.is_empty()).collect();
-    let wanted = verb.arguments().len();
-    if args.len() < wanted {
-        return Err(CommandError::MissingArgument(verb));
-    }
-    if args.len() > wanted {
-        return Err(CommandError::TooManyArguments(verb));
-    }
-    let text = |index: usize| args[index].to_owned();
-    let number = |index: usize| -> Result<u64, CommandError> {
-        let arg = args[index];
-        if arg.len() > MAX_DIGITS || !arg.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(CommandError::NotANumber(verb));
-        }
-        arg.parse().map_err(|_| CommandError::NotANumber(verb))
+    let verb = MgmtVerb::from_name(name).ok_or(MgmtCommandError::UnknownVerb)?;
+    let words: Vec<&str> = match verb.argument_split() {
+        ArgumentSplit::Words => rest.split(' ').filter(|word| !word.is_empty()).collect(),
+        ArgumentSplit::RestOfLine if rest.is_empty() => Vec::new(),
+        ArgumentSplit::RestOfLine => vec![rest],
     };
-    Ok(match verb {
-        Verb::User => Command::User(text(0)),
-        Verb::Pass => Command::Pass(Password::new(rest)),
-        Verb::Quit => Command::Quit,
-        Verb::Capa => Command::Capa,
-        Verb::Noop => Command::Noop,
-        Verb::HistoricConnec => Command::HistoricConnec,
-        Verb::LiveConnec => Command::LiveConnec,
-        Verb::BytesTrans => Command::BytesTrans,
-        Verb::Users => Command::Users,
-        Verb::Status => Command::Status,
-        Verb::MaxConnec => Command::MaxConnec(number(0)?),
-        Verb::MaxUsers => Command::MaxUsers(number(0)?),
-        Verb::Timeout => Command::Timeout(number(0)?),
-        Verb::DeleteUser => Command::DeleteUser(text(0)),
-        Verb::AddUser => {
-            let name = UserName::parse(args[0]).map_err(|_| CommandError::BadUserName)?;
-            Command::AddUser(Credentials { name, password: StoredPassword::Plain(Password::new(args[1])) })
-        }
-        Verb::ResetUserPassword => Command::ResetUserPassword(text(0)),
-        Verb::ChangePassword => Command::ChangePassword { old: Password::new(args[0]), new: Password::new(args[1]) },
-    })
+    // Counted before any argument is read, so a line with one word too
+    // many is reported as that, not as a bad first argument.
+    let wanted = verb.arguments().len();
+    if words.len() < wanted {
+        return Err(MgmtCommandError::MissingArgument(verb));
+    }
+    if words.len() > wanted {
+        return Err(MgmtCommandError::TooManyArguments(verb));
+    }
+    MgmtCommand::from_arguments(verb, &mut Arguments { verb, words: words.into_iter() })
+}
+
+/// The arguments of one line, handed out one at a time in the order of
+/// the command's fields.
+pub struct Arguments<'l> {
+    verb: MgmtVerb,
+    words: std::vec::IntoIter<&'l str>,
+}
+
+impl Arguments<'_> {
+    /// Reads the next argument as a `T`.
+    pub fn read_next<T: MgmtArgument>(&mut self) -> Result<T, MgmtCommandError> {
+        let word = self.words.next().ok_or(MgmtCommandError::MissingArgument(self.verb))?;
+        T::read(word, self.verb)
+    }
+}
+
+/// A type an MGMT argument can be, read from one word of the line.
+pub trait MgmtArgument: Sized {
+    /// # Errors
+    /// The word is not a valid value of this type for `verb`.
+    fn read(word: &str, verb: MgmtVerb) -> Result<Self, MgmtCommandError>;
+
+    /// The word that reads back as this value.
+    #[cfg(any(test, feature = "fuzzing"))]
+    fn canonical(&self) -> String;
+}
+
+/// More digits than this cannot be a meaningful count or duration.
+const MAX_DIGITS: usize = 10;
+
+/// A count or a number of seconds.
+impl MgmtArgument for u64 {
+    fn read(word: &str, verb: MgmtVerb) -> Result<Self, MgmtCommandError> {
+        let number = if word.len() > MAX_DIGITS { None } else { parse_decimal(word) };
+        number.ok_or(MgmtCommandError::NotANumber(verb))
+    }
+
+    #[cfg(any(test, feature = "fuzzing"))]
+    fn canonical(&self) -> String {
+        self.to_string()
+    }
+}
+
+/// A name to log in with or to look up in the user table: any word, since
+/// a name that cannot exist is simply not found.
+impl MgmtArgument for String {
+    fn read(word: &str, _: MgmtVerb) -> Result<Self, MgmtCommandError> {
+        Ok(word.to_owned())
+    }
+
+    #[cfg(any(test, feature = "fuzzing"))]
+    fn canonical(&self) -> String {
+        self.clone()
+    }
+}
+
+/// A name for a new account, checked here so a bad one is refused before
+/// anything changes.
+impl MgmtArgument for UserName {
+    fn read(word: &str, _: MgmtVerb) -> Result<Self, MgmtCommandError> {
+        UserName::parse(word).map_err(|_| MgmtCommandError::BadUserName)
+    }
+
+    #[cfg(any(test, feature = "fuzzing"))]
+    fn canonical(&self) -> String {
+        self.as_str().to_owned()
+    }
+}
+
+impl MgmtArgument for Password {
+    fn read(word: &str, _: MgmtVerb) -> Result<Self, MgmtCommandError> {
+        Ok(Password::new(word))
+    }
+
+    #[cfg(any(test, feature = "fuzzing"))]
+    fn canonical(&self) -> String {
+        self.expose().to_owned()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn ok(line: &str) -> Command {
+    fn ok(line: &str) -> MgmtCommand {
         parse(line.as_bytes()).unwrap_or_else(|error| panic!("{line:?}: {error}"))
     }
 
-    fn err(line: &str) -> CommandError {
+    fn err(line: &str) -> MgmtCommandError {
         parse(line.as_bytes()).unwrap_err()
     }
 
     #[test]
     fn every_verb_parses_in_any_case() {
-        for verb in Verb::ALL {
+        for &verb in MgmtVerb::ALL {
             let args: Vec<&str> = verb.arguments().iter().map(|_| "7").collect();
             for name in [verb.name().to_owned(), verb.name().to_ascii_lowercase(), mixed_case(verb.name())] {
                 let line = std::iter::once(name.as_str()).chain(args.iter().copied()).collect::<Vec<_>>().join(" ");
-                assert_eq!(ok(&line).verb(), verb, "{line}");
+                let command = ok(&line);
+                assert_eq!(command.verb(), verb, "{line}");
+                assert_eq!(ok(&command.canonical_line()), command, "{line}");
             }
         }
     }
@@ -298,45 +189,59 @@ mod tests {
 
     #[test]
     fn arguments_are_typed() {
-        assert_eq!(ok("MAX_CONNEC 42"), Command::MaxConnec(42));
-        assert_eq!(ok("max_users  9 "), Command::MaxUsers(9));
-        assert_eq!(ok("TIMEOUT 0"), Command::Timeout(0));
-        assert_eq!(ok("USER admin"), Command::User("admin".into()));
-        assert_eq!(ok("DELETE_USER bob"), Command::DeleteUser("bob".into()));
-        let Command::AddUser(credentials) = ok("ADD_USER carol c:pw") else { panic!() };
-        assert_eq!(credentials.name.as_str(), "carol");
-        assert!(credentials.password.matches("c:pw"));
-        let Command::ChangePassword { old, new } = ok("CHANGE_PASSWORD a b") else { panic!() };
+        assert_eq!(ok("MAX_CONNEC 42"), MgmtCommand::MaxConnec { connections: 42 });
+        assert_eq!(ok("max_users  9 "), MgmtCommand::MaxUsers { users: 9 });
+        assert_eq!(ok("TIMEOUT 0"), MgmtCommand::Timeout { seconds: 0 });
+        assert_eq!(ok("USER admin"), MgmtCommand::User { name: "admin".into() });
+        assert_eq!(ok("DELETE_USER bob"), MgmtCommand::DeleteUser { name: "bob".into() });
+        let MgmtCommand::AddUser { name, password } = ok("ADD_USER carol c:pw") else { panic!() };
+        assert_eq!(name.as_str(), "carol");
+        assert!(password.matches("c:pw"));
+        let MgmtCommand::ChangePassword { old, new } = ok("CHANGE_PASSWORD a b") else { panic!() };
         assert!(old.matches("a") && new.matches("b"));
     }
 
     #[test]
     fn pass_takes_the_rest_of_the_line() {
-        let Command::Pass(password) = ok("PASS  two words ") else { panic!() };
+        let MgmtCommand::Pass { password } = ok("PASS  two words ") else { panic!() };
         assert!(password.matches(" two words "));
-        assert_eq!(err("PASS"), CommandError::MissingArgument(Verb::Pass));
+        assert_eq!(err("PASS"), MgmtCommandError::MissingArgument(MgmtVerb::Pass));
     }
 
     #[test]
     fn bad_lines_say_why() {
         let cases = [
-            ("", CommandError::Empty),
-            ("   ", CommandError::Empty),
-            ("FLY", CommandError::UnknownVerb),
-            ("NOOP extra", CommandError::TooManyArguments(Verb::Noop)),
-            ("MAX_CONNEC", CommandError::MissingArgument(Verb::MaxConnec)),
-            ("MAX_CONNEC -2", CommandError::NotANumber(Verb::MaxConnec)),
-            ("MAX_CONNEC +2", CommandError::NotANumber(Verb::MaxConnec)),
-            ("MAX_CONNEC two", CommandError::NotANumber(Verb::MaxConnec)),
-            ("TIMEOUT 99999999999", CommandError::NotANumber(Verb::Timeout)),
-            ("ADD_USER onlyname", CommandError::MissingArgument(Verb::AddUser)),
-            ("ADD_USER ../etc pw", CommandError::BadUserName),
-            ("CHANGE_PASSWORD a b c", CommandError::TooManyArguments(Verb::ChangePassword)),
+            ("", MgmtCommandError::Empty),
+            ("   ", MgmtCommandError::Empty),
+            ("FLY", MgmtCommandError::UnknownVerb),
+            ("NOOP extra", MgmtCommandError::TooManyArguments(MgmtVerb::Noop)),
+            ("MAX_CONNEC", MgmtCommandError::MissingArgument(MgmtVerb::MaxConnec)),
+            ("MAX_CONNEC -2", MgmtCommandError::NotANumber(MgmtVerb::MaxConnec)),
+            ("MAX_CONNEC +2", MgmtCommandError::NotANumber(MgmtVerb::MaxConnec)),
+            ("MAX_CONNEC two", MgmtCommandError::NotANumber(MgmtVerb::MaxConnec)),
+            ("TIMEOUT 99999999999", MgmtCommandError::NotANumber(MgmtVerb::Timeout)),
+            ("ADD_USER onlyname", MgmtCommandError::MissingArgument(MgmtVerb::AddUser)),
+            ("ADD_USER ../etc pw", MgmtCommandError::BadUserName),
+            ("CHANGE_PASSWORD a b c", MgmtCommandError::TooManyArguments(MgmtVerb::ChangePassword)),
         ];
         for (line, expected) in cases {
             assert_eq!(err(line), expected, "{line:?}");
         }
-        assert_eq!(parse(b"NOOP\xff"), Err(CommandError::NotUtf8));
+        assert_eq!(parse(b"NOOP\xff"), Err(MgmtCommandError::NotUtf8));
+    }
+
+    #[test]
+    fn ten_digits_are_the_most_a_number_may_have() {
+        assert_eq!(ok("TIMEOUT 9999999999"), MgmtCommand::Timeout { seconds: 9_999_999_999 });
+        assert_eq!(ok("TIMEOUT 0000000001"), MgmtCommand::Timeout { seconds: 1 });
+        assert_eq!(err("TIMEOUT 00000000001"), MgmtCommandError::NotANumber(MgmtVerb::Timeout));
+    }
+
+    #[test]
+    fn error_texts_show_the_usage() {
+        assert_eq!(err("ADD_USER x").to_string(), "MISSING ARGUMENT: ADD_USER <name> <password>");
+        assert_eq!(err("QUIT now").to_string(), "TOO MANY ARGUMENTS: QUIT");
+        assert_eq!(err("MAX_USERS many").to_string(), "NOT A POSITIVE NUMBER: MAX_USERS <users>");
     }
 
     #[test]

@@ -1,22 +1,38 @@
-//! MGMT, the management protocol: its listener, sessions, parser and the
-//! `admin_monitor` client.
+//! MGMT, the management protocol: its listener, its sessions and handlers,
+//! its wire format, and the `admin_monitor` client.
 //!
 //! The listener has its own accept thread and gives each admin connection
-//! its own thread, apart from the POP3 pool: a TIMEOUT or a delayed failed
-//! login blocks only the admin who caused it, and MGMT keeps answering while
-//! POP3 is paused. Only a few admins may be connected at once; one more gets
-//! `-ERR [SYS/TEMP]` and is closed.
+//! its own thread, apart from the POP3 pool: a pause of POP3 or a delayed
+//! failed login blocks only the admin who caused it, and MGMT keeps
+//! answering while POP3 is paused. Only a few admins may be connected at
+//! once; one more gets `-ERR [SYS/TEMP]` and is closed.
 //!
-//! - [`command`]: the pure line parser (verbs, typed arguments).
-//! - [`session`]: one admin connection, AUTH then ACTIVE.
-//! - [`client`]: the one-shot client behind `./admin_monitor`.
+//! The wire part, pure and shared with the client:
+//! - [`verbs`]: the one table of verbs, from which [`verbs::MgmtVerb`] and
+//!   the typed [`verbs::MgmtCommand`] are generated.
+//! - [`command`]: the line parser (verbs, typed arguments).
+//! - [`protocol`]: the greeting, the version and the limits both sides know.
+//!
+//! The server part:
+//! - [`connection`]: [`connection::serve`], the connection loop, the only
+//!   MGMT code that touches the socket.
+//! - [`session`]: one admin, AUTH then ACTIVE, and the one dispatch.
+//! - [`handlers`]: the commands, by family: queries, settings, users.
+//! - [`error`]: why a command was refused, as `-ERR` text.
+//!
+//! And [`client`]: the one-shot client behind `./admin_monitor`.
 //!
 //! MGMT changes shared state only through [`crate::shared`]; it never
 //! touches a POP3 socket or a Maildir.
 
 pub mod client;
 pub mod command;
+pub mod connection;
+pub mod error;
+pub mod handlers;
+pub mod protocol;
 pub mod session;
+pub mod verbs;
 
 use std::io;
 use std::net::{SocketAddr, TcpStream};
@@ -120,7 +136,7 @@ impl Service for AdminThreads {
         let spawned = thread::Builder::new()
             .name("mgmt-session".to_owned())
             .stack_size(SESSION_STACK_SIZE)
-            .spawn(move || session::serve(stream, &context, permit));
+            .spawn(move || connection::serve(stream, &context, permit));
         if let Err(error) = spawned {
             log::error!("cannot start an MGMT session thread: {error}");
         }
