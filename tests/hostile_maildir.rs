@@ -148,6 +148,8 @@ fn a_garbage_lock_is_broken_once_old() {
         assert!(client.is_closed());
         assert!(!lock.exists(), "the lock is gone after QUIT ({what})");
     }
+    // The log is read on another thread: wait for the third line to arrive.
+    server.wait_for_log_count("removed stale lock", 3);
     assert_eq!(server.log_count("removed stale lock"), 3, "{}", server.log_text());
 }
 
