@@ -9,23 +9,46 @@
 //!
 //! - [`config`]: the command line, parsed and validated into a `Config`.
 //! - [`app`]: start-up and shutdown; binds the listeners, starts the threads.
-//! - [`net`]: sockets for both protocols: listeners and accept threads, the
+//! - [`net`]: sockets for both protocols: the one accept loop, the
 //!   open-file limit, TLS settings, and the clear-or-TLS [`net::transport`].
 //! - [`wire`]: the text shapes POP3 and MGMT share: line framing, `+OK`/`-ERR`
 //!   replies and data lines, decimal numbers. Pure.
-//! - [`pop3`]: one POP3 connection: the command parser, the message encoder
-//!   and SASL PLAIN (pure), the RFC 1939 session and its handlers, and the
-//!   connection loop, the only POP3 code that touches the socket.
-//! - [`mgmt`]: the management protocol: its parser, its per-admin sessions,
-//!   and the `admin_monitor` client.
+//! - [`pop3`]: POP3: the command parser, the message encoder and SASL PLAIN
+//!   (pure); the RFC 1939 session and its handlers, one file per command
+//!   family; the connection loop, the only POP3 code that touches the
+//!   socket; the listeners and the session pool.
+//! - [`mgmt`]: the management protocol, laid out as POP3 is: the verb table
+//!   and parser, the connection loop, the session and its handlers, the
+//!   admin threads; and the `admin_monitor` client.
 //! - [`storage`]: Maildir on disk: file names and UIDLs, sizes, the maildrop
-//!   lock, the numbered, locked maildrop and its commit.
+//!   lock, the numbered, locked maildrop and its commit, and the one safe
+//!   way to open a file there.
 //! - [`accounts`]: users and passwords, and the users file (`-f`).
 //! - [`shared`]: what threads share: counters, the connection cap, the MGMT
 //!   pause and the shutdown list, each behind its own lock or atomics.
 //!
-//! Read RFC 1939 before changing `pop3` or `wire`; the comments there cite the
-//! sections they implement.
+//! `ARCHITECTURE.md`, at the top of the repository, follows one RETR and
+//! one ADD_USER through every function they pass. Read RFC 1939 before
+//! changing `pop3` or `wire`; the comments there cite the sections they
+//! implement.
+//!
+//! # Errors
+//!
+//! An error that decides what happens next is an enum with one variant per
+//! case the caller treats differently (`storage::maildrop::OpenError::Busy`
+//! becomes `-ERR [IN-USE]`, `Io` becomes `-ERR [SYS/TEMP]`); every such
+//! type implements `std::error::Error`, and its `Display` is plain English
+//! for logs. The protocols choose their reply texts themselves (POP3 in its
+//! handlers, MGMT in `mgmt::error`), so a lower layer never writes wire
+//! text. `io::Error` is passed up unchanged where the only thing to do is
+//! to end the connection or report the failure. Nothing panics on client
+//! input or disk contents.
+//!
+//! # Safety
+//!
+//! The library has no `unsafe` code (`forbid`): socket and process calls
+//! that `std` lacks go through `rustix`. The one `unsafe` block, the
+//! allocator's options, lives in the `pop3d` binary with its reason.
 
 #![forbid(unsafe_code)]
 
