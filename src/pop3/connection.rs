@@ -103,8 +103,9 @@ fn converse(
 ) -> io::Result<Pop3Ending> {
     let limits = &shared.limits;
     // The time to log in runs from the connection, not from each command,
-    // so a client that never logs in cannot hold a slot by chatting.
-    let login_deadline = Instant::now() + limits.login_timeout.min(limits.idle_timeout);
+    // so a client that never logs in cannot hold a slot by chatting. It is
+    // `--login-timeout` alone: `-t` governs only a logged-in session.
+    let login_deadline = Instant::now() + limits.login_timeout;
     connection.set_socket_options(limits.idle_timeout)?;
     connection.set_read_deadline(login_deadline);
     if implicit_tls {
@@ -158,7 +159,11 @@ fn converse(
             Pop3Flow::Quit => return Ok(Pop3Ending::Quit),
             Pop3Flow::Disconnect => return Ok(Pop3Ending::Limit),
         }
-        if !connection.has_buffered_input() {
+        // RFC 2449 §6.6: every command is answered in turn. Replies wait
+        // only while another complete command is already here (one write per
+        // burst); the start of a line the client has not finished must not
+        // hold back the answers to the lines before it.
+        if !connection.has_buffered_line() {
             connection.flush()?;
         }
     }
@@ -229,9 +234,12 @@ impl<'a> Pop3Connection<'a> {
         line::read_line(&mut self.reader, line)
     }
 
-    /// True if more input has already arrived (pipelined commands).
-    fn has_buffered_input(&self) -> bool {
-        !self.reader.buffer().is_empty()
+    /// True if a complete command line has already arrived (pipelined
+    /// commands). The start of a line without its LF does not count. A line
+    /// that the 4 KiB buffer cuts in two does not either, so a burst larger
+    /// than the buffer may cost one write more.
+    fn has_buffered_line(&self) -> bool {
+        memchr::memchr(b'\n', self.reader.buffer()).is_some()
     }
 
     /// Upgrades to TLS in place, after the `+OK` to STLS has been flushed.
