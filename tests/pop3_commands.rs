@@ -398,7 +398,7 @@ fn dropping_the_connection_deletes_nothing() {
 /// RFC 1939 §3) without deleting anything, in both states.
 #[test]
 fn idle_timeout_closes_without_deleting() {
-    let server = TestServer::start_with(&["-t", "1", "-u", "alice:alice-pw"]);
+    let server = TestServer::start_with(&["-t", "1", "--login-timeout", "1", "-u", "alice:alice-pw"]);
     server.deliver("alice", "1700000001.M1P1.test", FIRST);
     let mut idle_before_login = server.connect();
     let mut client = server.login("alice", "alice-pw");

@@ -3,20 +3,28 @@
 //!
 //! [`serve`] runs one client from greeting to close on one pool thread. It
 //! reads command lines through a `Pop3Connection`, hands each to the
-//! [`Pop3Session`], and flushes the replies once no more pipelined input is
-//! waiting, so a burst of commands costs one write. It runs the TLS
-//! handshake (at once for POP3S, after STLS otherwise), enforces the
-//! timeouts, the MGMT pause and shutdown, and writes the one log line that
-//! sums up the connection.
+//! [`Pop3Session`], and flushes the replies once the input waiting holds no
+//! complete command line, so a burst of commands costs one write and a
+//! burst cut short by the start of a line is still answered at once. It
+//! runs the TLS handshake (at once for POP3S, after STLS otherwise),
+//! enforces the timeouts, the MGMT pause and shutdown, and writes the one
+//! log line that sums up the connection.
+//!
+//! The timeouts, all owned here: `--login-timeout` runs from the connection
+//! to a successful login; after login, `-t` is the idleness allowed between
+//! commands (RFC 1939 §3 autologout); and `-t` is also the time one write of
+//! a reply (a 4 KiB chunk of RETR, a flush of the outbox) may stay blocked
+//! on a client that does not read, counted from when that write began, not
+//! afresh for each system call it takes.
 //!
 //! A `Pop3Connection` owns everything between the session and the socket:
 //! line framing through one `BufReader` (see [`crate::wire::line`]), the
 //! outbox replies collect in, corking (TCP_CORK) while a reply too long for
-//! the outbox goes out, the read deadline, and the TLS upgrade. Both
-//! directions share one [`Transport`] because a TLS stream cannot be split
-//! into halves. Under the transport, a [`DeadlineCountingSocket`] counts the
-//! octets and enforces the read deadline on every read, the TLS handshake's
-//! included.
+//! the outbox goes out, the read and write deadlines, and the TLS upgrade.
+//! Both directions share one [`Transport`] because a TLS stream cannot be
+//! split into halves. Under the transport, a [`DeadlineCountingSocket`]
+//! counts the octets and enforces the deadlines on every read and write,
+//! the TLS layer's included.
 //!
 //! Nothing here parses a command or formats a reply beyond the few status
 //! lines the loop itself owes (greeting, autologout, shutdown); the session
@@ -103,8 +111,9 @@ fn converse(
 ) -> io::Result<Pop3Ending> {
     let limits = &shared.limits;
     // The time to log in runs from the connection, not from each command,
-    // so a client that never logs in cannot hold a slot by chatting.
-    let login_deadline = Instant::now() + limits.login_timeout.min(limits.idle_timeout);
+    // so a client that never logs in cannot hold a slot by chatting. It is
+    // `--login-timeout` alone: `-t` governs only a logged-in session.
+    let login_deadline = Instant::now() + limits.login_timeout;
     connection.set_socket_options(limits.idle_timeout)?;
     connection.set_read_deadline(login_deadline);
     if implicit_tls {
@@ -158,7 +167,11 @@ fn converse(
             Pop3Flow::Quit => return Ok(Pop3Ending::Quit),
             Pop3Flow::Disconnect => return Ok(Pop3Ending::Limit),
         }
-        if !connection.has_buffered_input() {
+        // RFC 2449 §6.6: every command is answered in turn. Replies wait
+        // only while another complete command is already here (one write per
+        // burst); the start of a line the client has not finished must not
+        // hold back the answers to the lines before it.
+        if !connection.has_buffered_line() {
             connection.flush()?;
         }
     }
@@ -185,7 +198,7 @@ fn say_shutting_down(out: &mut impl Write) -> io::Result<Pop3Ending> {
 /// One client connection: buffered command lines in, buffered replies out
 /// (through its [`Write`] implementation), in clear or under TLS.
 struct Pop3Connection<'a> {
-    /// The socket itself, for its options (TCP_CORK, timeouts, Nagle);
+    /// The socket itself, for its options (TCP_CORK, Nagle);
     /// every octet goes through `reader`.
     socket: &'a TcpStream,
     /// The server-wide counters, for the socket view a TLS upgrade needs.
@@ -196,6 +209,11 @@ struct Pop3Connection<'a> {
     outbox: Vec<u8>,
     /// TCP_CORK is set: a reply too long for the outbox is going out.
     corked: bool,
+    /// A write to the client failed (it timed out, or the client is gone).
+    /// Part of a line or of a TLS record may have gone out, so nothing more
+    /// is sent: a retry would also start a new write deadline, and a client
+    /// that stopped reading would hold the session for `-t` once more.
+    write_failed: bool,
 }
 
 impl<'a> Pop3Connection<'a> {
@@ -207,15 +225,16 @@ impl<'a> Pop3Connection<'a> {
             reader: BufReader::with_capacity(READ_BUFFER, transport),
             outbox: Vec::new(),
             corked: false,
+            write_failed: false,
         }
     }
 
-    /// What holds for the whole connection: a write times out after
-    /// `write_timeout`, so a client that stops reading in the middle of RETR
-    /// cannot pin this thread forever; and Nagle's algorithm is off, since
-    /// the outbox and corking already decide when segments leave.
-    fn set_socket_options(&self, write_timeout: Duration) -> io::Result<()> {
-        self.socket.set_write_timeout(Some(write_timeout))?;
+    /// What holds for the whole connection: one write of a reply times out
+    /// `write_timeout` after it began, so a client that stops reading in the
+    /// middle of RETR cannot pin this thread; and Nagle's algorithm is off,
+    /// since the outbox and corking already decide when segments leave.
+    fn set_socket_options(&mut self, write_timeout: Duration) -> io::Result<()> {
+        self.reader.get_mut().socket_mut().set_write_timeout(write_timeout)?;
         self.socket.set_nodelay(true)
     }
 
@@ -229,9 +248,12 @@ impl<'a> Pop3Connection<'a> {
         line::read_line(&mut self.reader, line)
     }
 
-    /// True if more input has already arrived (pipelined commands).
-    fn has_buffered_input(&self) -> bool {
-        !self.reader.buffer().is_empty()
+    /// True if a complete command line has already arrived (pipelined
+    /// commands). The start of a line without its LF does not count. A line
+    /// that the 4 KiB buffer cuts in two does not either, so a burst larger
+    /// than the buffer may cost one write more.
+    fn has_buffered_line(&self) -> bool {
+        memchr::memchr(b'\n', self.reader.buffer()).is_some()
     }
 
     /// Upgrades to TLS in place, after the `+OK` to STLS has been flushed.
@@ -256,9 +278,33 @@ impl<'a> Pop3Connection<'a> {
         (socket.received, socket.sent)
     }
 
-    /// Ends TLS politely (close_notify) where it is active.
+    /// Ends TLS politely (close_notify) where it is active, unless the
+    /// client has stopped taking what is sent.
     fn close(&mut self) {
-        self.reader.get_mut().close();
+        let _ = self.send_with_deadline(|transport| {
+            transport.close();
+            Ok(())
+        });
+    }
+
+    /// Runs `write` (one write of a reply, or a flush of the TLS layer) on
+    /// the transport under one write deadline, however many system calls it
+    /// takes: a client that stops reading is cut off `-t` after the write
+    /// began, not `-t` after each partial write. After a failed write,
+    /// nothing more is written.
+    fn send_with_deadline(
+        &mut self,
+        write: impl FnOnce(&mut Transport<DeadlineCountingSocket<'a>>) -> io::Result<()>,
+    ) -> io::Result<()> {
+        if self.write_failed {
+            return Err(io::Error::new(io::ErrorKind::BrokenPipe, "an earlier write to this client failed"));
+        }
+        let transport = self.reader.get_mut();
+        transport.socket_mut().begin_write();
+        let written = write(transport);
+        transport.socket_mut().end_write();
+        self.write_failed = written.is_err();
+        written
     }
 
     /// Called before a reply's first write that does not wait in the outbox.
@@ -272,7 +318,11 @@ impl<'a> Pop3Connection<'a> {
 
     fn flush_outbox(&mut self) -> io::Result<()> {
         if !self.outbox.is_empty() {
-            self.reader.get_mut().write_all(&self.outbox)?;
+            // Out of `self` while the write, which needs all of it, runs.
+            let outbox = std::mem::take(&mut self.outbox);
+            let written = self.send_with_deadline(|transport| transport.write_all(&outbox));
+            self.outbox = outbox;
+            written?;
             self.outbox.clear();
             // A burst (a long LIST) must not leave a large buffer behind.
             self.outbox.shrink_to(WRITE_BUFFER);
@@ -295,7 +345,7 @@ impl Write for Pop3Connection<'_> {
         if self.outbox.is_empty() && buf.len() >= WRITE_BUFFER {
             // A whole encoded RETR chunk: one write, no copy.
             self.cork()?;
-            self.reader.get_mut().write_all(buf)?;
+            self.send_with_deadline(|transport| transport.write_all(buf))?;
             return Ok(buf.len());
         }
         self.outbox.extend_from_slice(buf);
@@ -309,7 +359,7 @@ impl Write for Pop3Connection<'_> {
     /// Writes every waiting reply to the client and uncorks the socket.
     fn flush(&mut self) -> io::Result<()> {
         self.flush_outbox()?;
-        self.reader.get_mut().flush()?;
+        self.send_with_deadline(|transport| transport.flush())?;
         if self.corked {
             self.corked = false;
             sockopt::set_tcp_cork(self.socket, false)?;
@@ -325,9 +375,13 @@ impl Write for Pop3Connection<'_> {
 /// session end) and to this connection's totals, which the closing log line
 /// shows. Counts are of octets on the wire, TLS records included.
 ///
-/// It enforces the read deadline: a socket read timeout alone restarts with
-/// every byte that arrives, so a client trickling bytes that never make up
-/// a command would never be logged out. Each read gets only the time left.
+/// It enforces the deadlines. A socket timeout alone restarts with every
+/// system call: a read timeout with every byte that arrives, so a client
+/// trickling bytes that never make up a command would never be logged out;
+/// a write timeout with every partial write, so a client that has stopped
+/// reading held a stalled RETR for several times `-t`. Each read gets only
+/// the time left before the read deadline, and each write only the time
+/// left before the deadline of the connection's write in progress.
 struct DeadlineCountingSocket<'a> {
     stream: &'a TcpStream,
     stats: &'a Stats,
@@ -335,11 +389,61 @@ struct DeadlineCountingSocket<'a> {
     sent: u64,
     /// Reads after this instant fail with `TimedOut`.
     read_deadline: Option<Instant>,
+    /// The time one write of the connection may take (`-t`), from its first
+    /// system call to its last; `None` until the connection sets it.
+    write_timeout: Option<Duration>,
+    /// While a write of the connection is in progress, the instant after
+    /// which its system calls fail with `TimedOut`.
+    write_deadline: Option<Instant>,
+    /// The send timeout (SO_SNDTIMEO) the socket has now, so that a write
+    /// with all its time left costs no system call to set it again.
+    socket_write_timeout: Option<Duration>,
 }
+
+/// How far the socket's send timeout may be from the time a write has left
+/// before it is set again. It bounds how late a stalled write can end, and
+/// spares a system call per chunk of RETR, where every write has its whole
+/// `-t` left.
+const WRITE_TIMEOUT_SLACK: Duration = Duration::from_millis(10);
 
 impl<'a> DeadlineCountingSocket<'a> {
     fn new(stream: &'a TcpStream, stats: &'a Stats) -> Self {
-        Self { stream, stats, received: 0, sent: 0, read_deadline: None }
+        Self {
+            stream,
+            stats,
+            received: 0,
+            sent: 0,
+            read_deadline: None,
+            write_timeout: None,
+            write_deadline: None,
+            socket_write_timeout: None,
+        }
+    }
+
+    /// Sets the time one write of the connection may take.
+    fn set_write_timeout(&mut self, timeout: Duration) -> io::Result<()> {
+        self.write_timeout = Some(timeout);
+        self.give_socket_write_timeout(timeout)
+    }
+
+    /// A write of the connection begins: its deadline starts now.
+    fn begin_write(&mut self) {
+        self.write_deadline = self.write_timeout.map(|timeout| Instant::now() + timeout);
+    }
+
+    fn end_write(&mut self) {
+        self.write_deadline = None;
+    }
+
+    /// Sets the socket's send timeout to `allowed`, unless it is already
+    /// within [`WRITE_TIMEOUT_SLACK`] of it.
+    fn give_socket_write_timeout(&mut self, allowed: Duration) -> io::Result<()> {
+        if self.socket_write_timeout.is_some_and(|current| current.abs_diff(allowed) <= WRITE_TIMEOUT_SLACK) {
+            return Ok(());
+        }
+        self.stream.set_write_timeout(Some(allowed))?;
+        self.socket_write_timeout = Some(allowed);
+        Ok(())
     }
 }
 
@@ -360,7 +464,19 @@ impl Read for DeadlineCountingSocket<'_> {
 }
 
 impl Write for DeadlineCountingSocket<'_> {
+    /// Outside a write of the connection (the TLS handshake's own writes),
+    /// each system call gets the whole write timeout.
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let allowed = match self.write_deadline {
+            Some(deadline) => Some(deadline.saturating_duration_since(Instant::now())),
+            None => self.write_timeout,
+        };
+        if let Some(allowed) = allowed {
+            if allowed.is_zero() {
+                return Err(io::ErrorKind::TimedOut.into());
+            }
+            self.give_socket_write_timeout(allowed)?;
+        }
         let written = self.stream.write(buf)?;
         self.sent += written as u64;
         self.stats.add_sent(written as u64);
@@ -421,6 +537,28 @@ mod tests {
             let mut received = vec![0; 18 + 3 * WRITE_BUFFER];
             client.read_exact(&mut received).unwrap();
             assert!(received.starts_with(b"+OK 12288 octets\r\n") && received.ends_with(&chunk));
+        });
+    }
+
+    /// A client that reads nothing: the write that stalls fails when its
+    /// one deadline passes, and nothing is written after it, not even the
+    /// flush that ends a session (which would wait the whole time again).
+    #[test]
+    fn a_stalled_write_fails_at_its_deadline_and_nothing_follows() {
+        with_connection(|mut connection, _, client| {
+            connection.set_socket_options(Duration::from_millis(200)).unwrap();
+            let chunk = vec![b'x'; WRITE_BUFFER];
+            let error = loop {
+                if let Err(error) = connection.write_all(&chunk) {
+                    break error;
+                }
+            };
+            assert!(is_timeout(&error), "{error}");
+            let again = Instant::now();
+            connection.write_all(b"-ERR late\r\n").unwrap();
+            assert_eq!(connection.flush().unwrap_err().kind(), io::ErrorKind::BrokenPipe);
+            assert!(again.elapsed() < Duration::from_millis(100), "no new deadline after a failed write");
+            drop(client);
         });
     }
 

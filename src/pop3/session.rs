@@ -107,7 +107,10 @@ impl Pop3State {
 pub struct Activity {
     /// Who logged in, kept after QUIT for the closing log line.
     pub user: Option<UserName>,
+    /// Messages sent whole by RETR.
     pub retrieved: u64,
+    /// Messages QUIT removed from disk. DELE only marks, so a session that
+    /// ends without QUIT has deleted nothing, whatever it marked.
     pub deleted: u64,
 }
 
@@ -276,10 +279,8 @@ impl<'a> Pop3Session<'a> {
                 let maildrop = &mut self.state.transaction()?.maildrop;
                 fetching::send_message(maildrop, number, MessagePart::Top(lines), retr_buffer, &mut self.activity, out)
             }
-            Pop3Command::Dele(number) => {
-                deleting::dele(&mut self.state.transaction()?.maildrop, number, &mut self.activity, out)
-            }
-            Pop3Command::Rset => deleting::rset(&mut self.state.transaction()?.maildrop, &mut self.activity, out),
+            Pop3Command::Dele(number) => deleting::dele(&mut self.state.transaction()?.maildrop, number, out),
+            Pop3Command::Rset => deleting::rset(&mut self.state.transaction()?.maildrop, out),
             Pop3Command::Quit => deleting::quit(std::mem::take(&mut self.state), &mut self.activity, out),
         }
     }

@@ -9,9 +9,13 @@ use std::time::Duration;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionLimits {
-    /// Idle time allowed before a successful login.
+    /// Time from connecting to a successful login (`--login-timeout`),
+    /// however busy the client keeps itself meanwhile. It does not depend
+    /// on `idle_timeout`.
     pub login_timeout: Duration,
-    /// Idle time allowed after login (RFC 1939 §3 autologout timer).
+    /// Idle time allowed between commands after login (`-t`, the RFC 1939
+    /// §3 autologout timer), and the time one write of a reply may stay
+    /// blocked on a client that does not read, before login too.
     pub idle_timeout: Duration,
     /// Wait before answering a failed PASS, the same for every cause.
     pub auth_failure_delay: Duration,

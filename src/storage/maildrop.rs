@@ -58,6 +58,9 @@ pub struct MessageFile {
     pub file: File,
     /// Octets as RETR sends them before byte-stuffing (RFC 1939 §11).
     pub size: u64,
+    /// Octets of the file as listed (and as found when it was opened): what
+    /// it must still hold when read to its end, or `size` was not true.
+    pub file_size: u64,
 }
 
 /// Why a maildrop could not be opened (taking its lock included).
@@ -206,7 +209,7 @@ impl Maildrop {
         if on_disk != message.file_size {
             return Err(MessageError::Changed);
         }
-        Ok(MessageFile { file, size: message.size })
+        Ok(MessageFile { file, size: message.size, file_size: message.file_size })
     }
 
     /// Another Maildir client may rename a file to change its flags (the

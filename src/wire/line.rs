@@ -16,7 +16,8 @@ pub const MAX_LINE_OCTETS: usize = 255;
 /// What one call to [`read_line`] found.
 #[derive(Debug, PartialEq, Eq)]
 pub enum LineRead {
-    /// A complete line is in the caller's buffer, without its CRLF or LF.
+    /// A complete line is in the caller's buffer, without its line ending
+    /// (the LF and every CR right before it).
     Line,
     /// The line was longer than [`MAX_LINE_OCTETS`]; it has been discarded
     /// up to and including its newline.
@@ -28,9 +29,18 @@ pub enum LineRead {
 
 /// Reads the next line into `line` (cleared first), without its line ending.
 ///
-/// Accepts both CRLF and a bare LF as the end of a line, as lenient servers
-/// do for clients typing into netcat. Bytes arriving one at a time work the
-/// same as a whole packet.
+/// A line ends at LF. Every CR right before that LF belongs to the line
+/// ending, so CRLF, a bare LF (clients typing into netcat) and CR CR LF (a
+/// CRLF written through a text-mode stream that turns LF into CRLF again)
+/// all end a line the same way, for every command of either protocol. Arguments
+/// are printable text (RFC 1939 §3), so a CR at the end of one is never
+/// meant, and a command must not work or fail by its client's line ending
+/// (before this rule `LIST 1` took CR CR LF and `QUIT` did not). A CR
+/// anywhere else stays in the line, for the parsers to judge.
+///
+/// The RFC 2449 cap counts the line as sent, every octet before the LF
+/// included, with a bare LF judged as if it were CRLF. Bytes arriving one
+/// at a time work the same as a whole packet.
 ///
 /// # Errors
 /// Returns the underlying I/O error, including the `WouldBlock`/`TimedOut`
@@ -61,16 +71,26 @@ pub fn read_line(reader: &mut impl BufRead, line: &mut Vec<u8>) -> io::Result<Li
         }
         reader.consume(consumed);
         if found_newline {
-            if line.last() == Some(&b'\r') {
-                line.pop();
-            }
-            // A bare LF is judged as if it were CRLF.
-            if too_long || line.len() + 2 > MAX_LINE_OCTETS {
+            if too_long || octets_with_crlf(line) > MAX_LINE_OCTETS {
                 line.clear();
                 return Ok(LineRead::TooLong);
             }
+            strip_line_ending(line);
             return Ok(LineRead::Line);
         }
+    }
+}
+
+/// The octets `content` (a line before its LF) took on the wire with its
+/// line ending, a bare LF counted as the two octets of CRLF.
+fn octets_with_crlf(content: &[u8]) -> usize {
+    content.len() + if content.ends_with(b"\r") { 1 } else { 2 }
+}
+
+/// Drops every CR at the end of `content`: see [`read_line`].
+fn strip_line_ending(content: &mut Vec<u8>) {
+    while content.last() == Some(&b'\r') {
+        content.pop();
     }
 }
 
@@ -108,19 +128,19 @@ mod tests {
         }
     }
 
-    /// The obvious reference: split on LF, strip one CR, judge length.
+    /// The obvious reference: split on LF, judge the length with one CR
+    /// (or the bare LF) counted as the CRLF, strip every CR before the LF.
     fn naive(input: &[u8]) -> Vec<Result<Vec<u8>, LineRead>> {
         let mut out = Vec::new();
         let mut rest = input;
         while let Some(index) = rest.iter().position(|&b| b == b'\n') {
-            let mut line = rest[..index].to_vec();
-            if line.last() == Some(&b'\r') {
-                line.pop();
-            }
-            if line.len() + 2 > MAX_LINE_OCTETS {
+            let line = &rest[..index];
+            let with_crlf = line.strip_suffix(b"\r").unwrap_or(line).len() + 2;
+            if with_crlf > MAX_LINE_OCTETS {
                 out.push(Err(LineRead::TooLong));
             } else {
-                out.push(Ok(line));
+                let end = line.iter().rposition(|&b| b != b'\r').map_or(0, |last| last + 1);
+                out.push(Ok(line[..end].to_vec()));
             }
             rest = &rest[index + 1..];
         }
@@ -137,6 +157,7 @@ mod tests {
             b"NOOP\nLIST\r\n\r\n".to_vec(),
             b"partial".to_vec(),
             b"\r\r\n\n".to_vec(),
+            b"QUIT\r\r\nLIST 1\r\r\r\nNO\rOP\r\n\r".to_vec(),
         ];
         for body in [&long, &limit, &over] {
             let mut input = body.clone();
@@ -153,14 +174,25 @@ mod tests {
         }
     }
 
+    /// A line as sent may have 255 octets, every CR before its LF included
+    /// and a bare LF counted as CRLF; one more is too long.
     #[test]
-    fn a_line_of_exactly_255_octets_with_crlf_is_accepted() {
-        let mut input = vec![b'a'; MAX_LINE_OCTETS - 2];
-        input.extend_from_slice(b"\r\n");
-        assert_eq!(read_all(&input, 7), vec![Ok(vec![b'a'; MAX_LINE_OCTETS - 2])]);
-        let mut over = vec![b'a'; MAX_LINE_OCTETS - 1];
-        over.extend_from_slice(b"\r\n");
-        assert_eq!(read_all(&over, 7), vec![Err(LineRead::TooLong)]);
+    fn a_line_of_exactly_255_octets_is_accepted_whatever_its_ending() {
+        for ending in [&b"\r\n"[..], b"\n", b"\r\r\n"] {
+            let room = MAX_LINE_OCTETS - ending.len().max(2);
+            for (length, expected) in [(room, Ok(vec![b'a'; room])), (room + 1, Err(LineRead::TooLong))] {
+                let mut input = vec![b'a'; length];
+                input.extend_from_slice(ending);
+                assert_eq!(read_all(&input, 7), vec![expected], "{length} octets and {ending:?}");
+            }
+        }
+    }
+
+    /// Every CR right before the LF is line ending; a CR elsewhere stays.
+    #[test]
+    fn every_cr_before_the_lf_is_line_ending() {
+        assert_eq!(read_all(b"QUIT\r\r\n", 3), vec![Ok(b"QUIT".to_vec())]);
+        assert_eq!(read_all(b"A\rB\r\r\r\n\r\n", 2), vec![Ok(b"A\rB".to_vec()), Ok(Vec::new())]);
     }
 
     #[test]
