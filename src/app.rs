@@ -133,7 +133,7 @@ pub fn start(config: &Config) -> Result<Running, StartError> {
     let signals = Signals::new([SIGTERM, SIGINT]).map_err(StartError::Signals)?;
     let (users_file, stored) = match &config.users_file {
         Some(path) => {
-            let (file, stored) = UsersFile::load(path).map_err(StartError::UsersFile)?;
+            let (file, stored) = UsersFile::load(path, config.user_name_case).map_err(StartError::UsersFile)?;
             (Some(file), stored)
         }
         None => (None, Vec::new()),
@@ -155,7 +155,7 @@ pub fn start(config: &Config) -> Result<Running, StartError> {
         (config.max_per_address > 0).then(|| PerAddressLimit::new(config.max_per_address, !config.limit_loopback));
     let shared = Arc::new(Shared::new(
         config.mail_root.clone(),
-        UserTable::new(admin, users, config.max_users),
+        UserTable::with_name_case(config.user_name_case, admin, users, config.max_users),
         ConnectionLimit::new(config.max_connections, allowed, per_address),
         config.limits.clone(),
         config.retr_buffer,

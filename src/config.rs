@@ -13,6 +13,7 @@ use std::time::Duration;
 use getopts::Options;
 use log::LevelFilter;
 
+use crate::accounts::users::UserNameCase;
 use crate::accounts::users::{Credentials, CredentialsError};
 use crate::net::tls::PlaintextAuth;
 use crate::shared::limits::SessionLimits;
@@ -43,6 +44,8 @@ pub struct Config {
     pub admin_is_default: bool,
     pub users: Vec<Credentials>,
     pub users_file: Option<PathBuf>,
+    /// Lower-cased names (Dovecot's `%Lu`), unless `--case-sensitive-users`.
+    pub user_name_case: UserNameCase,
     pub limits: SessionLimits,
     /// Most connections from one client address; 0 means no such cap.
     pub max_per_address: usize,
@@ -168,6 +171,7 @@ fn options() -> Options {
         .optopt("", "mgmt-port", "management port (default 6000)", "PORT")
         .optopt("a", "admin", "management account, also a POP3 user (default admin:admin)", "USER:PASS")
         .optopt("f", "users-file", "load users from FILE and save MGMT changes to it", "FILE")
+        .optflag("", "case-sensitive-users", "match user names exactly (default: lower-cased, as Dovecot's %Lu)")
         .optopt("t", "idle-timeout", "seconds idle after login before autologout, and the longest a reply waits on a client that does not read (default 600)", "SECS")
         .optopt("", "login-timeout", "seconds from connecting a client has to log in, whatever -t is (default 60)", "SECS")
         .optopt("", "auth-failure-delay", "seconds to wait before answering a failed login (default 2)", "SECS")
@@ -297,6 +301,11 @@ fn parse_with_env<S: AsRef<std::ffi::OsStr>>(
         admin_is_default,
         users,
         users_file: matches.opt_str("users-file").map(PathBuf::from),
+        user_name_case: if matches.opt_present("case-sensitive-users") {
+            UserNameCase::Sensitive
+        } else {
+            UserNameCase::Insensitive
+        },
         limits: session_limits(&matches)?,
         max_per_address: number(&matches, "max-per-ip", DEFAULT_MAX_PER_ADDRESS as u64, 0, u32::MAX as u64)? as usize,
         limit_loopback: matches.opt_present("limit-loopback"),

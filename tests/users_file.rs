@@ -9,6 +9,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use common::{run_to_exit, TestServer};
+use pop3d::accounts::users::UserNameCase;
 use pop3d::accounts::users_file;
 
 fn start_with_file(file: &Path, extra: &[&str]) -> TestServer {
@@ -19,7 +20,8 @@ fn start_with_file(file: &Path, extra: &[&str]) -> TestServer {
 
 fn names_in(file: &Path) -> Vec<String> {
     let text = fs::read_to_string(file).unwrap();
-    let users = users_file::parse(&text).unwrap_or_else(|e| panic!("unparseable users file: {e:?}\n{text}"));
+    let parsed = users_file::parse(&text, UserNameCase::Sensitive);
+    let users = parsed.unwrap_or_else(|e| panic!("unparseable users file: {e:?}\n{text}")).users;
     users.iter().map(|user| user.name.to_string()).collect()
 }
 
@@ -91,13 +93,13 @@ fn bad_files_are_refused_at_start() {
     assert!(stderr.contains("cannot read users file") && stderr.contains("missing"), "{stderr}");
 
     let bad = dir.path().join("bad");
-    let content = "alice:{PLAIN}ok\n\nbob:{SSHA}hashhash\n";
+    let content = "alice:{PLAIN}ok\n\nbob/../x:{PLAIN}ok\n";
     fs::write(&bad, content).unwrap();
     let exited = run_to_exit(&["127.0.0.1", "0", "-d", mail, "-f", bad.to_str().unwrap()]);
     let (status, stderr) = (exited.status, exited.stderr);
     assert_eq!(status, 2, "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(stderr.contains("bad line 3: password scheme {SSHA}"), "{stderr}");
+    assert!(stderr.contains("bad line 3: bad user name"), "{stderr}");
     assert_eq!(fs::read_to_string(&bad).unwrap(), content);
 }
 

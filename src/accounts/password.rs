@@ -1,15 +1,19 @@
 //! Passwords at rest, in Dovecot's scheme syntax, and checking a login
 //! against them.
 //!
-//! An account's password is kept either as given (`{PLAIN}`, for
-//! compatibility and for `-u` on the command line) or as a SHA512-CRYPT hash
-//! (`{SHA512-CRYPT}$6$...`, what Dovecot's `doveadm pw -s SHA512-CRYPT`
-//! writes), which is how passwords set over MGMT are stored. SHA512-CRYPT is
-//! deliberately slow (5,000 rounds), so [`VerifiedCache`] remembers, per
-//! account, a keyed digest of the last password that passed, and a client
-//! logging in again and again costs one fast digest instead of the full
-//! hash. The digest key is random per process, so the cache holds nothing
-//! an attacker could use offline.
+//! An account's password is kept either as given (`-u` on the command
+//! line, and the plain-text schemes of a users file) or as a field in one
+//! of Dovecot's hashing schemes, read by [`super::schemes`]. Passwords set
+//! over MGMT are stored as SHA512-CRYPT (`{SHA512-CRYPT}$6$...`, what
+//! Dovecot's `doveadm pw -s SHA512-CRYPT` writes). A field no login could
+//! match (an unknown scheme, a malformed value) is kept too, so that the
+//! account and its line survive, but it never matches.
+//!
+//! The crypt family, PBKDF2 and Argon2 are deliberately slow, so
+//! [`VerifiedCache`] remembers, per account, a keyed digest of the last
+//! password that passed, and a client logging in again and again costs one
+//! fast digest instead of the full hash. The digest key is random per
+//! process, so the cache holds nothing an attacker could use offline.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -17,48 +21,67 @@ use std::io::Read;
 
 use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
-use sha_crypt::{PasswordHasher, PasswordVerifier, ShaCrypt};
+use sha_crypt::{PasswordHasher, ShaCrypt};
 
+use super::crypt::CryptHash;
+use super::schemes::{self, SchemeError, Verifier};
 use super::users::{AccountId, Password};
 
 /// How a password is kept.
 #[derive(Clone, PartialEq, Eq)]
 pub enum StoredPassword {
     Plain(Password),
-    /// A `$6$[rounds=N$]salt$hash` crypt string.
-    Sha512Crypt(String),
+    /// A users-file field in a hashing scheme, as written (`{SSHA}...`), and
+    /// the check read from it. Equal fields are equal passwords.
+    Hashed {
+        field: String,
+        verifier: Verifier,
+    },
+    /// A users-file field that no password matches, as written.
+    Unusable {
+        field: String,
+    },
 }
 
-/// The scheme names this server reads and writes.
-pub const PLAIN_SCHEME: &str = "PLAIN";
+/// The scheme new passwords are stored in.
 pub const SHA512_CRYPT_SCHEME: &str = "SHA512-CRYPT";
 
 impl StoredPassword {
     /// Hashes `password` with SHA512-CRYPT and a fresh random salt.
     pub fn hash(password: &str) -> Self {
-        Self::Sha512Crypt(sha512_crypt(password))
+        Self::from_crypt(&sha512_crypt(password)).expect("sha-crypt writes valid SHA512-crypt strings")
     }
 
-    /// Reads a `$6$...` crypt string, as found after `{SHA512-CRYPT}`.
+    /// Reads a crypt(3) string (`$6$...`, `$2y$...`), as found after
+    /// `{SHA512-CRYPT}` or `{CRYPT}`.
     pub fn from_crypt(crypt: &str) -> Option<Self> {
-        let valid = crypt.starts_with("$6$") && crypt.split('$').count() >= 4 && !crypt.contains([':', '\n']);
-        valid.then(|| Self::Sha512Crypt(crypt.to_owned()))
+        let verifier = Verifier::Crypt(CryptHash::parse(crypt).ok()?);
+        let scheme = if crypt.starts_with("$6$") { SHA512_CRYPT_SCHEME } else { "CRYPT" };
+        Some(Self::Hashed { field: format!("{{{scheme}}}{crypt}"), verifier })
     }
 
-    /// True if `guess` is this password. Both branches take time that does
-    /// not depend on how much of the guess is right.
+    /// Reads a users-file password field, `{SCHEME}value` or a bare CRYPT
+    /// value, as Dovecot does.
+    ///
+    /// # Errors
+    /// Names the scheme and what is wrong with the value (never the value).
+    pub fn from_field(field: &str) -> Result<Self, SchemeError> {
+        schemes::read_field(field)
+    }
+
+    /// True if `guess` is this password. Every comparison takes time that
+    /// does not depend on how much of the guess is right.
     pub fn matches(&self, guess: &str) -> bool {
         match self {
             StoredPassword::Plain(password) => password.matches(guess),
-            StoredPassword::Sha512Crypt(crypt) => {
-                ShaCrypt::SHA512.verify_password(guess.as_bytes(), crypt.as_str()).is_ok()
-            }
+            StoredPassword::Hashed { verifier, .. } => verifier.matches(guess.as_bytes()),
+            StoredPassword::Unusable { .. } => false,
         }
     }
 
     /// True for schemes that are slow to check (worth caching).
-    fn is_hashed(&self) -> bool {
-        matches!(self, StoredPassword::Sha512Crypt(_))
+    fn is_slow(&self) -> bool {
+        matches!(self, StoredPassword::Hashed { verifier, .. } if verifier.is_slow())
     }
 }
 
@@ -79,10 +102,11 @@ pub fn sha512_crypt_field(crypt: &str) -> String {
 
 impl fmt::Debug for StoredPassword {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            StoredPassword::Plain(_) => f.write_str("StoredPassword::Plain(***)"),
-            StoredPassword::Sha512Crypt(_) => f.write_str("StoredPassword::Sha512Crypt(***)"),
-        }
+        f.write_str(match self {
+            StoredPassword::Plain(_) => "StoredPassword::Plain(***)",
+            StoredPassword::Hashed { .. } => "StoredPassword::Hashed(***)",
+            StoredPassword::Unusable { .. } => "StoredPassword::Unusable(***)",
+        })
     }
 }
 
@@ -103,7 +127,7 @@ impl VerifiedCache {
     /// Checks `guess` against `stored` for account `id`, consulting and
     /// updating the cache for hashed passwords.
     pub fn check(&self, id: AccountId, stored: &StoredPassword, guess: &str) -> bool {
-        if !stored.is_hashed() {
+        if !stored.is_slow() {
             return stored.matches(guess);
         }
         let digest = self.digest(guess);
@@ -128,8 +152,10 @@ impl VerifiedCache {
     }
 }
 
-fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
-    a.iter().zip(b).fold(0u8, |difference, (x, y)| difference | (x ^ y)) == 0
+/// True if `a` and `b` are equal, in time that depends only on their
+/// lengths (which are no secret: a digest's length is its scheme's).
+pub(super) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |difference, (x, y)| difference | (x ^ y)) == 0
 }
 
 /// Bytes from the kernel's random source.
@@ -164,6 +190,7 @@ mod tests {
         assert!(stored.matches("password"));
         assert!(!stored.matches("Password"));
         assert!(StoredPassword::from_crypt("$1$md5$x").is_none());
+        assert_eq!(StoredPassword::from_field(&sha512_crypt_field(crypt)), Ok(stored));
     }
 
     #[test]

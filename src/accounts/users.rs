@@ -3,7 +3,9 @@
 //! Shared by every POP3 session (to authenticate, and to notice an account
 //! deleted while its session is open) and by MGMT (to add, delete and reset
 //! accounts live). User names are validated here once, so no name that could
-//! escape the mail root (`..`, `/`, a leading `.`) ever reaches the storage.
+//! escape the mail root (`..`, `/`, a leading `.`) ever reaches the storage,
+//! and matched here as Dovecot matches them: case-insensitively by default
+//! (see [`UserNameCase`]).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -13,29 +15,44 @@ use parking_lot::RwLock;
 
 use super::password::{StoredPassword, VerifiedCache};
 
-/// A user name that is safe to use as a directory name under the mail root:
-/// 1-64 of `A-Z a-z 0-9 . _ -`, not starting with `.`.
+/// A user name that is safe to use as a directory name under the mail root,
+/// in the characters Dovecot's default `auth_username_chars` allows plus
+/// `+`: see [`InvalidUserName`] for the rules.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct UserName(String);
 
-/// Why a user name was refused.
+/// Why a user name was refused: it breaks one of the rules its `Display`
+/// states.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InvalidUserName;
 
 impl fmt::Display for InvalidUserName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("user names are 1-64 of A-Z a-z 0-9 . _ - and do not start with '.'")
+        f.write_str(
+            "user names are 1-255 of A-Z a-z 0-9 . _ - + @, with at most one @ and text on both sides of it, \
+             no '..', and neither the name nor its domain starts with '.'",
+        )
     }
 }
 
 impl std::error::Error for InvalidUserName {}
 
 impl UserName {
-    pub const MAX_LEN: usize = 64;
+    /// The longest name: a whole name is one directory name (`DIR/%u`), and
+    /// a directory name is at most 255 bytes (NAME_MAX).
+    pub const MAX_LEN: usize = 255;
 
     pub fn parse(name: &str) -> Result<Self, InvalidUserName> {
-        let allowed = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-');
-        let valid = (1..=Self::MAX_LEN).contains(&name.len()) && !name.starts_with('.') && name.bytes().all(allowed);
+        let allowed = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'+' | b'@');
+        // Each part may become a path component of its own (`%n`, `%d`):
+        // none may be empty, `.`, `..` or hidden, and `..` is refused
+        // anywhere so that no later template can put two dots together.
+        let component = |part: &str| !part.is_empty() && !part.starts_with('.');
+        let parts_safe = match name.split_once('@') {
+            Some((local, domain)) => component(local) && component(domain) && !domain.contains('@'),
+            None => component(name),
+        };
+        let valid = name.len() <= Self::MAX_LEN && name.bytes().all(allowed) && !name.contains("..") && parts_safe;
         if valid {
             Ok(Self(name.to_owned()))
         } else {
@@ -45,6 +62,35 @@ impl UserName {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+/// How names are matched with accounts.
+///
+/// Dovecot's default `auth_username_format = %Lu` lower-cases the name a
+/// client logs in with; pop3d lower-cases every name wherever it enters
+/// (users file, command line, MGMT, login), so `Alice`, `ALICE` and `alice`
+/// are one account whose Maildir is `DIR/alice`. `--case-sensitive-users`
+/// keeps names exactly as written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UserNameCase {
+    #[default]
+    Insensitive,
+    Sensitive,
+}
+
+impl UserNameCase {
+    /// The form of `name` the accounts are kept under.
+    pub fn apply(self, name: UserName) -> UserName {
+        match self {
+            UserNameCase::Insensitive => UserName(name.0.to_ascii_lowercase()),
+            UserNameCase::Sensitive => name,
+        }
+    }
+
+    /// `name` parsed and put in that form.
+    pub fn parse(self, name: &str) -> Result<UserName, InvalidUserName> {
+        UserName::parse(name).map(|name| self.apply(name))
     }
 }
 
@@ -129,7 +175,7 @@ impl Credentials {
             StoredPassword::Plain(password) => {
                 Self { password: StoredPassword::hash(password.expose()), name: self.name }
             }
-            StoredPassword::Sha512Crypt(_) => self,
+            StoredPassword::Hashed { .. } | StoredPassword::Unusable { .. } => self,
         }
     }
 }
@@ -174,6 +220,8 @@ pub struct UserTable {
     accounts: RwLock<BTreeMap<UserName, Account>>,
     /// The account that may log in to MGMT; it is also a POP3 user.
     admin: UserName,
+    /// How names given to any method below are matched with the accounts.
+    case: UserNameCase,
     max_users: AtomicUsize,
     next_id: AtomicU64,
     /// Spares repeated logins the slow hash check.
@@ -181,12 +229,25 @@ pub struct UserTable {
 }
 
 impl UserTable {
-    /// Builds the table; `admin` is added to (or overrides) `users`.
-    /// `max_users` is raised to the number of accounts if lower.
+    /// Builds the table with Dovecot's default case-insensitive names; see
+    /// [`UserTable::with_name_case`].
     pub fn new(admin: Credentials, users: impl IntoIterator<Item = Credentials>, max_users: usize) -> Self {
+        Self::with_name_case(UserNameCase::default(), admin, users, max_users)
+    }
+
+    /// Builds the table; `admin` is added to (or overrides) `users`, and a
+    /// later entry overrides an earlier one of the same name (in `case`).
+    /// `max_users` is raised to the number of accounts if lower.
+    pub fn with_name_case(
+        case: UserNameCase,
+        admin: Credentials,
+        users: impl IntoIterator<Item = Credentials>,
+        max_users: usize,
+    ) -> Self {
         let table = Self {
             accounts: RwLock::new(BTreeMap::new()),
-            admin: admin.name.clone(),
+            admin: case.apply(admin.name.clone()),
+            case,
             max_users: AtomicUsize::new(usize::MAX),
             next_id: AtomicU64::new(1),
             verified: VerifiedCache::default(),
@@ -195,7 +256,7 @@ impl UserTable {
             let mut accounts = table.accounts.write();
             for credentials in users.into_iter().chain([admin]) {
                 let id = table.new_id();
-                accounts.insert(credentials.name, Account { password: credentials.password, id });
+                accounts.insert(case.apply(credentials.name), Account { password: credentials.password, id });
             }
             table.max_users.store(max_users.max(accounts.len()), Ordering::Relaxed);
         }
@@ -206,20 +267,26 @@ impl UserTable {
         self.next_id.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// The account id if `name` exists and `password` is its password.
-    pub fn authenticate(&self, name: &str, password: &str) -> Option<AccountId> {
-        let name = UserName::parse(name).ok()?;
+    /// The account id and the name it is kept under (which names its
+    /// Maildir), if `name` exists and `password` is its password.
+    pub fn authenticate(&self, name: &str, password: &str) -> Option<(AccountId, UserName)> {
+        let name = self.case.parse(name).ok()?;
         // Copied out so that a slow hash check holds no lock.
         let account = self.accounts.read().get(&name)?.clone();
-        self.verified.check(account.id, &account.password, password).then_some(account.id)
+        self.verified.check(account.id, &account.password, password).then_some((account.id, name))
     }
 
     /// True if the MGMT admin account has this name and password.
     pub fn authenticate_admin(&self, name: &str, password: &str) -> bool {
-        name == self.admin.as_str() && self.authenticate(name, password).is_some()
+        self.is_admin(name) && self.authenticate(name, password).is_some()
     }
 
-    /// True while the account `id` of `name` still exists (not deleted).
+    fn is_admin(&self, name: &str) -> bool {
+        self.case.parse(name).is_ok_and(|name| name == self.admin)
+    }
+
+    /// True while the account `id` of `name` (as [`UserTable::authenticate`]
+    /// gave them) still exists (not deleted).
     pub fn is_current(&self, name: &UserName, id: AccountId) -> bool {
         self.accounts.read().get(name).is_some_and(|account| account.id == id)
     }
@@ -264,23 +331,25 @@ impl UserTable {
     }
 
     pub fn add(&self, credentials: Credentials) -> Result<(), UserTableError> {
+        let name = self.case.apply(credentials.name);
         let mut accounts = self.accounts.write();
-        if accounts.contains_key(&credentials.name) {
+        if accounts.contains_key(&name) {
             return Err(UserTableError::AlreadyExists);
         }
         if accounts.len() >= self.max_users() {
             return Err(UserTableError::MaxUsersReached);
         }
         let id = self.new_id();
-        accounts.insert(credentials.name, Account { password: credentials.password, id });
+        accounts.insert(name, Account { password: credentials.password, id });
         Ok(())
     }
 
     pub fn delete(&self, name: &str) -> Result<(), UserTableError> {
-        if name == self.admin.as_str() {
+        // Compared in the table's case, so `ADMIN` cannot slip past.
+        if self.is_admin(name) {
             return Err(UserTableError::AdminCannotBeDeleted);
         }
-        let name = UserName::parse(name).map_err(|_| UserTableError::NotFound)?;
+        let name = self.case.parse(name).map_err(|_| UserTableError::NotFound)?;
         let account = self.accounts.write().remove(&name).ok_or(UserTableError::NotFound)?;
         self.verified.forget(account.id);
         Ok(())
@@ -288,7 +357,7 @@ impl UserTable {
 
     /// Sets a new password; open sessions of the user are not affected.
     pub fn set_password(&self, name: &str, password: StoredPassword) -> Result<(), UserTableError> {
-        let name = UserName::parse(name).map_err(|_| UserTableError::NotFound)?;
+        let name = self.case.parse(name).map_err(|_| UserTableError::NotFound)?;
         let mut accounts = self.accounts.write();
         let account = accounts.get_mut(&name).ok_or(UserTableError::NotFound)?;
         account.password = password;
@@ -307,12 +376,47 @@ mod tests {
 
     #[test]
     fn user_names_cannot_escape_the_mail_root() {
-        for good in ["alice", "a.b", "A_1-x", &"x".repeat(64)] {
+        let longest = "x".repeat(UserName::MAX_LEN);
+        let good = ["alice", "a.b", "A_1-x", "alice@example.org", "bob+lists@mail.example.org", "a.@b", &longest];
+        for good in good {
             assert!(UserName::parse(good).is_ok(), "{good}");
         }
-        for bad in ["", ".", "..", ".hidden", "a/b", "../etc", "a b", "é", "a\0", &"x".repeat(65)] {
+        let too_long = "x".repeat(UserName::MAX_LEN + 1);
+        let bad = ["", ".", "..", ".hidden", "a/b", "../etc", "a b", "é", "a\0", "a\\b", &too_long];
+        // Each part of user@domain is a path component of its own later on.
+        let bad_domains = ["a@../b", "a@b/../c", "../x", "a@..", "a@.b", ".a@b", "a..b@c", "a@b..c", "@b", "a@", "@"];
+        for bad in bad.into_iter().chain(bad_domains).chain(["a@b@c", "a%b", "a:b", "a*"]) {
             assert!(UserName::parse(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn names_are_matched_case_insensitively_unless_asked() {
+        let table = UserTable::new(credentials("Admin:admin"), [credentials("Alice@Example.ORG:pw")], 10);
+        for login in ["alice@example.org", "ALICE@EXAMPLE.ORG", "Alice@Example.ORG"] {
+            let (_, name) = table.authenticate(login, "pw").unwrap();
+            assert_eq!(name.as_str(), "alice@example.org", "kept and served lower-cased, as %Lu");
+        }
+        assert_eq!(table.admin().as_str(), "admin");
+        assert!(table.authenticate_admin("ADMIN", "admin"));
+        assert_eq!(table.delete("ADMIN"), Err(UserTableError::AdminCannotBeDeleted));
+        assert_eq!(table.add(credentials("ALICE@example.org:x")), Err(UserTableError::AlreadyExists));
+        table.set_password("ALICE@EXAMPLE.ORG", StoredPassword::hash("new")).unwrap();
+        assert!(table.authenticate("alice@example.org", "new").is_some());
+        table.delete("Alice@Example.Org").unwrap();
+        assert_eq!(table.names(), [UserName::parse("admin").unwrap()]);
+
+        let exact = UserTable::with_name_case(
+            UserNameCase::Sensitive,
+            credentials("Admin:admin"),
+            [credentials("Alice:pw")],
+            10,
+        );
+        assert!(exact.authenticate("Alice", "pw").is_some());
+        assert!(exact.authenticate("alice", "pw").is_none());
+        assert!(!exact.authenticate_admin("admin", "admin"));
+        exact.add(credentials("alice:other")).unwrap();
+        assert_eq!(exact.len(), 3, "Alice and alice are two accounts");
     }
 
     #[test]
@@ -343,7 +447,7 @@ mod tests {
     #[test]
     fn accounts_are_added_deleted_and_reincarnated() {
         let table = UserTable::new(credentials("admin:admin"), [credentials("alice:pw")], 3);
-        let first = table.authenticate("alice", "pw").unwrap();
+        let (first, _) = table.authenticate("alice", "pw").unwrap();
         assert_eq!(table.authenticate("alice", "nope"), None);
         assert_eq!(table.authenticate("nobody", "pw"), None);
         assert!(table.authenticate_admin("admin", "admin"));
@@ -357,7 +461,7 @@ mod tests {
         table.delete("alice").unwrap();
         assert!(!table.is_current(&UserName::parse("alice").unwrap(), first));
         table.add(credentials("alice:pw")).unwrap();
-        let second = table.authenticate("alice", "pw").unwrap();
+        let (second, _) = table.authenticate("alice", "pw").unwrap();
         assert_ne!(first, second);
         table.set_password("alice", StoredPassword::hash("alice")).unwrap();
         assert!(table.authenticate("alice", "alice").is_some());

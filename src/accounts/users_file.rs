@@ -6,19 +6,26 @@
 //! A subset of Dovecot's passwd-file, so an existing file can be reused:
 //! `user:password:uid:gid:(gecos):home:(shell):extra_fields`, of which only
 //! the first two fields are read. Blank lines and lines starting with `#`
-//! are ignored; a trailing CR is dropped.
+//! are ignored; a trailing CR is dropped. User names follow
+//! [`UserName`]'s rules (`user@domain` included) and, unless names are
+//! case-sensitive, are lower-cased as Dovecot's `%Lu` does.
 //!
-//! The password field must name its scheme: `{SHA512-CRYPT}$6$...` (a
-//! hash, as `doveadm pw -s SHA512-CRYPT` or `./run --hash-password` prints
-//! it; passwords set over MGMT are stored this way), or plain text as
-//! `{PLAIN}`, `{CLEAR}` or `{CLEARTEXT}`, optionally with Dovecot's `.HEX`
-//! suffix (`{PLAIN.HEX}616263` is `abc`). A field without a scheme is
-//! refused rather than read as plain text, because Dovecot reads it as a
-//! CRYPT hash: serving it would make the hash itself the password.
+//! The password field is read as Dovecot reads it (see
+//! [`super::schemes`]): `{SCHEME}value` in any scheme `doveadm pw` writes,
+//! or a bare value, which Dovecot reads as CRYPT (never as plain text:
+//! that would make a hash itself the password). Passwords set over MGMT
+//! are stored as `{SHA512-CRYPT}$6$...`, as `./run --hash-password` prints.
+//!
+//! A line whose password cannot be checked (a scheme pop3d does not know,
+//! a malformed value) does not stop start-up: its user is kept but cannot
+//! log in, and [`UsersFile::load`] logs one warning naming the file, the
+//! line and the scheme. Only lines that say nothing usable about a user (no
+//! `:`, a name that breaks the rules, a name listed twice) stop start-up.
 //!
 //! Fields are separated by `:`, so the password ends at the next `:`. That
 //! is why a plain password containing `:` (or a control character) is
-//! written as `{PLAIN.HEX}`; every other one as `{PLAIN}password`.
+//! written as `{PLAIN.HEX}`; every other one as `{PLAIN}password`. A field
+//! in any other scheme is written back as it was read.
 //! Extra fields are ignored when reading and not kept when rewriting, nor
 //! are comments: the file is rewritten whole after every MGMT change.
 //!
@@ -33,8 +40,9 @@ use std::path::{Path, PathBuf};
 
 use parking_lot::Mutex;
 
-use super::password::{sha512_crypt_field, StoredPassword, SHA512_CRYPT_SCHEME};
-use super::users::{Credentials, Password, UserName, UserTable};
+use super::password::StoredPassword;
+use super::schemes::SchemeError;
+use super::users::{Credentials, InvalidUserName, UserName, UserNameCase, UserTable};
 
 /// The file holds passwords: only its owner may read it.
 const FILE_MODE: u32 = 0o600;
@@ -49,31 +57,14 @@ const HEADER: &str = "# pop3d users, Dovecot passwd-file format (user:{PLAIN}pas
 pub enum LineError {
     MissingColon,
     BadName,
-    /// The password field has no `{SCHEME}` prefix.
-    NoScheme,
-    /// A scheme this server cannot check passwords against.
-    UnsupportedScheme(String),
-    /// `{SHA512-CRYPT}` followed by something that is not a `$6$` hash.
-    BadHash,
-    BadHex,
-    EmptyPassword,
     Duplicate(String),
 }
 
 impl fmt::Display for LineError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            LineError::MissingColon => f.write_str("expected user:{PLAIN}password"),
-            LineError::BadName => f.write_str("bad user name (1-64 of A-Z a-z 0-9 . _ -, not starting with '.')"),
-            LineError::NoScheme => f.write_str(
-                "the password has no scheme; write user:{PLAIN}password (a bare password is a CRYPT hash in Dovecot)",
-            ),
-            LineError::UnsupportedScheme(scheme) => {
-                write!(f, "password scheme {{{scheme}}} is not supported; use {{SHA512-CRYPT}} or {{PLAIN}}")
-            }
-            LineError::BadHash => f.write_str("the {SHA512-CRYPT} password is not a $6$ crypt hash"),
-            LineError::BadHex => f.write_str("the {PLAIN.HEX} password is not valid hex of UTF-8 text"),
-            LineError::EmptyPassword => f.write_str("the password is empty"),
+            LineError::MissingColon => f.write_str("expected user:{SCHEME}password"),
+            LineError::BadName => write!(f, "bad user name: {InvalidUserName}"),
             LineError::Duplicate(name) => write!(f, "user '{name}' is listed twice"),
         }
     }
@@ -108,9 +99,33 @@ impl fmt::Display for LoadError {
 
 impl std::error::Error for LoadError {}
 
-/// Parses a whole users file.
-pub fn parse(text: &str) -> Result<Vec<Credentials>, ParseError> {
-    let mut users: Vec<Credentials> = Vec::new();
+/// A line whose user is kept but cannot log in, because its password field
+/// cannot be checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnusableLine {
+    /// 1-based.
+    pub line: usize,
+    pub name: UserName,
+    pub error: SchemeError,
+}
+
+impl fmt::Display for UnusableLine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}: user '{}' cannot log in: {}", self.line, self.name, self.error)
+    }
+}
+
+/// What a users file holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parsed {
+    pub users: Vec<Credentials>,
+    /// The users among them whose password no login can match.
+    pub unusable: Vec<UnusableLine>,
+}
+
+/// Parses a whole users file, with names in `case`.
+pub fn parse(text: &str, case: UserNameCase) -> Result<Parsed, ParseError> {
+    let mut parsed = Parsed { users: Vec::new(), unusable: Vec::new() };
     for (index, line) in text.lines().enumerate() {
         let fail = |error| ParseError { line: index + 1, error };
         let line = line.strip_suffix('\r').unwrap_or(line);
@@ -118,38 +133,20 @@ pub fn parse(text: &str) -> Result<Vec<Credentials>, ParseError> {
         if trimmed.is_empty() || trimmed.starts_with('#') {
             continue;
         }
-        let credentials = parse_line(line).map_err(fail)?;
-        if users.iter().any(|user| user.name == credentials.name) {
-            return Err(fail(LineError::Duplicate(credentials.name.to_string())));
+        let (name, rest) = line.split_once(':').ok_or_else(|| fail(LineError::MissingColon))?;
+        let name = case.parse(name).map_err(|_| fail(LineError::BadName))?;
+        if parsed.users.iter().any(|user| user.name == name) {
+            return Err(fail(LineError::Duplicate(name.to_string())));
         }
-        users.push(credentials);
+        // Everything after the password field is passwd-file data we do not use.
+        let field = rest.split(':').next().unwrap_or_default();
+        let password = StoredPassword::from_field(field).unwrap_or_else(|error| {
+            parsed.unusable.push(UnusableLine { line: index + 1, name: name.clone(), error });
+            StoredPassword::Unusable { field: field.to_owned() }
+        });
+        parsed.users.push(Credentials { name, password });
     }
-    Ok(users)
-}
-
-fn parse_line(line: &str) -> Result<Credentials, LineError> {
-    let (name, rest) = line.split_once(':').ok_or(LineError::MissingColon)?;
-    let name = UserName::parse(name).map_err(|_| LineError::BadName)?;
-    // Everything after the password field is passwd-file data we do not use.
-    let field = rest.split(':').next().unwrap_or_default();
-    let (scheme, encoded) = field.strip_prefix('{').and_then(|f| f.split_once('}')).ok_or(LineError::NoScheme)?;
-    let scheme_upper = scheme.to_ascii_uppercase();
-    if scheme_upper == SHA512_CRYPT_SCHEME {
-        let password = StoredPassword::from_crypt(encoded).ok_or(LineError::BadHash)?;
-        return Ok(Credentials { name, password });
-    }
-    let (base, hex) = match scheme_upper.strip_suffix(".HEX") {
-        Some(base) => (base, true),
-        None => (scheme_upper.as_str(), false),
-    };
-    if !matches!(base, "PLAIN" | "CLEAR" | "CLEARTEXT") {
-        return Err(LineError::UnsupportedScheme(scheme.to_owned()));
-    }
-    let password = if hex { decode_hex(encoded).ok_or(LineError::BadHex)? } else { encoded.to_owned() };
-    if password.is_empty() {
-        return Err(LineError::EmptyPassword);
-    }
-    Ok(Credentials { name, password: StoredPassword::Plain(Password::new(password)) })
+    Ok(parsed)
 }
 
 /// Renders `users` as a file that [`parse`] reads back unchanged.
@@ -157,8 +154,8 @@ pub fn render(users: &[Credentials]) -> String {
     let mut text = String::from(HEADER);
     for user in users {
         let password = match &user.password {
-            StoredPassword::Sha512Crypt(crypt) => {
-                text.push_str(&format!("{}:{}\n", user.name, sha512_crypt_field(crypt)));
+            StoredPassword::Hashed { field, .. } | StoredPassword::Unusable { field } => {
+                text.push_str(&format!("{}:{field}\n", user.name));
                 continue;
             }
             StoredPassword::Plain(password) => password.expose(),
@@ -176,17 +173,6 @@ fn encode_hex(text: &str) -> String {
     text.bytes().map(|byte| format!("{byte:02x}")).collect()
 }
 
-fn decode_hex(hex: &str) -> Option<String> {
-    if !hex.len().is_multiple_of(2) {
-        return None;
-    }
-    let bytes = (0..hex.len())
-        .step_by(2)
-        .map(|i| hex.get(i..i + 2).and_then(|pair| u8::from_str_radix(pair, 16).ok()))
-        .collect::<Option<Vec<u8>>>()?;
-    String::from_utf8(bytes).ok()
-}
-
 /// The users file of a running server.
 #[derive(Debug)]
 pub struct UsersFile {
@@ -197,18 +183,23 @@ pub struct UsersFile {
 }
 
 impl UsersFile {
-    /// Reads and parses `path`; the file must exist (an empty file is fine).
+    /// Reads and parses `path`, with names in `case`; the file must exist
+    /// (an empty file is fine). Logs one warning for each user who cannot
+    /// log in, naming the file, the line and the scheme.
     ///
     /// # Errors
     /// A one-line [`LoadError`] naming the file (and the line, if a line is
     /// at fault). Nothing is written.
-    pub fn load(path: &Path) -> Result<(Self, Vec<Credentials>), LoadError> {
+    pub fn load(path: &Path, case: UserNameCase) -> Result<(Self, Vec<Credentials>), LoadError> {
         let read_error = |error| LoadError::Read { path: path.to_owned(), error };
         let bytes = fs::read(path).map_err(read_error)?;
         let text = String::from_utf8(bytes)
             .map_err(|_| read_error(io::Error::new(io::ErrorKind::InvalidData, "not UTF-8 text")))?;
-        let users = parse(&text).map_err(|error| LoadError::Parse { path: path.to_owned(), error })?;
-        Ok((Self { path: path.to_owned(), saving: Mutex::new(()) }, users))
+        let parsed = parse(&text, case).map_err(|error| LoadError::Parse { path: path.to_owned(), error })?;
+        for unusable in &parsed.unusable {
+            log::warn!("users file {} {unusable}", path.display());
+        }
+        Ok((Self { path: path.to_owned(), saving: Mutex::new(()) }, parsed.users))
     }
 
     pub fn path(&self) -> &Path {
@@ -260,21 +251,32 @@ fn write_synced(path: &Path, bytes: &[u8]) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::accounts::users::Password;
 
     fn names(users: &[Credentials]) -> Vec<&str> {
         users.iter().map(|user| user.name.as_str()).collect()
     }
 
+    fn parse_users(text: &str) -> Result<Vec<Credentials>, ParseError> {
+        parse(text, UserNameCase::Insensitive).map(|parsed| parsed.users)
+    }
+
     #[test]
     fn dovecot_lines_are_read() {
         let text = "# comment\n\n  \nalice:{PLAIN}alice-pw\r\nbob:{plain}b:1000:1000::/home/bob::userdb_x=y\n\
-                    carol:{CLEAR.HEX}613a62\n  # indented comment\ndave:{CLEARTEXT}{braces}\n";
-        let users = parse(text).unwrap();
-        assert_eq!(names(&users), ["alice", "bob", "carol", "dave"]);
+                    carol:{CLEAR.HEX}613a62\n  # indented comment\ndave:{CLEARTEXT}{braces}\n\
+                    Erin@Example.ORG:{SSHA256}rz8RhKfjMeObSPYItNaQ9A5Yc5kmz+E6lTSbQ8Om966vsUsy:::::\n";
+        let parsed = parse(text, UserNameCase::Insensitive).unwrap();
+        assert_eq!(parsed.unusable, []);
+        let users = parsed.users;
+        assert_eq!(names(&users), ["alice", "bob", "carol", "dave", "erin@example.org"]);
         assert!(users[0].password.matches("alice-pw"));
         assert!(users[1].password.matches("b"), "the uid field is not part of the password");
         assert!(users[2].password.matches("a:b"));
         assert!(users[3].password.matches("{braces}"));
+        assert!(users[4].password.matches("pass word"));
+        let exact = parse(text, UserNameCase::Sensitive).unwrap().users;
+        assert_eq!(exact[4].name.as_str(), "Erin@Example.ORG");
     }
 
     #[test]
@@ -282,20 +284,64 @@ mod tests {
         let cases = [
             ("alice\n", LineError::MissingColon),
             ("../x:{PLAIN}p\n", LineError::BadName),
-            ("alice:secret\n", LineError::NoScheme),
-            ("alice:{SHA512-CRYPT}$6$x\n", LineError::BadHash),
-            ("alice:{ARGON2ID}$argon2id$v=19$m=65536\n", LineError::UnsupportedScheme("ARGON2ID".into())),
-            ("alice:{PLAIN.HEX}6\n", LineError::BadHex),
-            ("alice:{PLAIN.HEX}zz\n", LineError::BadHex),
-            ("alice:{PLAIN.HEX}ff\n", LineError::BadHex),
-            ("alice:{PLAIN}\n", LineError::EmptyPassword),
-            ("alice:{PLAIN}:1000\n", LineError::EmptyPassword),
+            ("a@../b:{PLAIN}p\n", LineError::BadName),
+            ("a@b/../c:{PLAIN}p\n", LineError::BadName),
+            ("a/b:{PLAIN}p\n", LineError::BadName),
             ("alice:{PLAIN}a\nalice:{PLAIN}b\n", LineError::Duplicate("alice".into())),
+            ("alice:{PLAIN}a\nALICE:{PLAIN}b\n", LineError::Duplicate("alice".into())),
         ];
         for (text, error) in cases {
             let line = text.lines().count();
-            assert_eq!(parse(&format!("# header\n{text}")), Err(ParseError { line: line + 1, error }), "{text:?}");
+            let parsed = parse(&format!("# header\n{text}"), UserNameCase::Insensitive);
+            assert_eq!(parsed, Err(ParseError { line: line + 1, error }), "{text:?}");
         }
+        let exact = parse("alice:{PLAIN}a\nALICE:{PLAIN}b\n", UserNameCase::Sensitive).unwrap();
+        assert_eq!(names(&exact.users), ["alice", "ALICE"]);
+    }
+
+    /// A password that cannot be checked costs its user the login, never
+    /// the other users or the start-up; the reason names the scheme, never
+    /// the value.
+    #[test]
+    fn users_whose_password_cannot_be_checked_are_kept_and_named() {
+        let lines = [
+            ("alice", "secret", "CRYPT"),
+            ("bob", "{SHA512-CRYPT}$6$x", "SHA512-CRYPT"),
+            ("carol", "{ARGON2ID}$argon2id$v=19$m=65536", "ARGON2ID"),
+            ("dave", "{PLAIN.HEX}6", "PLAIN.HEX"),
+            ("erin", "{PLAIN.HEX}zz", "PLAIN.HEX"),
+            ("frank", "{PLAIN.HEX}ff", "PLAIN.HEX"),
+            ("grace", "{PLAIN}", "PLAIN"),
+            ("heidi", "{PLAIN}:1000", "PLAIN"),
+            ("ivan", "{FOO-BAR}whatever", "FOO-BAR"),
+            ("judy", "xOAFZqRz5RduI", "CRYPT"),
+        ];
+        let mut text = String::new();
+        for (i, (name, field, _)) in lines.iter().enumerate() {
+            text.push_str(&format!("{name}:{field}\nok{i}:{{PLAIN}}ok\n"));
+        }
+        let parsed = parse(&text, UserNameCase::Insensitive).unwrap();
+        assert_eq!(parsed.users.len(), 2 * lines.len(), "every user is kept");
+        assert_eq!(parsed.unusable.len(), lines.len());
+        for (i, ((name, field, scheme), unusable)) in lines.iter().zip(&parsed.unusable).enumerate() {
+            assert_eq!(
+                (unusable.line, unusable.name.as_str(), unusable.error.scheme.as_str()),
+                (2 * i + 1, *name, *scheme)
+            );
+            assert!(matches!(parsed.users[2 * i].password, StoredPassword::Unusable { .. }), "{field}");
+            assert!(parsed.users[2 * i + 1].password.matches("ok"));
+            let message = unusable.to_string();
+            assert!(
+                message.starts_with(&format!(
+                    "line {}: user '{name}' cannot log in: password scheme {{{scheme}}}",
+                    2 * i + 1
+                )),
+                "{message}"
+            );
+            let value = field.rsplit('}').next().unwrap().split(':').next().unwrap();
+            assert!(value.len() < 3 || !message.contains(value), "{message} shows the value");
+        }
+        assert_eq!(render(&parsed.users).lines().nth(2), Some("alice:secret"), "written back as read");
     }
 
     #[test]
@@ -311,7 +357,7 @@ mod tests {
             .chain([Credentials::parse("hashed:pw").unwrap().hashed()])
             .collect();
         let text = render(&users);
-        assert_eq!(parse(&text).unwrap(), users, "{text}");
+        assert_eq!(parse_users(&text).unwrap(), users, "{text}");
         assert!(text.contains("hashed:{SHA512-CRYPT}$6$"), "{text}");
         assert!(text.contains("u0:{PLAIN}plain\n"), "{text}");
         assert!(text.contains("u1:{PLAIN.HEX}776974683a636f6c6f6e\n"), "{text}");
@@ -323,16 +369,17 @@ mod tests {
         let path = dir.path().join("users");
         fs::write(&path, "old:{PLAIN}x\n").unwrap();
         fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
-        let (file, loaded) = UsersFile::load(&path).unwrap();
+        let (file, loaded) = UsersFile::load(&path, UserNameCase::Insensitive).unwrap();
         assert_eq!(names(&loaded), ["old"]);
         let admin = Credentials::parse("admin:admin").unwrap();
         let table = UserTable::new(admin, loaded, 10);
         table.add(Credentials::parse("new:p:w").unwrap().hashed()).unwrap();
         file.save(&table).unwrap();
-        let (_, saved) = UsersFile::load(&path).unwrap();
+        let (_, saved) = UsersFile::load(&path, UserNameCase::Insensitive).unwrap();
         assert_eq!(names(&saved), ["admin", "new", "old"]);
         assert!(saved[1].password.matches("p:w"));
-        assert!(matches!(saved[1].password, StoredPassword::Sha512Crypt(_)), "saved hashed");
+        let saved_hashed = matches!(&saved[1].password, StoredPassword::Hashed { field, .. } if field.starts_with("{SHA512-CRYPT}$6$"));
+        assert!(saved_hashed, "saved hashed");
         assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         let leftovers: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(leftovers, [std::ffi::OsString::from("users")]);
@@ -342,13 +389,13 @@ mod tests {
     fn missing_and_malformed_files_name_the_file_and_line() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("nope");
-        let error = UsersFile::load(&missing).unwrap_err().to_string();
+        let error = UsersFile::load(&missing, UserNameCase::Insensitive).unwrap_err().to_string();
         assert!(error.starts_with("cannot read users file ") && error.contains("nope"), "{error}");
         let bad = dir.path().join("bad");
-        fs::write(&bad, "alice:{PLAIN}a\nbob:topsecret\n").unwrap();
-        let error = UsersFile::load(&bad).unwrap_err().to_string();
-        assert!(error.contains("bad line 2: the password has no scheme"), "{error}");
+        fs::write(&bad, "alice:{PLAIN}a\nbob/x:topsecret\n").unwrap();
+        let error = UsersFile::load(&bad, UserNameCase::Insensitive).unwrap_err().to_string();
+        assert!(error.contains("bad line 2: bad user name: user names are"), "{error}");
         assert!(!error.contains("topsecret"), "{error}");
-        assert_eq!(fs::read_to_string(&bad).unwrap(), "alice:{PLAIN}a\nbob:topsecret\n", "nothing overwritten");
+        assert_eq!(fs::read_to_string(&bad).unwrap(), "alice:{PLAIN}a\nbob/x:topsecret\n", "nothing overwritten");
     }
 }

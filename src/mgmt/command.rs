@@ -43,7 +43,7 @@ impl fmt::Display for MgmtCommandError {
                 write!(f, "NOT A POSITIVE NUMBER: {verb}{}", verb.usage_suffix())
             }
             MgmtCommandError::BadUserName => {
-                f.write_str("INVALID USER NAME (1-64 OF A-Z a-z 0-9 . _ -, NOT STARTING WITH .)")
+                f.write_str("INVALID USER NAME (1-255 OF A-Z a-z 0-9 . _ - + @; ONE @ AT MOST; NO ..; NO LEADING .)")
             }
         }
     }

@@ -135,8 +135,7 @@ fn finish_plain(session: &mut Pop3Session<'_>, response: &str, out: &mut impl Wr
 /// TRANSACTION state.
 fn log_in(session: &mut Pop3Session<'_>, name: &str, password: &str, out: &mut impl Write) -> Pop3Handled {
     let shared = session.shared;
-    let account = shared.users.authenticate(name, password);
-    let (Some(account), Ok(user)) = (account, UserName::parse(name)) else {
+    let Some((account, user)) = shared.users.authenticate(name, password) else {
         log::info!("failed login for {name:?}");
         return Err(Pop3Refusal::LoginFailed(Failure::with_code(ResponseCode::Auth, "invalid user name or password")));
     };
