@@ -153,15 +153,18 @@ pub fn start(config: &Config) -> Result<Running, StartError> {
     warn_about_cleartext(config);
     let per_address =
         (config.max_per_address > 0).then(|| PerAddressLimit::new(config.max_per_address, !config.limit_loopback));
-    let shared = Arc::new(Shared::new(
-        config.mail_root.clone(),
-        UserTable::with_name_case(config.user_name_case, admin, users, config.max_users),
-        ConnectionLimit::new(config.max_connections, allowed, per_address),
-        config.limits.clone(),
-        config.retr_buffer,
-        tls,
-        config.plaintext_auth,
-    ));
+    let shared = Arc::new(
+        Shared::new(
+            config.mail_root.clone(),
+            UserTable::with_name_case(config.user_name_case, admin, users, config.max_users),
+            ConnectionLimit::new(config.max_connections, allowed, per_address),
+            config.limits.clone(),
+            config.retr_buffer,
+            tls,
+            config.plaintext_auth,
+        )
+        .with_uidl_format(config.uidl_format.clone()),
+    );
     let pop3 =
         Pop3Server::bind(&config.pop3_addrs, &config.pop3s_addrs, Arc::clone(&shared)).map_err(StartError::Bind)?;
     let mgmt_tls = if config.mgmt_tls { shared.tls.clone() } else { None };

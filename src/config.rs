@@ -17,6 +17,7 @@ use crate::accounts::users::UserNameCase;
 use crate::accounts::users::{Credentials, CredentialsError};
 use crate::net::tls::PlaintextAuth;
 use crate::shared::limits::SessionLimits;
+use crate::storage::uidl_format::{UidlFormat, UidlFormatError};
 
 pub const DEFAULT_MAX_CONNECTIONS: usize = 500;
 pub const DEFAULT_MAX_USERS: usize = 100_000;
@@ -60,6 +61,8 @@ pub struct Config {
     pub plaintext_auth: PlaintextAuth,
     /// MGMT speaks implicit TLS with the `tls` certificate (`--mgmt-tls`).
     pub mgmt_tls: bool,
+    /// How each message's UIDL is made: Dovecot's `pop3_uidl_format`.
+    pub uidl_format: UidlFormat,
 }
 
 /// PEM files for TLS.
@@ -117,6 +120,10 @@ pub enum ConfigError {
         needs: &'static str,
     },
     Conflict(&'static str, &'static str),
+    BadUidlFormat {
+        value: String,
+        reason: UidlFormatError,
+    },
 }
 
 impl fmt::Display for ConfigError {
@@ -154,6 +161,7 @@ impl fmt::Display for ConfigError {
             }
             ConfigError::Needs { flag, needs } => write!(f, "{flag} needs {needs}"),
             ConfigError::Conflict(a, b) => write!(f, "{a} and {b} cannot be used together"),
+            ConfigError::BadUidlFormat { value, reason } => write!(f, "--uidl-format: '{value}': {reason}"),
         }
     }
 }
@@ -186,6 +194,7 @@ fn options() -> Options {
         .optflag("", "mgmt-tls", "MGMT speaks implicit TLS with --tls-cert (for admin_monitor --tls)")
         .optflag("", "allow-plaintext-auth", "allow cleartext logins from any address")
         .optflag("", "require-tls-on-loopback", "refuse cleartext logins from loopback too")
+        .optopt("", "uidl-format", "Dovecot's pop3_uidl_format, e.g. %08Xu%08Xv (default %f: the file name)", "FORMAT")
         .optopt("l", "log-level", "off, error, warn, info (default), debug or trace", "LEVEL")
         .optflag("", "hash-password", "read a password on stdin, print its {SHA512-CRYPT} hash and exit")
         .optflag("h", "help", "print this help and exit")
@@ -290,6 +299,11 @@ fn parse_with_env<S: AsRef<std::ffi::OsStr>>(
             (false, false) => PlaintextAuth::LoopbackOnly,
         };
 
+    let uidl_format = match matches.opt_str("uidl-format") {
+        Some(value) => UidlFormat::parse(&value).map_err(|reason| ConfigError::BadUidlFormat { value, reason })?,
+        None => UidlFormat::default(),
+    };
+
     Ok(ServerInvocation::Run(Box::new(Config {
         pop3_addrs,
         mgmt_addr: SocketAddr::new(mgmt_ip, mgmt_port),
@@ -315,6 +329,7 @@ fn parse_with_env<S: AsRef<std::ffi::OsStr>>(
         pop3s_addrs,
         plaintext_auth,
         mgmt_tls,
+        uidl_format,
     })))
 }
 
@@ -546,6 +561,16 @@ mod tests {
             run(&["::", "110", "--mgmt-tls"]).unwrap_err(),
             ConfigError::Needs { flag: "--mgmt-tls", needs: "--tls-cert and --tls-key" }
         );
+    }
+
+    #[test]
+    fn the_uidl_format_is_checked_at_start() {
+        assert_eq!(run(&["::", "110"]).unwrap().uidl_format, UidlFormat::default());
+        let config = run(&["::", "110", "--uidl-format", "%08Xu%08Xv"]).unwrap();
+        assert!(config.uidl_format.needs_uidlist());
+        let error = run(&["::", "110", "--uidl-format", "%08Xm"]).unwrap_err();
+        assert!(matches!(error, ConfigError::BadUidlFormat { .. }));
+        assert!(error.to_string().starts_with("--uidl-format: '%08Xm': "), "{error}");
     }
 
     #[test]

@@ -190,7 +190,8 @@ fuzz_target!(|data: &[u8]| {
         None,
         PlaintextAuth::LoopbackOnly,
     );
-    let other_session = bob_is_busy.then(|| Maildrop::open(&bob).expect("nothing else holds bob's maildrop"));
+    let other_session =
+        bob_is_busy.then(|| Maildrop::open(&bob, &Default::default()).expect("nothing else holds bob's maildrop"));
 
     let mut input = Vec::new();
     if log_in_first {

@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use crate::accounts::users::{UserName, UserTable};
 use crate::net::tls::PlaintextAuth;
+use crate::storage::uidl_format::UidlFormat;
 use connections::ConnectionLimit;
 use limits::SessionLimits;
 use pause::PauseGate;
@@ -52,6 +53,9 @@ pub struct Shared {
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// Where cleartext logins are allowed.
     pub plaintext_auth: PlaintextAuth,
+    /// How each message's UIDL is made (`--uidl-format`); every maildrop
+    /// is opened with it.
+    pub uidl_format: UidlFormat,
 }
 
 impl Shared {
@@ -75,7 +79,13 @@ impl Shared {
             retr_buffer,
             tls,
             plaintext_auth,
+            uidl_format: UidlFormat::default(),
         }
+    }
+
+    /// The same, with messages identified by `format` instead of `%f`.
+    pub fn with_uidl_format(self, format: UidlFormat) -> Self {
+        Self { uidl_format: format, ..self }
     }
 
     /// Inactivity allowed after login before autologout (RFC 1939 §3).

@@ -2,7 +2,12 @@
 //! messages, some marked for deletion.
 //!
 //! Opening takes the maildrop lock, moves new/ mail into cur/ (as Dovecot
-//! does, naming each file with its sizes), then lists cur/ in delivery order.
+//! does, naming each file with its sizes), then lists cur/ in delivery order
+//! and gives each message its UIDL by the `--uidl-format`. A format with a
+//! UID, the UIDVALIDITY or a GUID in it reads Dovecot's `dovecot-uidlist`
+//! instead ([`super::uidlist`]): the messages are then numbered in UID
+//! order, as Dovecot numbers them, and mail the uidlist does not list yet
+//! is moved and given its UIDs under Dovecot's lock, as Dovecot would.
 //! Numbers are fixed for the life of the [`Maildrop`] (RFC 1939 §4).
 //! Nothing is ever removed from disk except by [`Maildrop::commit`], which
 //! the session calls only for QUIT in TRANSACTION state (RFC 1939 §6); a
@@ -13,7 +18,7 @@
 //! a file that cannot be read is skipped rather than failing the whole
 //! maildrop, and names are kept as bytes, UTF-8 or not.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::fs::{self, DirBuilder, File};
 use std::io::{self, Read};
@@ -23,7 +28,11 @@ use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use super::lock::MaildropLock;
+use super::name::SizeFields;
 use super::size::VirtualSize;
+use super::uidl_format::{UidlFields, UidlFormat};
+use super::uidlist::{Uidlist, UIDLIST_FILE_NAME};
+use super::uidlist_lock::UidlistLock;
 use super::{name, regular_file};
 
 /// One message of the maildrop.
@@ -38,6 +47,10 @@ pub struct Message {
     file_size: u64,
     /// Octets as RETR sends them before byte-stuffing (RFC 1939 §11).
     size: u64,
+    /// The IMAP UID `dovecot-uidlist` gives it; 0 when the format needs none.
+    uid: u32,
+    /// The RFC 1939 §7 unique-id, fixed when the maildrop is opened.
+    uidl: Box<str>,
     deleted: bool,
 }
 
@@ -48,7 +61,7 @@ impl Message {
 
     /// The RFC 1939 §7 unique-id of this message.
     pub fn uidl(&self) -> String {
-        name::uidl(&self.file_name)
+        self.uidl.to_string()
     }
 }
 
@@ -144,8 +157,9 @@ pub struct Maildrop {
 }
 
 impl Maildrop {
-    /// Opens (creating it, mode 0700, when missing) the Maildir at `maildir`.
-    pub fn open(maildir: &Path) -> Result<Self, OpenError> {
+    /// Opens (creating it, mode 0700, when missing) the Maildir at
+    /// `maildir`, its messages identified by `format`.
+    pub fn open(maildir: &Path, format: &UidlFormat) -> Result<Self, OpenError> {
         let mut builder = DirBuilder::new();
         builder.recursive(true).mode(0o700);
         for sub in ["cur", "new", "tmp"] {
@@ -153,8 +167,23 @@ impl Maildrop {
         }
         let lock = MaildropLock::acquire(maildir)?;
         let cur = maildir.join("cur");
-        deliver_new(&maildir.join("new"), &cur)?;
-        let messages = scan_cur(&cur)?;
+        let new = maildir.join("new");
+        let messages = if format.needs_uidlist() {
+            open_with_uidlist(maildir, &new, &cur, format)?
+        } else {
+            deliver_new(&new, &cur, |_| false)?;
+            let mut messages = scan_cur(&cur, |_| SizeFields::default())?.messages;
+            for message in &mut messages {
+                let base = name::unique_part(&message.file_name);
+                let fields = UidlFields { uid: 0, uid_validity: 0, file_name: base, guid: base };
+                message.uidl = name::legal_uidl(&format.expand(&fields)).into();
+            }
+            // File names are unique, so an unstable sort gives one order.
+            messages.sort_unstable_by(|a, b| {
+                (a.delivered, a.file_name.as_bytes()).cmp(&(b.delivered, b.file_name.as_bytes()))
+            });
+            messages
+        };
         Ok(Self { cur, messages, _lock: lock })
     }
 
@@ -261,19 +290,75 @@ fn index(number: NonZeroU32) -> usize {
     number.get() as usize - 1
 }
 
-/// Moves every message from new/ to cur/, naming it with its sizes.
-fn deliver_new(new: &Path, cur: &Path) -> io::Result<()> {
+/// Opens the messages as Dovecot's Maildir storage sees them, by
+/// `dovecot-uidlist`. A login that finds every file listed and nothing in
+/// new/ reads the uidlist once and writes nothing; otherwise it takes
+/// Dovecot's lock, reads the uidlist again (Dovecot may have changed it
+/// meanwhile), moves new/ mail into cur/, lists cur/ and gives the files
+/// the uidlist does not list yet their UIDs: the order of Dovecot's own
+/// synchronisation, so no file is ever seen by one and missed by the other.
+fn open_with_uidlist(maildir: &Path, new: &Path, cur: &Path, format: &UidlFormat) -> Result<Vec<Message>, OpenError> {
+    let path = maildir.join(UIDLIST_FILE_NAME);
+    if let Some(uidlist) = Uidlist::read(&path)? {
+        if !has_mail_to_deliver(new)? {
+            let found = scan_cur(cur, |file_name| uidlist.sizes(name::unique_part(file_name)))?;
+            if !uidlist.needs_update(&found.bases()) {
+                return Ok(number_by_uid(found, &uidlist, format));
+            }
+        }
+    }
+    let root = fs::metadata(maildir)?;
+    let _lock = UidlistLock::acquire(maildir, &root)?;
+    let mut uidlist = Uidlist::read(&path)?.unwrap_or_else(Uidlist::create);
+    // A file the uidlist already lists keeps its unique part when it moves,
+    // or it would lose its UID; only new mail is named with its sizes.
+    deliver_new(new, cur, |file_name| uidlist.lists(name::unique_part(file_name)))?;
+    let found = scan_cur(cur, |file_name| uidlist.sizes(name::unique_part(file_name)))?;
+    let left_in_new = visible_names(new)?;
+    let left_in_new: Vec<&[u8]> = left_in_new.iter().map(|file_name| name::unique_part(file_name)).collect();
+    uidlist.update(maildir, &root, &found.bases(), &left_in_new)?;
+    Ok(number_by_uid(found, &uidlist, format))
+}
+
+/// The messages of `found` with their UIDs and UIDLs, in UID order (the
+/// order of Dovecot's POP3 server).
+fn number_by_uid(found: CurListing, uidlist: &Uidlist, format: &UidlFormat) -> Vec<Message> {
+    let mut messages: Vec<Message> = found
+        .messages
+        .into_iter()
+        .filter_map(|mut message| {
+            let Some((uid, id)) = uidlist.uidl(name::unique_part(&message.file_name), format) else {
+                // Not reached: every file listed was just given a UID.
+                log::warn!("no UID for {:?}; left out of this session", message.file_name);
+                return None;
+            };
+            message.uid = uid;
+            message.uidl = name::legal_uidl(&id).into();
+            Some(message)
+        })
+        .collect();
+    messages.sort_by_key(|message| message.uid);
+    messages
+}
+
+/// Moves every message from new/ to cur/: named by `dovecot_name_in_cur`
+/// when `keep_name` says so, otherwise with its sizes.
+fn deliver_new(new: &Path, cur: &Path, keep_name: impl Fn(&OsStr) -> bool) -> io::Result<()> {
     for entry in fs::read_dir(new)? {
         let entry = entry?;
-        let Some(file_name) = visible_file_name(&entry) else {
+        let Some(file_name) = regular_file_name(&entry) else {
             continue;
         };
         let path = entry.path();
-        let Some((file_size, size)) = measure_or_skip(&path) else {
-            continue;
+        let target = if keep_name(&file_name) {
+            name::dovecot_name_in_cur(&file_name)
+        } else {
+            let Some((file_size, size)) = measure_or_skip(&path) else {
+                continue;
+            };
+            name::name_in_cur(&file_name, file_size, size)
         };
-        let target = cur.join(name::name_in_cur(&file_name, file_size, size));
-        match fs::rename(&path, target) {
+        match fs::rename(&path, cur.join(target)) {
             Err(error) if error.kind() != io::ErrorKind::NotFound => return Err(error),
             _ => {}
         }
@@ -281,39 +366,92 @@ fn deliver_new(new: &Path, cur: &Path) -> io::Result<()> {
     Ok(())
 }
 
-/// Lists cur/ in delivery order with each message's sizes.
-fn scan_cur(cur: &Path) -> io::Result<Vec<Message>> {
-    let mut messages = Vec::new();
+/// Whether new/ holds a file [`deliver_new`] would move.
+fn has_mail_to_deliver(new: &Path) -> io::Result<bool> {
+    for entry in fs::read_dir(new)? {
+        if regular_file_name(&entry?).is_some() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// What a listing of cur/ found.
+struct CurListing {
+    /// In no particular order.
+    messages: Vec<Message>,
+    /// Every other name not hidden: what Dovecot would count as a message
+    /// but this session leaves out (a symbolic link, a FIFO, a file it
+    /// cannot read). Dovecot gives them UIDs too.
+    left_out: Vec<OsString>,
+}
+
+impl CurListing {
+    /// The unique part of every name found.
+    fn bases(&self) -> Vec<&[u8]> {
+        let messages = self.messages.iter().map(|message| message.file_name.as_os_str());
+        messages.chain(self.left_out.iter().map(OsString::as_os_str)).map(name::unique_part).collect()
+    }
+}
+
+/// Lists cur/ with each message's sizes: from its name, else from `known`
+/// (what the uidlist notes), else by reading the file.
+fn scan_cur(cur: &Path, known: impl Fn(&OsStr) -> SizeFields) -> io::Result<CurListing> {
+    let mut found = CurListing { messages: Vec::new(), left_out: Vec::new() };
     for entry in fs::read_dir(cur)? {
         let entry = entry?;
-        let Some(file_name) = visible_file_name(&entry) else {
+        let Some(file_name) = regular_file_name(&entry) else {
+            let file_name = entry.file_name();
+            if !is_hidden(&file_name) {
+                found.left_out.push(file_name);
+            }
             continue;
         };
-        // Sizes in the name spare reading the file: a login to thousands of
-        // messages opens none of them. RETR checks the file when it opens it.
+        // Sizes in the name (or the uidlist) spare reading the file: a
+        // login to thousands of messages opens none of them. RETR checks
+        // the file when it opens it.
         let fields = name::size_fields(&file_name);
-        let sizes = match (fields.file_size, fields.virtual_size) {
+        let noted = known(&file_name);
+        let sizes = match (fields.file_size.or(noted.file_size), fields.virtual_size.or(noted.virtual_size)) {
             (Some(file_size), Some(size)) => Some((file_size, size)),
+            // The directory knows the file size without reading the file.
+            (None, Some(size)) => entry.metadata().ok().map(|meta| (meta.len(), size)),
             _ => measure_or_skip(&entry.path()),
         };
         let Some((file_size, size)) = sizes else {
+            found.left_out.push(file_name);
             continue;
         };
         let delivered = name::delivery_time(&file_name);
-        messages.push(Message { file_name, delivered, file_size, size, deleted: false });
+        let message = Message { file_name, delivered, file_size, size, uid: 0, uidl: Box::default(), deleted: false };
+        found.messages.push(message);
     }
-    // File names are unique, so an unstable sort gives one order.
-    messages.sort_unstable_by(|a, b| (a.delivered, a.file_name.as_bytes()).cmp(&(b.delivered, b.file_name.as_bytes())));
-    Ok(messages)
+    Ok(found)
+}
+
+/// Every name in `dir` that is not hidden.
+fn visible_names(dir: &Path) -> io::Result<Vec<OsString>> {
+    let mut names = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let file_name = entry?.file_name();
+        if !is_hidden(&file_name) {
+            names.push(file_name);
+        }
+    }
+    Ok(names)
+}
+
+fn is_hidden(file_name: &OsStr) -> bool {
+    file_name.as_bytes().starts_with(b".")
 }
 
 /// The entry's name if it is a regular file that is not hidden. The type
 /// comes from the directory entry (it is not opened): a FIFO, socket,
 /// device, directory or symbolic link is never listed.
-fn visible_file_name(entry: &fs::DirEntry) -> Option<OsString> {
+fn regular_file_name(entry: &fs::DirEntry) -> Option<OsString> {
     let file_name = entry.file_name();
     let is_file = entry.file_type().is_ok_and(|kind| kind.is_file());
-    (is_file && !file_name.as_bytes().starts_with(b".")).then_some(file_name)
+    (is_file && !is_hidden(&file_name)).then_some(file_name)
 }
 
 /// The sizes of the message at `path`, or `None` when it is to be left out

@@ -4,7 +4,9 @@
 //! Dovecot-style `,S=<octets>` (file size) and `,W=<octets>` (size with CRLF
 //! line ends) fields. This module reads those fields, builds the name a
 //! message gets when it moves from new/ to cur/, orders names by delivery
-//! time, and derives the UIDL (RFC 1939 §7) from the unique part.
+//! time (pop3d's order, and the order in which Dovecot gives new mail its
+//! UIDs), and turns an id RFC 1939 §7 does not allow as a UIDL (by default
+//! the unique part) into a legal one.
 //!
 //! A Unix file name is bytes, not text: a name that is not UTF-8 is still a
 //! message, which must be listed, fetched and deleted like any other. So
@@ -57,6 +59,59 @@ pub fn name_in_cur(new_name: &OsStr, file_size: u64, virtual_size: u64) -> OsStr
     OsString::from_vec(name)
 }
 
+/// The name Dovecot gives a file from new/ in cur/: the same name, with an
+/// empty `:2,` flag list when it has no info suffix yet. The unique part
+/// stays as it is, so a message `dovecot-uidlist` already lists under it
+/// keeps its UID.
+pub fn dovecot_name_in_cur(new_name: &OsStr) -> OsString {
+    let mut name = new_name.to_os_string();
+    if !new_name.as_bytes().contains(&b':') {
+        name.push(":2,");
+    }
+    name
+}
+
+/// The order in which Dovecot gives new messages their UIDs, from
+/// `maildir_filename_sort_cmp()` (maildir-filename.c): by the leading
+/// seconds, then by the microseconds of an `M<usecs>` in the part after
+/// them when both names have one, then by the rest of the unique part,
+/// octet by octet as C's signed `char` compares them.
+pub fn dovecot_order(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+    let ((secs_a, rest_a), (secs_b, rest_b)) = (leading_seconds(a), leading_seconds(b));
+    secs_a
+        .cmp(&secs_b)
+        .then_with(|| match (dovecot_usecs(rest_a), dovecot_usecs(rest_b)) {
+            (Some(a), Some(b)) => a.cmp(&b),
+            _ => std::cmp::Ordering::Equal,
+        })
+        .then_with(|| {
+            let base = |rest: &[u8]| -> Vec<i8> { rest.iter().take_while(|&&b| b != b':').map(|&b| b as i8).collect() };
+            base(rest_a).cmp(&base(rest_b))
+        })
+}
+
+/// The number the leading digits of a name spell (wrapping, as C's
+/// `time_t` arithmetic would), and what follows them.
+fn leading_seconds(name: &[u8]) -> (u64, &[u8]) {
+    let digits = name.iter().take_while(|b| b.is_ascii_digit()).count();
+    (leading_digits(&name[..digits]), &name[digits..])
+}
+
+fn leading_digits(digits: &[u8]) -> u64 {
+    digits
+        .iter()
+        .take_while(|b| b.is_ascii_digit())
+        .fold(0, |n, d| n.wrapping_mul(10).wrapping_add(u64::from(d - b'0')))
+}
+
+/// The microseconds in `.<uniqueness>.<host>` after a name's seconds: the
+/// digits after the first `M` of the uniqueness part.
+fn dovecot_usecs(rest: &[u8]) -> Option<u64> {
+    let uniqueness = rest.strip_prefix(b".")?;
+    let uniqueness = &uniqueness[..uniqueness.iter().position(|&b| b == b'.' || b == b':').unwrap_or(uniqueness.len())];
+    Some(leading_digits(&uniqueness[uniqueness.iter().position(|&b| b == b'M')? + 1..]))
+}
+
 /// When a message was delivered, from the leading seconds-since-epoch of
 /// its file name. Messages are ordered by this as a number (so 999999999
 /// comes before 1000000000), then by the bytes of the whole name.
@@ -74,17 +129,17 @@ fn decimal(digits: &[u8]) -> Option<u64> {
 /// RFC 1939 §7: a unique-id is 1 to 70 characters in 0x21-0x7E.
 const MAX_UIDL_LEN: usize = 70;
 
-/// The UIDL of a message: the unique part of its name when that is a legal
-/// unique-id, otherwise a stable hash of its bytes (the same name always
-/// maps to the same id, across sessions and restarts, UTF-8 or not).
-pub fn uidl(file_name: &OsStr) -> String {
-    let unique = unique_part(file_name);
-    let legal = (1..=MAX_UIDL_LEN).contains(&unique.len()) && unique.iter().all(|b| (0x21..=0x7e).contains(b));
+/// The UIDL of a message whose `--uidl-format` gave `id` (by default the
+/// unique part of its name): `id` itself when it is a legal unique-id,
+/// otherwise a stable hash of its bytes (the same id always maps to the
+/// same UIDL, across sessions and restarts, UTF-8 or not).
+pub fn legal_uidl(id: &[u8]) -> String {
+    let legal = (1..=MAX_UIDL_LEN).contains(&id.len()) && id.iter().all(|b| (0x21..=0x7e).contains(b));
     if legal {
         // Printable ASCII, so each byte is one char.
-        unique.iter().copied().map(char::from).collect()
+        id.iter().copied().map(char::from).collect()
     } else {
-        format!("H{:016x}{:016x}", fnv1a(unique, 0xcbf2_9ce4_8422_2325), fnv1a(unique, 0x6c62_272e_07bb_0142))
+        format!("H{:016x}{:016x}", fnv1a(id, 0xcbf2_9ce4_8422_2325), fnv1a(id, 0x6c62_272e_07bb_0142))
     }
 }
 
@@ -120,12 +175,53 @@ mod tests {
     }
 
     #[test]
+    fn dovecot_keeps_the_unique_part_when_it_moves_a_file() {
+        assert_eq!(dovecot_name_in_cur(name(b"17.a.host")), "17.a.host:2,");
+        assert_eq!(dovecot_name_in_cur(name(b"17.a.host,S=5:2,S")), "17.a.host,S=5:2,S");
+        assert_eq!(dovecot_name_in_cur(name(b"17.\xff")), name(b"17.\xff:2,"));
+    }
+
+    #[test]
+    fn new_mail_is_ordered_as_dovecot_numbers_it() {
+        let mut names: Vec<&[u8]> = vec![
+            b"1700000001.M5P1.host",
+            b"1700000000.M20P1.host",
+            b"1700000000.M3P9.host",
+            b"1700000000.X.host",
+            b"1500000000.Q.host",
+            b"999999999.z",
+            b"1700000000.\xff.host",
+            b"notime",
+        ];
+        names.sort_by(|a, b| dovecot_order(a, b));
+        let expected: [&[u8]; 8] = [
+            b"notime",
+            b"999999999.z",
+            b"1500000000.Q.host",
+            // Microseconds only count when both names have them; a byte
+            // over 0x7f is a negative C char, before any ASCII.
+            b"1700000000.\xff.host",
+            b"1700000000.M3P9.host",
+            b"1700000000.M20P1.host",
+            b"1700000000.X.host",
+            b"1700000001.M5P1.host",
+        ];
+        assert_eq!(names, expected);
+        assert_eq!(dovecot_order(b"5.a:2,S", b"5.a:2,"), std::cmp::Ordering::Equal, "flags are not compared");
+    }
+
+    #[test]
     fn delivery_key_compares_timestamps_numerically() {
         let mut names = vec![name(b"1000000000.b"), name(b"999999999.z"), name(b"1000000000.a"), name(b"notime")];
         names.push(name(b"999999999.\xff"));
         names.sort_by_key(|name| (delivery_time(name), name.as_bytes()));
         let sorted = [&b"notime"[..], b"999999999.z", b"999999999.\xff", b"1000000000.a", b"1000000000.b"];
         assert_eq!(names, sorted.map(name));
+    }
+
+    /// The default UIDL: the unique part, made legal.
+    fn uidl(file_name: &OsStr) -> String {
+        legal_uidl(unique_part(file_name))
     }
 
     #[test]

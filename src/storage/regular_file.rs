@@ -1,4 +1,6 @@
-//! The one way storage opens a file it reads: message files and the lock.
+//! The one way storage opens a file it reads (message files, the locks,
+//! Dovecot's `dovecot-uidlist`) or appends to, and the one way it creates a
+//! file in a Maildir that other mail programs read too.
 //!
 //! Whoever can write into a Maildir (the user with a shell account, a
 //! delivery agent, another mail client) can put anything at a message's
@@ -31,15 +33,43 @@ use std::path::Path;
 /// there; a socket fails there too), or [`NotRegularFile`] for a symbolic
 /// link, FIFO, device or directory.
 pub fn open(path: &Path) -> io::Result<File> {
-    let file = OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(path).map_err(
-        |error| match error.raw_os_error() {
+    open_with(OpenOptions::new().read(true), path)
+}
+
+/// Opens `path` for appending, on the same terms as [`open`]: a symbolic
+/// link planted at the name must not make the server write elsewhere.
+pub fn open_to_append(path: &Path) -> io::Result<File> {
+    open_with(OpenOptions::new().append(true), path)
+}
+
+fn open_with(options: &mut OpenOptions, path: &Path) -> io::Result<File> {
+    let file = options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(path).map_err(|error| {
+        match error.raw_os_error() {
             // What O_NOFOLLOW answers for a symbolic link.
             Some(libc::ELOOP) => NotRegularFile.into(),
             _ => error,
-        },
-    )?;
+        }
+    })?;
     if !file.metadata()?.is_file() {
         return Err(NotRegularFile.into());
+    }
+    Ok(file)
+}
+
+/// Creates the file `path`, which must not exist (`O_EXCL`, which never
+/// follows a symbolic link), for writing, as a file of the Maildir whose
+/// root's metadata is `maildir`: its mode is the root's without the execute
+/// bits (Dovecot's rule for the files it creates), and a server running as
+/// root gives it the root's owner and group, so that the user's other mail
+/// programs (Dovecot runs as the mail user) can read and replace it.
+pub fn create_in_maildir(path: &Path, maildir: &std::fs::Metadata) -> io::Result<File> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let mode = maildir.permissions().mode() & 0o666;
+    let file = OpenOptions::new().write(true).create_new(true).mode(mode).custom_flags(libc::O_NOFOLLOW).open(path)?;
+    // Exactly that mode, whatever the umask.
+    file.set_permissions(std::fs::Permissions::from_mode(mode))?;
+    if rustix::process::geteuid().is_root() {
+        std::os::unix::fs::fchown(&file, Some(maildir.uid()), Some(maildir.gid()))?;
     }
     Ok(file)
 }

@@ -636,3 +636,4 @@ pub fn set_age(path: &Path, age: Duration) {
     let file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path).unwrap();
     file.set_modified(std::time::SystemTime::now() - age).unwrap();
 }
+pub mod dovecot;
