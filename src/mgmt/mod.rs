@@ -66,10 +66,11 @@ pub const MAX_ADMIN_SESSIONS: usize = 4;
 pub const MAX_WAITING_LOGINS: usize = 4;
 
 /// Every MGMT connection, logged in or not, and so every MGMT thread: the
-/// two kinds of slot, and as many again for displaced connections that are
-/// still closing. This bounds what a flood of connections to the MGMT port
-/// can cost; it is never reached otherwise.
-pub const MAX_MGMT_CONNECTIONS: usize = MAX_ADMIN_SESSIONS + 2 * MAX_WAITING_LOGINS;
+/// two kinds of slot, and room for displaced connections still closing.
+/// Those close within milliseconds, or at the next displacement a second
+/// later when stuck (see [`slots::STUCK_AFTER`]), so this is reached only
+/// in a flood of connections to the MGMT port, and bounds what one costs.
+pub const MAX_MGMT_CONNECTIONS: usize = 32;
 
 /// How long a connection has, from connect, to log in (TLS handshake
 /// included), however many lines it sends meanwhile: as long as a POP3

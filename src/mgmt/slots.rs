@@ -31,22 +31,30 @@
 //! session, blocked reading, wakes at once, sees that its slot is gone, and
 //! writes its own `-ERR` (in clear or under TLS, never in the middle of
 //! another reply). A displaced session that is instead stuck writing to a
-//! client that does not read has both halves shut at the next
-//! displacement, so displaced sessions never pile up.
+//! client that does not read is still there [`STUCK_AFTER`] later; the
+//! next displacement after that shuts both halves, which fails the write,
+//! so displaced sessions never pile up.
 //!
-//! Everything is under one lock, held only for a few list operations and
-//! never across I/O, so moving from a login slot to an admin slot is one
+//! Everything is under one lock, held only for a few list operations (and
+//! `shutdown` calls, which never block), never across a read or a write on
+//! a socket; so moving from a login slot to an admin slot is one
 //! step: a connection is never displaced after it has logged in, and never
 //! logs in after it has been displaced.
 
 use std::collections::VecDeque;
 use std::net::{Shutdown as Halves, TcpStream};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
 use super::error::MgmtError;
 use super::{MAX_ADMIN_SESSIONS, MAX_WAITING_LOGINS};
+
+/// A displaced session wakes, writes its `-ERR` and ends within
+/// milliseconds; one still waiting this long after is stuck writing to a
+/// client that does not read.
+pub const STUCK_AFTER: Duration = Duration::from_secs(1);
 
 /// The slots of every MGMT connection: admins logged in, and connections
 /// waiting to log in.
@@ -74,7 +82,14 @@ struct Guest {
     peer: String,
     /// A second handle on the session's socket, to wake it if displaced.
     socket: Arc<TcpStream>,
-    displaced: bool,
+    /// When a newer connection took its place, if one has.
+    displaced_at: Option<Instant>,
+}
+
+impl Guest {
+    fn is_displaced(&self) -> bool {
+        self.displaced_at.is_some()
+    }
 }
 
 impl MgmtSlots {
@@ -87,12 +102,12 @@ impl MgmtSlots {
     /// oldest connection still waiting to log in if every slot is taken.
     pub fn enter(&self, socket: &Arc<TcpStream>, peer: &str) -> LoginSlot<'_> {
         let mut room = self.room.lock();
-        if room.waiting.iter().filter(|guest| !guest.displaced).count() >= MAX_WAITING_LOGINS {
+        if room.waiting.iter().filter(|guest| !guest.is_displaced()).count() >= MAX_WAITING_LOGINS {
             room.displace_oldest(peer);
         }
         let id = room.next_id;
         room.next_id += 1;
-        room.waiting.push_back(Guest { id, peer: peer.to_owned(), socket: Arc::clone(socket), displaced: false });
+        room.waiting.push_back(Guest { id, peer: peer.to_owned(), socket: Arc::clone(socket), displaced_at: None });
         LoginSlot { slots: self, id }
     }
 }
@@ -100,13 +115,14 @@ impl MgmtSlots {
 impl Room {
     /// Wakes the oldest connection waiting to log in so that it closes.
     fn displace_oldest(&mut self, newcomer: &str) {
-        for stuck in self.waiting.iter().filter(|guest| guest.displaced) {
-            // Displaced at an earlier call and still here: stuck writing to
-            // a client that does not read. Closing it fails that write.
-            let _ = stuck.socket.shutdown(Halves::Both);
+        let now = Instant::now();
+        let stuck = |guest: &&Guest| guest.displaced_at.is_some_and(|at| now.duration_since(at) >= STUCK_AFTER);
+        for guest in self.waiting.iter().filter(stuck) {
+            // Closing both halves fails the write it is stuck in.
+            let _ = guest.socket.shutdown(Halves::Both);
         }
-        if let Some(oldest) = self.waiting.iter_mut().find(|guest| !guest.displaced) {
-            oldest.displaced = true;
+        if let Some(oldest) = self.waiting.iter_mut().find(|guest| !guest.is_displaced()) {
+            oldest.displaced_at = Some(now);
             // An error means the client is gone already; it will close anyway.
             let _ = oldest.socket.shutdown(Halves::Read);
             log::warn!(
@@ -135,7 +151,7 @@ impl<'a> LoginSlot<'a> {
     /// say so and close, acting on nothing more it has read.
     pub fn is_displaced(&self) -> bool {
         let room = self.slots.room.lock();
-        room.position(self.id).is_some_and(|index| room.waiting[index].displaced)
+        room.position(self.id).is_some_and(|index| room.waiting[index].is_displaced())
     }
 
     /// Trades this place for an admin slot, once the password is right.
@@ -147,7 +163,7 @@ impl<'a> LoginSlot<'a> {
     pub fn log_in(&self) -> Result<AdminSlot<'a>, MgmtError> {
         let mut room = self.slots.room.lock();
         let index = room.position(self.id).ok_or(MgmtError::LoginSlotLost)?;
-        if room.waiting[index].displaced {
+        if room.waiting[index].is_displaced() {
             return Err(MgmtError::LoginSlotLost);
         }
         if room.logged_in >= MAX_ADMIN_SESSIONS {
@@ -198,7 +214,7 @@ mod tests {
 
     /// True if a read on `socket` returns end-of-file at once.
     fn reads_eof(socket: &TcpStream) -> bool {
-        socket.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+        socket.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         matches!((&mut &*socket).read(&mut [0u8; 1]), Ok(0))
     }
 
@@ -241,16 +257,23 @@ mod tests {
     }
 
     #[test]
-    fn a_displaced_session_still_around_at_the_next_displacement_is_closed() {
+    fn a_displaced_session_still_around_later_is_closed_at_the_next_displacement() {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let slots = MgmtSlots::default();
         let (first, mut first_client) = connection(&listener);
         let _first = slots.enter(&first, "first");
-        let others: Vec<_> = (0..MAX_WAITING_LOGINS + 1).map(|_| connection(&listener)).collect();
-        let _entered: Vec<_> = others.iter().map(|(server, _)| slots.enter(server, "other")).collect();
-        // The first was displaced by the first newcomer (read half only) and
-        // then closed entirely by the second: its client sees end-of-file.
-        first_client.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+        let others: Vec<_> = (0..MAX_WAITING_LOGINS + 2).map(|_| connection(&listener)).collect();
+        let mut entered: Vec<_> = others[..=MAX_WAITING_LOGINS].iter().map(|(s, _)| slots.enter(s, "other")).collect();
+        // Displaced (read half only) when the fifth entered, and left alone
+        // by the displacement that followed at once: its session may not
+        // have had the time to write its -ERR yet.
+        first_client.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+        assert!(first_client.read(&mut [0u8; 1]).is_err(), "closed before it could say why");
+        std::thread::sleep(STUCK_AFTER + Duration::from_millis(100));
+        entered.push(slots.enter(&others[MAX_WAITING_LOGINS + 1].0, "late"));
+        // Still here after STUCK_AFTER: closed entirely, its client sees
+        // end-of-file.
+        first_client.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         assert!(matches!(first_client.read(&mut [0u8; 1]), Ok(0)));
     }
 
