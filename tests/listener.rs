@@ -73,7 +73,10 @@ fn each_cap_refuses_with_its_own_line_and_log() {
     for (args, port, fill, reply, log) in cases {
         let server = TestServer::start_with(args);
         let addr = port.of(&server);
-        let _open: Vec<Client> = (0..fill).map(|_| Client::connect(addr)).collect();
+        // MGMT's slots are for logged-in admins: connections that never log
+        // in do not fill them.
+        let fill_one = || if let Port::Mgmt = port { server.admin() } else { Client::connect(addr) };
+        let _open: Vec<Client> = (0..fill).map(|_| fill_one()).collect();
         let mut refused = Client::connect_raw(addr);
         assert_eq!(refused.line(), reply, "{args:?}");
         assert!(refused.is_closed(), "{args:?}");
@@ -97,12 +100,20 @@ fn implicit_tls_listeners_refuse_by_closing_alone() {
     assert_closed_without_a_word(&mut refused, "POP3S over the cap");
     server.wait_for_log(&format!("refused {}: too many connections, try again later", peer(&refused)));
 
-    // Each admin slot is taken at accept, before any handshake.
-    let _admins: Vec<Client> = (0..4).map(|_| Client::connect_raw(Port::Mgmt.of(&server))).collect();
-    server.wait_for_log_count("MGMT connection from", 4);
-    let mut refused = Client::connect_raw(Port::Mgmt.of(&server));
-    assert_closed_without_a_word(&mut refused, "MGMT over TLS over the cap");
-    server.wait_for_log(&format!("MGMT refused {}: 4 admin sessions already open", peer(&refused)));
+    // Every admin slot taken by a logged-in admin: four admin_monitors over
+    // TLS, each in the middle of a pause of POP3.
+    let ca = certificate.cert.display().to_string();
+    let monitor = ["--tls", "--ca-file", ca.as_str(), "1.0", "admin", "admin", "-TIMEOUT", "5"];
+    std::thread::scope(|scope| {
+        let admins: Vec<_> = (0..4).map(|_| scope.spawn(|| server.admin_monitor(&monitor))).collect();
+        server.wait_for_log_count("admin logged in", 4);
+        let mut refused = Client::connect_raw(Port::Mgmt.of(&server));
+        assert_closed_without_a_word(&mut refused, "MGMT over TLS over the cap");
+        server.wait_for_log(&format!("MGMT refused {}: 4 admin sessions already open", peer(&refused)));
+        for admin in admins {
+            assert_eq!(admin.join().unwrap().status, 0);
+        }
+    });
 }
 
 /// MGMT's cap and POP3's are apart: admins are served while POP3 is full,
@@ -114,7 +125,7 @@ fn mgmt_and_pop3_caps_are_apart() {
     let mut admin = server.admin();
     assert_eq!(admin.command("LIVE_CONNEC"), "+OK LIVE_CONNEC");
     assert_eq!(admin.data_lines(), ["LIVE CONNECTIONS: 1"]);
-    let _admins: Vec<Client> = (0..3).map(|_| server.mgmt()).collect();
+    let _admins: Vec<Client> = (0..3).map(|_| server.admin()).collect();
     assert!(pop3.command("QUIT").starts_with("+OK"));
     assert!(pop3.is_closed());
     server.wait_for_closed_sessions(1);

@@ -311,11 +311,11 @@ fn added_users_log_in_and_deleted_users_cannot() {
     assert_eq!(admin.data_lines(), ["USER COUNT: 3", "USER LIST:", "admin", "bob", "carol"]);
 }
 
-/// A fifth admin connection is refused while four are open.
+/// A fifth admin connection is refused while four admins are logged in.
 #[test]
 fn admin_sessions_are_bounded() {
     let server = TestServer::start();
-    let open: Vec<Client> = (0..4).map(|_| server.mgmt()).collect();
+    let open: Vec<Client> = (0..4).map(|_| server.admin()).collect();
     let mut fifth = Client::connect_raw(server.mgmt_addr());
     assert!(fifth.line().starts_with("-ERR [SYS/TEMP]"));
     assert!(fifth.is_closed());

@@ -11,8 +11,10 @@ use std::io;
 
 use super::command::MgmtCommandError;
 use super::protocol::MAX_PAUSE_SECS;
+use super::TOO_MANY_ADMINS;
 use crate::accounts::users::UserTableError;
 use crate::wire::line::MAX_LINE_OCTETS;
+use crate::wire::reply::ResponseCode;
 
 /// A refused command, or a connection that broke while answering one.
 #[derive(Debug)]
@@ -33,6 +35,12 @@ pub enum MgmtError {
         limit: u64,
     },
     PauseOutOfRange,
+    /// A newer connection took this one's login slot (see
+    /// [`super::slots`]); the connection is closed.
+    LoginSlotLost,
+    /// Every admin slot is taken by a logged-in admin; the connection is
+    /// closed.
+    TooManyAdmins,
     /// The change is live but the users file could not be rewritten.
     NotSaved(io::Error),
     /// The reply could not be written: the connection is broken and no
@@ -56,6 +64,9 @@ impl fmt::Display for MgmtError {
             }
             MgmtError::MaxUsersTooLarge { limit } => write!(f, "MAX USERS MUST BE AT MOST {limit}"),
             MgmtError::PauseOutOfRange => write!(f, "TIMEOUT MUST BE 1-{MAX_PAUSE_SECS} SECONDS"),
+            // RFC 3206 §4: temporary, the admin may connect again at once.
+            MgmtError::LoginSlotLost => write!(f, "{} LOGIN SLOT TAKEN BY A NEWER CONNECTION", ResponseCode::SysTemp),
+            MgmtError::TooManyAdmins => write!(f, "{} {TOO_MANY_ADMINS}", ResponseCode::SysTemp),
             MgmtError::NotSaved(error) => {
                 write!(f, "CHANGE APPLIED BUT USERS FILE NOT SAVED: {error}")
             }
@@ -72,6 +83,14 @@ fn user_table_reply(error: UserTableError) -> &'static str {
         UserTableError::NotFound => "USER NOT FOUND",
         UserTableError::AdminCannotBeDeleted => "ADMIN CANNOT BE DELETED",
         UserTableError::BelowCurrentCount => "MAX USERS BELOW CURRENT USER COUNT",
+    }
+}
+
+impl MgmtError {
+    /// True if the connection cannot go on after this refusal: it holds no
+    /// slot any more, or can never get one.
+    pub fn ends_connection(&self) -> bool {
+        matches!(self, MgmtError::LoginSlotLost | MgmtError::TooManyAdmins)
     }
 }
 

@@ -4,8 +4,14 @@
 //! The listener has its own accept thread and gives each admin connection
 //! its own thread, apart from the POP3 pool: a pause of POP3 or a delayed
 //! failed login blocks only the admin who caused it, and MGMT keeps
-//! answering while POP3 is paused. Only a few admins may be connected at
-//! once; one more gets `-ERR [SYS/TEMP]` and is closed.
+//! answering while POP3 is paused.
+//!
+//! Only a few admins may be logged in at once; while all of them are, one
+//! more connection gets `-ERR [SYS/TEMP]` and is closed. Connections not
+//! yet logged in have slots of their own, and only [`LOGIN_TIMEOUT`] to
+//! log in, so that connections which never log in (anyone on the host can
+//! open them) cannot lock the administrator out: when those slots are
+//! full, a newcomer takes the place of the oldest (see [`slots`] for why).
 //!
 //! The wire part, pure and shared with the client:
 //! - [`verbs`]: the one table of verbs, from which [`verbs::MgmtVerb`] and
@@ -17,6 +23,7 @@
 //! - [`connection`]: [`connection::serve`], the connection loop, the only
 //!   MGMT code that touches the socket.
 //! - [`session`]: one admin, AUTH then ACTIVE, and the one dispatch.
+//! - [`slots`]: who may hold a connection, logged in or logging in.
 //! - [`handlers`]: the commands, by family: queries, settings, users.
 //! - [`error`]: why a command was refused, as `-ERR` text.
 //!
@@ -32,6 +39,7 @@ pub mod error;
 pub mod handlers;
 pub mod protocol;
 pub mod session;
+pub mod slots;
 pub mod verbs;
 
 use std::io;
@@ -46,11 +54,31 @@ use crate::accounts::users_file::UsersFile;
 use crate::net::listener::{AcceptThread, ConnectionRefusal, Listener, Service, SESSION_STACK_SIZE};
 use crate::shared::connections::{ConnectionLimit, ConnectionPermit};
 use crate::shared::Shared;
+use slots::MgmtSlots;
 
-/// Admin connections served at once. Administration is rare and each
-/// connection costs a thread; a handful is plenty and bounds the damage a
-/// flood of connections to the MGMT port can do.
+/// Admins logged in at once. Administration is rare and each connection
+/// costs a thread; a handful is plenty.
 pub const MAX_ADMIN_SESSIONS: usize = 4;
+
+/// Connections not yet logged in, on slots of their own: a real admin logs
+/// in within milliseconds, so a few are plenty, and a newcomer takes the
+/// place of the oldest (see [`slots`]).
+pub const MAX_WAITING_LOGINS: usize = 4;
+
+/// Every MGMT connection, logged in or not, and so every MGMT thread: the
+/// two kinds of slot, and room for displaced connections still closing.
+/// Those close within milliseconds, or at the next displacement a second
+/// later when stuck (see [`slots::STUCK_AFTER`]), so this is reached only
+/// in a flood of connections to the MGMT port, and bounds what one costs.
+pub const MAX_MGMT_CONNECTIONS: usize = 32;
+
+/// How long a connection has, from connect, to log in (TLS handshake
+/// included), however many lines it sends meanwhile: as long as a POP3
+/// client's, far below the idle timeout.
+pub const LOGIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The refusal while every admin slot is taken, after `-ERR [SYS/TEMP]`.
+pub const TOO_MANY_ADMINS: &str = "TOO MANY ADMIN SESSIONS";
 
 /// How long a failed MGMT login waits before its `-ERR`, to slow down
 /// password guessing (RFC 1939 §13 suggests the same for POP3).
@@ -69,6 +97,11 @@ pub struct Context {
     /// handshake (implicit TLS, as POP3S does) and nothing, not even the
     /// greeting, is sent in clear; `None` keeps MGMT in clear.
     pub tls: Option<Arc<ServerConfig>>,
+    /// How long a connection has to log in; [`LOGIN_TIMEOUT`] unless the
+    /// tests shorten it.
+    pub login_timeout: Duration,
+    /// The slots of logged-in admins and of connections logging in.
+    pub slots: MgmtSlots,
 }
 
 /// The MGMT side of a server, bound but not yet accepting.
@@ -78,7 +111,8 @@ pub struct MgmtServer {
 }
 
 impl MgmtServer {
-    /// Binds `addr`; with `tls`, admins must speak TLS from the first byte.
+    /// Binds `addr`; with `tls`, admins must speak TLS from the first byte;
+    /// each connection has `login_timeout` to log in.
     ///
     /// # Errors
     /// The address cannot be bound (in use, not local, no rights).
@@ -87,12 +121,20 @@ impl MgmtServer {
         shared: Arc<Shared>,
         users_file: Option<UsersFile>,
         tls: Option<Arc<ServerConfig>>,
+        login_timeout: Duration,
     ) -> io::Result<Self> {
         let listener = Listener::bind(addr, tls.is_some())
             .map_err(|error| io::Error::new(error.kind(), format!("cannot listen on {addr} for MGMT: {error}")))?;
-        let context = Arc::new(Context { shared, users_file, login_delay: LOGIN_FAILURE_DELAY, tls });
-        let sessions = Arc::new(ConnectionLimit::new(MAX_ADMIN_SESSIONS, MAX_ADMIN_SESSIONS, None));
-        Ok(Self { listener, admins: AdminThreads { context, sessions } })
+        let context = Arc::new(Context {
+            shared,
+            users_file,
+            login_delay: LOGIN_FAILURE_DELAY,
+            tls,
+            login_timeout,
+            slots: MgmtSlots::default(),
+        });
+        let connections = Arc::new(ConnectionLimit::new(MAX_MGMT_CONNECTIONS, MAX_MGMT_CONNECTIONS, None));
+        Ok(Self { listener, admins: AdminThreads { context, connections } })
     }
 
     /// The address actually bound (port 0 becomes the chosen port).
@@ -117,17 +159,26 @@ impl MgmtServer {
 /// pool, so that MGMT answers while POP3 is paused or full.
 struct AdminThreads {
     context: Arc<Context>,
-    /// Admin session slots; a permit is held for each open connection.
-    sessions: Arc<ConnectionLimit>,
+    /// One permit per open connection, whatever its slot: the bound on
+    /// MGMT threads, [`MAX_MGMT_CONNECTIONS`].
+    connections: Arc<ConnectionLimit>,
 }
 
 impl Service for AdminThreads {
     const LOG_PREFIX: &'static str = "MGMT ";
 
     fn admit(&mut self, peer: SocketAddr) -> Result<ConnectionPermit, ConnectionRefusal> {
-        self.sessions.try_acquire(peer.ip()).map_err(|_| ConnectionRefusal {
-            reply: "TOO MANY ADMIN SESSIONS",
-            reason: format!("{MAX_ADMIN_SESSIONS} admin sessions already open"),
+        // Nobody could log in now, so a newcomer is refused at once rather
+        // than given a login slot.
+        if self.context.slots.admins_full() {
+            return Err(ConnectionRefusal {
+                reply: TOO_MANY_ADMINS,
+                reason: format!("{MAX_ADMIN_SESSIONS} admin sessions already open"),
+            });
+        }
+        self.connections.try_acquire(peer.ip()).map_err(|_| ConnectionRefusal {
+            reply: TOO_MANY_ADMINS,
+            reason: format!("{MAX_MGMT_CONNECTIONS} MGMT connections already open"),
         })
     }
 

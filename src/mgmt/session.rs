@@ -6,15 +6,19 @@
 //! Logging in is its own business, since it changes the state and counts
 //! failures; every other command goes to a handler in
 //! [`super::handlers`]. Every refusal becomes one `-ERR` line, and the
-//! connection stays open except after [`MAX_LOGIN_FAILURES`] failed logins.
+//! connection stays open except after [`MAX_LOGIN_FAILURES`] failed logins
+//! or when it has no slot to go on with (see [`super::slots`]): a session
+//! logging in holds a login slot, and trades it for an admin slot only when
+//! the password is right.
 
 use std::io::{self, Write};
 
 use super::command;
 use super::error::MgmtError;
 use super::handlers::{queries, settings, users, MgmtRequest};
+use super::slots::{AdminSlot, LoginSlot};
 use super::verbs::{MgmtCommand, MgmtVerb};
-use super::Context;
+use super::{Context, MAX_ADMIN_SESSIONS};
 use crate::accounts::users::Password;
 use crate::wire::line::LineRead;
 use crate::wire::reply::{self, Failure};
@@ -29,17 +33,22 @@ pub enum MgmtFlow {
     Close,
 }
 
-/// Where an admin is in the protocol.
+/// Where an admin is in the protocol, and the slot that goes with it.
 #[derive(Debug)]
-pub enum MgmtState {
+pub enum MgmtState<'a> {
     /// Not logged in: only logging in, the capability list and quitting work.
     Auth {
         /// The name given, waiting for its password.
         user: Option<String>,
         failures: u32,
+        /// This connection's place among those logging in.
+        slot: LoginSlot<'a>,
     },
     /// Logged in as the admin: every command but the two of logging in works.
-    Active,
+    Active {
+        /// Held until the connection ends; nobody can take it away.
+        slot: AdminSlot<'a>,
+    },
 }
 
 /// One admin connection's state, apart from its socket.
@@ -47,16 +56,28 @@ pub struct MgmtSession<'a> {
     context: &'a Context,
     /// For log lines only.
     peer: String,
-    state: MgmtState,
+    state: MgmtState<'a>,
 }
 
 impl<'a> MgmtSession<'a> {
-    pub fn new(context: &'a Context, peer: String) -> Self {
-        Self { context, peer, state: MgmtState::Auth { user: None, failures: 0 } }
+    /// A session not yet logged in, on the login `slot` its connection got.
+    pub fn new(context: &'a Context, peer: String, slot: LoginSlot<'a>) -> Self {
+        Self { context, peer, state: MgmtState::Auth { user: None, failures: 0, slot } }
     }
 
     pub fn is_authenticated(&self) -> bool {
-        matches!(self.state, MgmtState::Active)
+        matches!(self.state, MgmtState::Active { .. })
+    }
+
+    /// True if a newer connection took this session's login slot; the
+    /// connection must then say so and close.
+    pub fn lost_login_slot(&self) -> bool {
+        matches!(&self.state, MgmtState::Auth { slot, .. } if slot.is_displaced())
+    }
+
+    /// Where the admin connected from, for the connection's log lines.
+    pub fn peer(&self) -> &str {
+        &self.peer
     }
 
     /// Answers one framed line (or the news that it was too long).
@@ -75,13 +96,17 @@ impl<'a> MgmtSession<'a> {
             Err(MgmtError::Io(error)) => Err(error),
             Err(error) => {
                 Failure::new(error.to_string()).write_to(out)?;
-                Ok(self.after_failure())
+                Ok(self.after_failure(&error))
             }
         }
     }
 
-    /// Closes the connection once too many logins have failed.
-    fn after_failure(&self) -> MgmtFlow {
+    /// Closes the connection once too many logins have failed, or when
+    /// `error` leaves it without a slot.
+    fn after_failure(&self, error: &MgmtError) -> MgmtFlow {
+        if error.ends_connection() {
+            return MgmtFlow::Close;
+        }
         match self.state {
             MgmtState::Auth { failures, .. } if failures >= MAX_LOGIN_FAILURES => {
                 log::warn!("MGMT {}: {failures} failed logins, closing", self.peer);
@@ -134,11 +159,18 @@ impl<'a> MgmtSession<'a> {
 
     /// Checks the name and password; a failure is counted and answered
     /// late, on this admin's thread only, to slow down password guessing.
+    ///
+    /// While every admin slot is taken, the login is refused before the
+    /// password is even looked at, so the refusal says nothing about it.
     fn log_in(&mut self, password: &Password, verb: MgmtVerb, out: &mut impl Write) -> Result<(), MgmtError> {
-        let MgmtState::Auth { user, failures } = &mut self.state else {
+        let MgmtState::Auth { user, failures, slot } = &mut self.state else {
             return Err(MgmtError::AlreadyAuthenticated);
         };
         let name = user.take().ok_or(MgmtError::UserFirst)?;
+        if self.context.slots.admins_full() {
+            log::warn!("MGMT refused {} at login: {MAX_ADMIN_SESSIONS} admin sessions already open", self.peer);
+            return Err(MgmtError::TooManyAdmins);
+        }
         if !self.context.shared.users.authenticate_admin(&name, password.expose()) {
             *failures += 1;
             log::warn!("MGMT {}: failed login", self.peer);
@@ -146,7 +178,10 @@ impl<'a> MgmtSession<'a> {
             std::thread::sleep(self.context.login_delay);
             return Err(MgmtError::AuthenticationFailed);
         }
-        self.state = MgmtState::Active;
+        // Fails only if the slot was lost, or the last admin slot taken,
+        // while the password was being checked.
+        let admin_slot = slot.log_in()?;
+        self.state = MgmtState::Active { slot: admin_slot };
         log::info!("MGMT {}: admin logged in", self.peer);
         Ok(reply::ok(out, verb)?)
     }
@@ -154,11 +189,14 @@ impl<'a> MgmtSession<'a> {
 
 #[cfg(test)]
 mod tests {
+    use std::net::{TcpListener, TcpStream};
     use std::sync::Arc;
     use std::time::Duration;
 
     use super::*;
     use crate::accounts::users::{Credentials, UserTable};
+    use crate::mgmt::slots::MgmtSlots;
+    use crate::mgmt::MAX_WAITING_LOGINS;
     use crate::net::tls::PlaintextAuth;
     use crate::shared::connections::ConnectionLimit;
     use crate::shared::limits::SessionLimits;
@@ -176,7 +214,23 @@ mod tests {
             None,
             PlaintextAuth::LoopbackOnly,
         );
-        Context { shared: Arc::new(shared), users_file: None, login_delay: Duration::ZERO, tls: None }
+        Context {
+            shared: Arc::new(shared),
+            users_file: None,
+            login_delay: Duration::ZERO,
+            tls: None,
+            login_timeout: crate::mgmt::LOGIN_TIMEOUT,
+            slots: MgmtSlots::default(),
+        }
+    }
+
+    /// A session as a new connection starts it: on a login slot, which
+    /// keeps a handle on a real loopback socket to wake it if displaced.
+    fn new_session(context: &Context) -> MgmtSession<'_> {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let _client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        MgmtSession::new(context, "test".into(), context.slots.enter(&Arc::new(server), "test"))
     }
 
     /// Feeds `lines` to a session and returns everything it wrote.
@@ -189,7 +243,7 @@ mod tests {
     }
 
     fn logged_in(context: &Context) -> MgmtSession<'_> {
-        let mut session = MgmtSession::new(context, "test".into());
+        let mut session = new_session(context);
         assert_eq!(replies_to(&mut session, &["USER admin", "PASS secret"]), "+OK USER\r\n+OK PASS\r\n");
         session
     }
@@ -197,7 +251,7 @@ mod tests {
     #[test]
     fn wrong_name_and_wrong_password_get_the_same_reply() {
         let context = context();
-        let mut session = MgmtSession::new(&context, "test".into());
+        let mut session = new_session(&context);
         let wrong_name = replies_to(&mut session, &["USER alice", "PASS pw"]);
         let wrong_password = replies_to(&mut session, &["USER admin", "PASS nope"]);
         assert_eq!(wrong_name, wrong_password);
@@ -208,9 +262,35 @@ mod tests {
     }
 
     #[test]
+    fn a_login_without_a_slot_is_refused_and_closes_the_connection() {
+        let context = context();
+        let admins: Vec<_> = (0..MAX_ADMIN_SESSIONS).map(|_| logged_in(&context)).collect();
+        let mut late = new_session(&context);
+        let mut out = Vec::new();
+        late.handle(&LineRead::Line, b"USER admin", &mut out).unwrap();
+        // Refused before the password is looked at: a wrong one gets the
+        // same reply, and no failed login is counted or logged.
+        assert_eq!(late.handle(&LineRead::Line, b"PASS wrong", &mut out).unwrap(), MgmtFlow::Close);
+        assert_eq!(String::from_utf8(out).unwrap(), "+OK USER\r\n-ERR [SYS/TEMP] TOO MANY ADMIN SESSIONS\r\n");
+        drop(admins);
+
+        let mut displaced = new_session(&context);
+        let newcomers: Vec<_> = (0..MAX_WAITING_LOGINS).map(|_| new_session(&context)).collect();
+        assert!(displaced.lost_login_slot() && !newcomers.iter().any(MgmtSession::lost_login_slot));
+        let mut out = Vec::new();
+        displaced.handle(&LineRead::Line, b"USER admin", &mut out).unwrap();
+        assert_eq!(displaced.handle(&LineRead::Line, b"PASS secret", &mut out).unwrap(), MgmtFlow::Close);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "+OK USER\r\n-ERR [SYS/TEMP] LOGIN SLOT TAKEN BY A NEWER CONNECTION\r\n"
+        );
+        assert!(!displaced.is_authenticated());
+    }
+
+    #[test]
     fn only_auth_verbs_work_before_login() {
         let context = context();
-        let mut session = MgmtSession::new(&context, "test".into());
+        let mut session = new_session(&context);
         assert_eq!(replies_to(&mut session, &["STATUS"]), "-ERR NOT AUTHENTICATED: USER AND PASS FIRST\r\n");
         assert_eq!(replies_to(&mut session, &["PASS x"]), "-ERR SEND USER FIRST\r\n");
         assert!(replies_to(&mut session, &["CAPA"]).starts_with("+OK CAPA\r\nUSER <name>\r\n"));

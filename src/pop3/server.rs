@@ -21,6 +21,11 @@ use crate::net::listener::{AcceptThread, ConnectionRefusal, Listener, Service, S
 use crate::shared::connections::{ConnectionPermit, Refused};
 use crate::shared::Shared;
 
+/// How long sessions have to end once shutdown has closed their sockets:
+/// time to see the error, log the connection and release the maildrop
+/// lock. A session still running after that is blocked on something else.
+const AFTER_FORCE: Duration = Duration::from_secs(2);
+
 /// The POP3 side of a server, bound but not yet accepting.
 pub struct Pop3Server {
     listeners: Vec<Listener>,
@@ -122,21 +127,37 @@ impl RunningPop3 {
     /// Stops accepting and waits for every session to end: idle ones at
     /// once (woken by [`Shutdown::begin`](crate::shared::shutdown::Shutdown),
     /// which the caller has run), busy ones when their command finishes, or
-    /// when `grace` runs out, whichever is first.
+    /// when `grace` runs out, whichever is first. Then every socket still
+    /// open is closed, and sessions get `AFTER_FORCE` more to notice.
+    ///
+    /// Returns within `grace + AFTER_FORCE` whatever a session is blocked
+    /// on. A session stuck in something closing its socket cannot wake (a
+    /// read from a hung disk, a long sleep) is abandoned and ends with the
+    /// process, as under `kill -9`: no mail is deleted that a QUIT did not
+    /// ask to delete, and its maildrop lock, whose owner is then gone, is
+    /// broken as stale by the next login.
     pub fn shut_down(self, shared: &Shared, grace: Duration) {
         for accept_thread in self.accept_threads {
             accept_thread.stop();
         }
         let (done, finished) = crossbeam_channel::bounded(1);
         let pool = self.pool;
-        let joiner = thread::spawn(move || {
+        // Never joined: if a session never ends, neither does this thread,
+        // and the process must not wait for it.
+        thread::spawn(move || {
             pool.join();
             let _ = done.send(());
         });
-        if finished.recv_timeout(grace).is_err() {
-            log::warn!("{} sessions still busy after {grace:?}; closing them", shared.shutdown.live_sessions());
-            shared.shutdown.force();
+        if finished.recv_timeout(grace).is_ok() {
+            return;
         }
-        let _ = joiner.join();
+        log::warn!("{} sessions still busy after {grace:?}; closing them", shared.shutdown.live_sessions());
+        shared.shutdown.force();
+        if finished.recv_timeout(AFTER_FORCE).is_err() {
+            log::warn!(
+                "abandoning {} sessions that did not end {AFTER_FORCE:?} after their sockets were closed",
+                shared.shutdown.live_sessions()
+            );
+        }
     }
 }

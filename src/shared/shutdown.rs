@@ -6,7 +6,10 @@
 //! `-ERR [SYS/TEMP] server shutting down` on the still-open write half and
 //! closes, deleting nothing. A command in flight (a long RETR) is not
 //! touched and finishes, unless the grace period runs out and
-//! [`Shutdown::force`] closes both halves.
+//! [`Shutdown::force`] closes both halves. A session that does not end
+//! even then is blocked on something other than its socket, and is left
+//! behind so the process can exit
+//! ([`RunningPop3::shut_down`](crate::pop3::server::RunningPop3::shut_down)).
 //!
 //! The list holds a second `Arc` of each session's socket, not a duplicated
 //! descriptor, so an idle session still costs one descriptor; and since the
