@@ -23,13 +23,12 @@ use signal_hook::iterator::Signals;
 use crate::accounts::users::{Credentials, UserTable};
 use crate::accounts::users_file::{LoadError, UsersFile};
 use crate::config::{Config, DEFAULT_ADMIN};
-use crate::mgmt::{self, MgmtServer, RunningMgmt};
+use crate::mgmt::{MgmtServer, RunningMgmt};
 use crate::net::fd_limit;
 use crate::net::tls::{self, PlaintextAuth, TlsError};
 use crate::pop3::server::{Pop3Server, RunningPop3};
 use crate::shared::connections::{ConnectionLimit, PerAddressLimit};
 use crate::shared::Shared;
-use crate::wire::number::parse_decimal;
 
 /// Why the server could not start.
 #[derive(Debug)]
@@ -44,8 +43,6 @@ pub enum StartError {
     UsersFile(LoadError),
     /// admin:admin would be reachable from other hosts.
     DefaultAdminNotLoopback(SocketAddr),
-    /// [`MGMT_LOGIN_TIMEOUT_ENV`] is set, but not to a number of seconds.
-    BadMgmtLoginTimeout(String),
 }
 
 impl StartError {
@@ -54,7 +51,7 @@ impl StartError {
     /// (address in use, descriptor limit, unreadable certificate).
     pub fn exit_status(&self) -> u8 {
         match self {
-            StartError::UsersFile(_) | StartError::DefaultAdminNotLoopback(_) | StartError::BadMgmtLoginTimeout(_) => 2,
+            StartError::UsersFile(_) | StartError::DefaultAdminNotLoopback(_) => 2,
             StartError::TooManyConnections { .. }
             | StartError::Bind(_)
             | StartError::Signals(_)
@@ -78,10 +75,6 @@ impl fmt::Display for StartError {
                 f,
                 "refusing MGMT on {addr} with the default admin:admin; set -a USER:PASS or use a loopback --mgmt-addr"
             ),
-            StartError::BadMgmtLoginTimeout(value) => write!(
-                f,
-                "{MGMT_LOGIN_TIMEOUT_ENV}: '{value}' is not a number of seconds from 1 to {MAX_MGMT_LOGIN_TIMEOUT_SECS}"
-            ),
         }
     }
 }
@@ -90,14 +83,6 @@ impl std::error::Error for StartError {}
 
 /// How long commands in flight may run on after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
-
-/// Undocumented knob for the tests of MGMT's login timeout, in seconds
-/// (the default is [`mgmt::LOGIN_TIMEOUT`]), until a command-line option
-/// sets it.
-pub const MGMT_LOGIN_TIMEOUT_ENV: &str = "POP3D_MGMT_LOGIN_TIMEOUT";
-
-/// The longest login timeout the knob accepts: an hour, far beyond any use.
-const MAX_MGMT_LOGIN_TIMEOUT_SECS: u64 = 3600;
 
 /// A started server: its shared state and its running listeners.
 pub struct Running {
@@ -189,8 +174,7 @@ pub fn start(config: &Config) -> Result<Running, StartError> {
     let pop3 =
         Pop3Server::bind(&config.pop3_addrs, &config.pop3s_addrs, Arc::clone(&shared)).map_err(StartError::Bind)?;
     let mgmt_tls = if config.mgmt_tls { shared.tls.clone() } else { None };
-    let mgmt_login_timeout = mgmt_login_timeout(std::env::var(MGMT_LOGIN_TIMEOUT_ENV).ok())?;
-    let mgmt = MgmtServer::bind(config.mgmt_addr, Arc::clone(&shared), users_file, mgmt_tls, mgmt_login_timeout)
+    let mgmt = MgmtServer::bind(config.mgmt_addr, Arc::clone(&shared), users_file, mgmt_tls, config.mgmt_login_timeout)
         .map_err(StartError::Bind)?;
     for (addr, implicit_tls) in pop3.local_addrs().map_err(StartError::Bind)? {
         let kind = if implicit_tls { "POP3S" } else { "POP3" };
@@ -202,18 +186,6 @@ pub fn start(config: &Config) -> Result<Running, StartError> {
     let mgmt = mgmt.spawn().map_err(StartError::Bind)?;
     log::info!("pop3d ready");
     Ok(Running { shared, pop3, mgmt, signals })
-}
-
-/// MGMT's login timeout: [`mgmt::LOGIN_TIMEOUT`], or the seconds in
-/// `env`, the value of [`MGMT_LOGIN_TIMEOUT_ENV`].
-fn mgmt_login_timeout(env: Option<String>) -> Result<Duration, StartError> {
-    let Some(value) = env else {
-        return Ok(mgmt::LOGIN_TIMEOUT);
-    };
-    match parse_decimal(&value) {
-        Some(seconds) if (1..=MAX_MGMT_LOGIN_TIMEOUT_SECS).contains(&seconds) => Ok(Duration::from_secs(seconds)),
-        _ => Err(StartError::BadMgmtLoginTimeout(value)),
-    }
 }
 
 /// The admin and the other users, from the users file and the command line.
@@ -276,20 +248,6 @@ mod tests {
         match config::parse(args) {
             Ok(ServerInvocation::Run(config)) => cleartext_warnings(&config),
             other => panic!("{args:?}: {other:?}"),
-        }
-    }
-
-    #[test]
-    fn the_mgmt_login_timeout_knob_takes_seconds_or_says_why_not() {
-        assert_eq!(mgmt_login_timeout(None).unwrap(), mgmt::LOGIN_TIMEOUT);
-        assert_eq!(mgmt_login_timeout(Some("2".into())).unwrap(), Duration::from_secs(2));
-        for bad in ["", "0", "3601", "-1", "1.5", " 2", "two"] {
-            let error = mgmt_login_timeout(Some(bad.into())).unwrap_err();
-            assert_eq!(error.exit_status(), 2);
-            assert_eq!(
-                error.to_string(),
-                format!("POP3D_MGMT_LOGIN_TIMEOUT: '{bad}' is not a number of seconds from 1 to 3600")
-            );
         }
     }
 

@@ -61,6 +61,8 @@ pub struct Config {
     pub plaintext_auth: PlaintextAuth,
     /// MGMT speaks implicit TLS with the `tls` certificate (`--mgmt-tls`).
     pub mgmt_tls: bool,
+    /// How long an MGMT connection has, from connecting, to log in.
+    pub mgmt_login_timeout: Duration,
     /// How each message's UIDL is made: Dovecot's `pop3_uidl_format`.
     pub uidl_format: UidlFormat,
 }
@@ -191,6 +193,7 @@ fn options() -> Options {
         .optopt("", "tls-cert", "PEM certificate chain; turns on STLS", "FILE")
         .optopt("", "tls-key", "PEM private key for --tls-cert", "FILE")
         .optopt("", "tls-port", "also serve implicit TLS (POP3S, usually 995) on PORT", "PORT")
+        .optopt("", "mgmt-login-timeout", "seconds from connecting an MGMT client has to log in (default 30)", "SECS")
         .optflag("", "mgmt-tls", "MGMT speaks implicit TLS with --tls-cert (for admin_monitor --tls)")
         .optflag("", "allow-plaintext-auth", "allow cleartext logins from any address")
         .optflag("", "require-tls-on-loopback", "refuse cleartext logins from loopback too")
@@ -329,6 +332,13 @@ fn parse_with_env<S: AsRef<std::ffi::OsStr>>(
         pop3s_addrs,
         plaintext_auth,
         mgmt_tls,
+        mgmt_login_timeout: Duration::from_secs(number(
+            &matches,
+            "mgmt-login-timeout",
+            crate::mgmt::LOGIN_TIMEOUT.as_secs(),
+            1,
+            3600,
+        )?),
         uidl_format,
     })))
 }
@@ -404,6 +414,7 @@ fn flag_name(flag: &'static str) -> &'static str {
         "max-bad-commands-before-login" => "--max-bad-commands-before-login",
         "max-bad-commands" => "--max-bad-commands",
         "max-per-ip" => "--max-per-ip",
+        "mgmt-login-timeout" => "--mgmt-login-timeout",
         _ => flag,
     }
 }
@@ -556,6 +567,15 @@ mod tests {
     #[test]
     fn mgmt_tls_needs_the_certificate() {
         assert!(!run(&["::", "110"]).unwrap().mgmt_tls);
+        assert_eq!(run(&["::", "110"]).unwrap().mgmt_login_timeout, Duration::from_secs(30));
+        assert_eq!(
+            run(&["::", "110", "--mgmt-login-timeout", "2"]).unwrap().mgmt_login_timeout,
+            Duration::from_secs(2)
+        );
+        assert_eq!(
+            run(&["::", "110", "--mgmt-login-timeout", "0"]).unwrap_err(),
+            ConfigError::OutOfRange { flag: "--mgmt-login-timeout", min: 1, max: 3600 }
+        );
         assert!(run(&["::", "110", "--tls-cert", "c.pem", "--tls-key", "k.pem", "--mgmt-tls"]).unwrap().mgmt_tls);
         assert_eq!(
             run(&["::", "110", "--mgmt-tls"]).unwrap_err(),

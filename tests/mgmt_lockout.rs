@@ -89,7 +89,7 @@ fn silent_connections_do_not_lock_the_admin_out() {
 /// logged-in admin idle for longer is not touched.
 #[test]
 fn connections_that_do_not_log_in_are_closed_at_the_login_timeout() {
-    let server = TestServer::start_with_env(&[("POP3D_MGMT_LOGIN_TIMEOUT", "2")], &[]);
+    let server = TestServer::start_with(&["--mgmt-login-timeout", "2"]);
     let started = Instant::now();
     let mut admin = server.admin();
     let mut silent = server.mgmt();
