@@ -156,11 +156,7 @@ struct MgmtSocket<'s> {
 
 impl Read for MgmtSocket<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self.read_deadline.checked_duration_since(Instant::now()) {
-            Some(left) if !left.is_zero() => self.stream.set_read_timeout(Some(left))?,
-            _ => return Err(io::ErrorKind::TimedOut.into()),
-        }
-        self.stream.read(buf)
+        net::read_before(self.stream, self.read_deadline, buf)
     }
 }
 

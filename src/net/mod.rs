@@ -8,8 +8,9 @@ pub mod listener;
 pub mod tls;
 pub mod transport;
 
-use std::io;
+use std::io::{self, Read};
 use std::net::TcpStream;
+use std::time::Instant;
 
 /// True if `error` is a read or write that ran out of time: a socket
 /// timeout (`WouldBlock` on Linux) or a deadline (`TimedOut`).
@@ -21,4 +22,17 @@ pub fn is_timeout(error: &io::Error) -> bool {
 /// already gone.
 pub fn peer_name(stream: &TcpStream) -> String {
     stream.peer_addr().map_or_else(|_| "unknown peer".to_owned(), |addr| addr.to_string())
+}
+
+/// Reads from `stream`, waiting no later than `deadline`: the socket's read
+/// timeout is set to the time left first, since a timeout alone restarts
+/// with every byte and a client trickling bytes would never run out of
+/// time. Past the deadline the read fails with `TimedOut` at once.
+pub fn read_before(stream: &TcpStream, deadline: Instant, buf: &mut [u8]) -> io::Result<usize> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return Err(io::ErrorKind::TimedOut.into());
+    }
+    stream.set_read_timeout(Some(left))?;
+    (&*stream).read(buf)
 }

@@ -449,14 +449,10 @@ impl<'a> DeadlineCountingSocket<'a> {
 
 impl Read for DeadlineCountingSocket<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if let Some(deadline) = self.read_deadline {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(io::ErrorKind::TimedOut.into());
-            }
-            self.stream.set_read_timeout(Some(left))?;
-        }
-        let read = self.stream.read(buf)?;
+        let read = match self.read_deadline {
+            Some(deadline) => net::read_before(self.stream, deadline, buf)?,
+            None => self.stream.read(buf)?,
+        };
         self.received += read as u64;
         self.stats.add_received(read as u64);
         Ok(read)
