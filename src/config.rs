@@ -7,7 +7,7 @@
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use getopts::Options;
@@ -17,6 +17,7 @@ use crate::accounts::users::UserNameCase;
 use crate::accounts::users::{Credentials, CredentialsError};
 use crate::net::tls::PlaintextAuth;
 use crate::shared::limits::SessionLimits;
+use crate::storage::mail_location::{MailLocation, TemplateError};
 use crate::storage::uidl_format::{UidlFormat, UidlFormatError};
 
 pub const DEFAULT_MAX_CONNECTIONS: usize = 500;
@@ -28,6 +29,8 @@ pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 600;
 /// 4 KiB reads measured best for RETR (the README's buffer-size experiment).
 pub const DEFAULT_RETR_BUFFER: usize = 4096;
 pub const DEFAULT_MAX_PER_ADDRESS: usize = 10;
+/// The mail root without `-d` or `--mail-location`.
+pub const DEFAULT_MAIL_ROOT: &str = "./mail";
 /// Undocumented knob for the benchmark's buffer-size experiment.
 pub const RETR_BUFFER_ENV: &str = "POP3D_RETR_BUFFER";
 
@@ -65,6 +68,8 @@ pub struct Config {
     pub mgmt_login_timeout: Duration,
     /// How each message's UIDL is made: Dovecot's `pop3_uidl_format`.
     pub uidl_format: UidlFormat,
+    /// Where each user's Maildir is: `--mail-location`, or `-d DIR` as `DIR/%u`.
+    pub mail_location: MailLocation,
 }
 
 /// PEM files for TLS.
@@ -126,6 +131,10 @@ pub enum ConfigError {
         value: String,
         reason: UidlFormatError,
     },
+    BadMailLocation {
+        value: String,
+        reason: TemplateError,
+    },
 }
 
 impl fmt::Display for ConfigError {
@@ -164,6 +173,7 @@ impl fmt::Display for ConfigError {
             ConfigError::Needs { flag, needs } => write!(f, "{flag} needs {needs}"),
             ConfigError::Conflict(a, b) => write!(f, "{a} and {b} cannot be used together"),
             ConfigError::BadUidlFormat { value, reason } => write!(f, "--uidl-format: '{value}': {reason}"),
+            ConfigError::BadMailLocation { value, reason } => write!(f, "--mail-location: '{value}': {reason}"),
         }
     }
 }
@@ -198,6 +208,7 @@ fn options() -> Options {
         .optflag("", "allow-plaintext-auth", "allow cleartext logins from any address")
         .optflag("", "require-tls-on-loopback", "refuse cleartext logins from loopback too")
         .optopt("", "uidl-format", "Dovecot's pop3_uidl_format, e.g. %08Xu%08Xv (default %f: the file name)", "FORMAT")
+        .optopt("", "mail-location", "Dovecot's mail_location, e.g. maildir:/var/vmail/%d/%n or maildir:~/Maildir (%u %n %d %h; instead of -d)", "TEMPLATE")
         .optopt("l", "log-level", "off, error, warn, info (default), debug or trace", "LEVEL")
         .optflag("", "hash-password", "read a password on stdin, print its {SHA512-CRYPT} hash and exit")
         .optflag("h", "help", "print this help and exit")
@@ -310,7 +321,7 @@ fn parse_with_env<S: AsRef<std::ffi::OsStr>>(
     Ok(ServerInvocation::Run(Box::new(Config {
         pop3_addrs,
         mgmt_addr: SocketAddr::new(mgmt_ip, mgmt_port),
-        mail_root: PathBuf::from(matches.opt_str("maildir").unwrap_or_else(|| "./mail".to_owned())),
+        mail_root: PathBuf::from(matches.opt_str("maildir").unwrap_or_else(|| DEFAULT_MAIL_ROOT.to_owned())),
         max_connections: number(&matches, "max-connections", DEFAULT_MAX_CONNECTIONS as u64, 1, u32::MAX as u64)?
             as usize,
         max_users: number(&matches, "max-users", DEFAULT_MAX_USERS as u64, 1, u32::MAX as u64)? as usize,
@@ -340,7 +351,19 @@ fn parse_with_env<S: AsRef<std::ffi::OsStr>>(
             3600,
         )?),
         uidl_format,
+        mail_location: mail_location(&matches)?,
     })))
+}
+
+/// `--mail-location TEMPLATE`, or `-d DIR` as `DIR/%u`; not both.
+fn mail_location(matches: &getopts::Matches) -> Result<MailLocation, ConfigError> {
+    match (matches.opt_str("mail-location"), matches.opt_str("maildir")) {
+        (Some(_), Some(_)) => Err(ConfigError::Conflict("--mail-location", "-d/--maildir")),
+        (Some(value), None) => {
+            MailLocation::parse(&value).map_err(|reason| ConfigError::BadMailLocation { value, reason })
+        }
+        (None, dir) => Ok(MailLocation::under(Path::new(dir.as_deref().unwrap_or(DEFAULT_MAIL_ROOT)))),
+    }
 }
 
 fn session_limits(matches: &getopts::Matches) -> Result<SessionLimits, ConfigError> {
@@ -591,6 +614,23 @@ mod tests {
         let error = run(&["::", "110", "--uidl-format", "%08Xm"]).unwrap_err();
         assert!(matches!(error, ConfigError::BadUidlFormat { .. }));
         assert!(error.to_string().starts_with("--uidl-format: '%08Xm': "), "{error}");
+    }
+
+    #[test]
+    fn the_mail_location_is_checked_at_start_and_excludes_dash_d() {
+        let user = crate::accounts::users::UserName::parse("a@b").unwrap();
+        let default = run(&["::", "110"]).unwrap().mail_location;
+        assert_eq!(default.expand(&user, None), Ok(PathBuf::from("./mail/a@b")));
+        let dash_d = run(&["::", "110", "-d", "/m"]).unwrap().mail_location;
+        assert_eq!(dash_d.expand(&user, None), Ok(PathBuf::from("/m/a@b")));
+        let location = run(&["::", "110", "--mail-location", "maildir:/v/%d/%n"]).unwrap().mail_location;
+        assert_eq!(location.expand(&user, None), Ok(PathBuf::from("/v/b/a")));
+        assert_eq!(
+            run(&["::", "110", "-d", "/m", "--mail-location", "/v/%u"]).unwrap_err(),
+            ConfigError::Conflict("--mail-location", "-d/--maildir")
+        );
+        let error = run(&["::", "110", "--mail-location", "mbox:~/mail"]).unwrap_err();
+        assert_eq!(error.to_string(), "--mail-location: 'mbox:~/mail': pop3d serves Maildirs only, not mbox:");
     }
 
     #[test]

@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use parking_lot::RwLock;
@@ -136,6 +137,9 @@ impl fmt::Debug for Password {
 pub struct Credentials {
     pub name: UserName,
     pub password: StoredPassword,
+    /// The home field of a users-file line (its 6th field), for `%h` in
+    /// `--mail-location`; none on the command line or over MGMT.
+    pub home: Option<PathBuf>,
 }
 
 /// Why a `user:password` pair was refused.
@@ -166,15 +170,13 @@ impl Credentials {
         if password.is_empty() {
             return Err(CredentialsError::EmptyPassword);
         }
-        Ok(Self { name, password: StoredPassword::Plain(Password::new(password)) })
+        Ok(Self { name, password: StoredPassword::Plain(Password::new(password)), home: None })
     }
 
     /// The same account with its password stored as a hash.
     pub fn hashed(self) -> Self {
         match &self.password {
-            StoredPassword::Plain(password) => {
-                Self { password: StoredPassword::hash(password.expose()), name: self.name }
-            }
+            StoredPassword::Plain(password) => Self { password: StoredPassword::hash(password.expose()), ..self },
             StoredPassword::Hashed { .. } | StoredPassword::Unusable { .. } => self,
         }
     }
@@ -188,6 +190,7 @@ pub type AccountId = u64;
 struct Account {
     password: StoredPassword,
     id: AccountId,
+    home: Option<PathBuf>,
 }
 
 /// Why a change to the table was refused (MGMT turns these into `-ERR`).
@@ -256,7 +259,8 @@ impl UserTable {
             let mut accounts = table.accounts.write();
             for credentials in users.into_iter().chain([admin]) {
                 let id = table.new_id();
-                accounts.insert(case.apply(credentials.name), Account { password: credentials.password, id });
+                let account = Account { password: credentials.password, id, home: credentials.home };
+                accounts.insert(case.apply(credentials.name), account);
             }
             table.max_users.store(max_users.max(accounts.len()), Ordering::Relaxed);
         }
@@ -291,6 +295,12 @@ impl UserTable {
         self.accounts.read().get(name).is_some_and(|account| account.id == id)
     }
 
+    /// The home the users file gives `name` (as [`UserTable::authenticate`]
+    /// returned it), if any.
+    pub fn home(&self, name: &UserName) -> Option<PathBuf> {
+        self.accounts.read().get(name).and_then(|account| account.home.clone())
+    }
+
     pub fn admin(&self) -> &UserName {
         &self.admin
     }
@@ -313,7 +323,11 @@ impl UserTable {
         let accounts = self.accounts.read();
         accounts
             .iter()
-            .map(|(name, account)| Credentials { name: name.clone(), password: account.password.clone() })
+            .map(|(name, account)| Credentials {
+                name: name.clone(),
+                password: account.password.clone(),
+                home: account.home.clone(),
+            })
             .collect()
     }
 
@@ -340,7 +354,7 @@ impl UserTable {
             return Err(UserTableError::MaxUsersReached);
         }
         let id = self.new_id();
-        accounts.insert(name, Account { password: credentials.password, id });
+        accounts.insert(name, Account { password: credentials.password, id, home: credentials.home });
         Ok(())
     }
 

@@ -138,13 +138,16 @@ pub fn parse(text: &str, case: UserNameCase) -> Result<Parsed, ParseError> {
         if parsed.users.iter().any(|user| user.name == name) {
             return Err(fail(LineError::Duplicate(name.to_string())));
         }
-        // Everything after the password field is passwd-file data we do not use.
-        let field = rest.split(':').next().unwrap_or_default();
+        // user:password:uid:gid:gecos:home:shell:extra; of the passwd-file
+        // data after the password only the home is used (`%h`).
+        let mut fields = rest.split(':');
+        let field = fields.next().unwrap_or_default();
+        let home = fields.nth(3).filter(|home| !home.is_empty()).map(PathBuf::from);
         let password = StoredPassword::from_field(field).unwrap_or_else(|error| {
             parsed.unusable.push(UnusableLine { line: index + 1, name: name.clone(), error });
             StoredPassword::Unusable { field: field.to_owned() }
         });
-        parsed.users.push(Credentials { name, password });
+        parsed.users.push(Credentials { name, password, home });
     }
     Ok(parsed)
 }
@@ -272,6 +275,9 @@ mod tests {
         assert_eq!(names(&users), ["alice", "bob", "carol", "dave", "erin@example.org"]);
         assert!(users[0].password.matches("alice-pw"));
         assert!(users[1].password.matches("b"), "the uid field is not part of the password");
+        assert_eq!(users[1].home.as_deref(), Some(Path::new("/home/bob")));
+        assert_eq!(users[0].home, None);
+        assert_eq!(users[4].home, None, "an empty home field is none");
         assert!(users[2].password.matches("a:b"));
         assert!(users[3].password.matches("{braces}"));
         assert!(users[4].password.matches("pass word"));
@@ -353,6 +359,7 @@ mod tests {
             .map(|(i, p)| Credentials {
                 name: UserName::parse(&format!("u{i}")).unwrap(),
                 password: StoredPassword::Plain(Password::new(*p)),
+                home: None,
             })
             .chain([Credentials::parse("hashed:pw").unwrap().hashed()])
             .collect();

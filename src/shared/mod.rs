@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use crate::accounts::users::{UserName, UserTable};
 use crate::net::tls::PlaintextAuth;
+use crate::storage::mail_location::{ExpandError, MailLocation};
 use crate::storage::uidl_format::UidlFormat;
 use connections::ConnectionLimit;
 use limits::SessionLimits;
@@ -31,8 +32,8 @@ use stats::Stats;
 /// Everything a session or an admin may read or change while the server runs.
 #[derive(Debug)]
 pub struct Shared {
-    /// The root under which each user's Maildir lives (`<root>/<user>`).
-    pub mail_root: PathBuf,
+    /// Where each user's Maildir lives (`-d DIR` is `DIR/%u`).
+    pub mail_location: MailLocation,
     /// Who may log in; MGMT adds and removes users while POP3 sessions
     /// authenticate against it.
     pub users: UserTable,
@@ -69,7 +70,7 @@ impl Shared {
         plaintext_auth: PlaintextAuth,
     ) -> Self {
         Self {
-            mail_root,
+            mail_location: MailLocation::under(&mail_root),
             users,
             stats: Stats::default(),
             connections: Arc::new(connections),
@@ -88,14 +89,24 @@ impl Shared {
         Self { uidl_format: format, ..self }
     }
 
+    /// The same, with Maildirs placed by `location` instead of `<root>/%u`.
+    pub fn with_mail_location(self, location: MailLocation) -> Self {
+        Self { mail_location: location, ..self }
+    }
+
     /// Inactivity allowed after login before autologout (RFC 1939 §3).
     pub fn idle_timeout(&self) -> Duration {
         self.limits.idle_timeout
     }
 
-    /// Where `user`'s Maildir lives. Safe because [`UserName`] cannot hold
-    /// a path separator or a leading dot.
-    pub fn maildir_of(&self, user: &UserName) -> PathBuf {
-        self.mail_root.join(user.as_str())
+    /// Where `user`'s Maildir lives, by the mail location and the home
+    /// the users file gives. Never outside the location's root: see
+    /// [`MailLocation::expand`].
+    ///
+    /// # Errors
+    /// The user's location cannot be expanded (no domain for `%d`, no home
+    /// for `%h`): that user cannot log in.
+    pub fn maildir_of(&self, user: &UserName) -> Result<PathBuf, ExpandError> {
+        self.mail_location.expand(user, self.users.home(user).as_deref())
     }
 }

@@ -14,6 +14,7 @@
 //! of the mail.
 
 pub mod lock;
+pub mod mail_location;
 pub mod maildrop;
 pub mod name;
 pub mod regular_file;

@@ -81,11 +81,16 @@ impl TestServer {
         Self::spawn(command, dir, mail.to_path_buf())
     }
 
-    /// The server's command line: `<ip> 0 -d <mail>`, debug log, the
-    /// relaxed limits unless `args` sets them, then `args`.
+    /// The server's command line: `<ip> 0 -d <mail>` (without `-d` when
+    /// `args` gives `--mail-location`), debug log, the relaxed limits
+    /// unless `args` sets them, then `args`.
     pub fn command(mail: &Path, ip: &str, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_pop3d"));
-        command.arg(ip).arg("0").arg("-d").arg(mail).args(["--mgmt-port", "0", "-l", "debug"]);
+        command.arg(ip).arg("0");
+        if !args.contains(&"--mail-location") {
+            command.arg("-d").arg(mail);
+        }
+        command.args(["--mgmt-port", "0", "-l", "debug"]);
         for (flag, value) in RELAXED_LIMITS {
             if !args.contains(&flag) {
                 command.args([flag, value]);

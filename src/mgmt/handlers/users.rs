@@ -27,7 +27,7 @@ pub fn add_user(
     password: &Password,
     out: &mut impl Write,
 ) -> Result<(), MgmtError> {
-    let credentials = Credentials { name: name.clone(), password: StoredPassword::hash(password.expose()) };
+    let credentials = Credentials { name: name.clone(), password: StoredPassword::hash(password.expose()), home: None };
     request.context.shared.users.add(credentials)?;
     log::info!("MGMT {}: user {name} added", request.peer);
     save_users_file(request)?;

@@ -139,7 +139,14 @@ fn log_in(session: &mut Pop3Session<'_>, name: &str, password: &str, out: &mut i
         log::info!("failed login for {name:?}");
         return Err(Pop3Refusal::LoginFailed(Failure::with_code(ResponseCode::Auth, "invalid user name or password")));
     };
-    let maildrop = match Maildrop::open(&shared.maildir_of(&user), &shared.uidl_format) {
+    let maildir = match shared.maildir_of(&user) {
+        Ok(maildir) => maildir,
+        Err(error) => {
+            log::error!("{user} cannot log in: mail location {}: {error}", shared.mail_location);
+            return Err(Failure::with_code(ResponseCode::SysPerm, "no maildrop for this user").into());
+        }
+    };
+    let maildrop = match Maildrop::open(&maildir, &shared.uidl_format) {
         Ok(maildrop) => maildrop,
         Err(OpenError::Busy) => {
             return Err(Failure::with_code(ResponseCode::InUse, "maildrop is locked by another session").into());
