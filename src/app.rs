@@ -170,7 +170,8 @@ pub fn start(config: &Config) -> Result<Running, StartError> {
             config.plaintext_auth,
         )
         .with_uidl_format(config.uidl_format.clone())
-        .with_mail_location(config.mail_location.clone()),
+        .with_mail_location(config.mail_location.clone())
+        .with_password_scheme(config.password_scheme),
     );
     let pop3 =
         Pop3Server::bind(&config.pop3_addrs, &config.pop3s_addrs, Arc::clone(&shared)).map_err(StartError::Bind)?;

@@ -13,6 +13,7 @@ use std::time::Duration;
 use getopts::Options;
 use log::LevelFilter;
 
+use crate::accounts::password::{PasswordScheme, UnknownScheme};
 use crate::accounts::users::UserNameCase;
 use crate::accounts::users::{Credentials, CredentialsError};
 use crate::net::tls::PlaintextAuth;
@@ -70,6 +71,8 @@ pub struct Config {
     pub uidl_format: UidlFormat,
     /// Where each user's Maildir is: `--mail-location`, or `-d DIR` as `DIR/%u`.
     pub mail_location: MailLocation,
+    /// The scheme MGMT stores new passwords in.
+    pub password_scheme: PasswordScheme,
 }
 
 /// PEM files for TLS.
@@ -85,8 +88,8 @@ pub enum ServerInvocation {
     Run(Box<Config>),
     Help,
     Version,
-    /// Print the hash of a password read from standard input.
-    HashPassword,
+    /// Print the hash of a password read from standard input, in this scheme.
+    HashPassword(PasswordScheme),
 }
 
 /// One thing wrong with the command line.
@@ -135,6 +138,10 @@ pub enum ConfigError {
         value: String,
         reason: TemplateError,
     },
+    BadPasswordScheme {
+        value: String,
+        reason: UnknownScheme,
+    },
 }
 
 impl fmt::Display for ConfigError {
@@ -174,6 +181,7 @@ impl fmt::Display for ConfigError {
             ConfigError::Conflict(a, b) => write!(f, "{a} and {b} cannot be used together"),
             ConfigError::BadUidlFormat { value, reason } => write!(f, "--uidl-format: '{value}': {reason}"),
             ConfigError::BadMailLocation { value, reason } => write!(f, "--mail-location: '{value}': {reason}"),
+            ConfigError::BadPasswordScheme { value, reason } => write!(f, "--password-scheme: '{value}': {reason}"),
         }
     }
 }
@@ -209,8 +217,9 @@ fn options() -> Options {
         .optflag("", "require-tls-on-loopback", "refuse cleartext logins from loopback too")
         .optopt("", "uidl-format", "Dovecot's pop3_uidl_format, e.g. %08Xu%08Xv (default %f: the file name)", "FORMAT")
         .optopt("", "mail-location", "Dovecot's mail_location, e.g. maildir:/var/vmail/%d/%n or maildir:~/Maildir (%u %n %d %h; instead of -d)", "TEMPLATE")
+        .optopt("", "password-scheme", "store new passwords as SHA512-CRYPT (default), SHA256-CRYPT, BLF-CRYPT, ARGON2ID, SSHA512 or PLAIN", "SCHEME")
         .optopt("l", "log-level", "off, error, warn, info (default), debug or trace", "LEVEL")
-        .optflag("", "hash-password", "read a password on stdin, print its {SHA512-CRYPT} hash and exit")
+        .optflag("", "hash-password", "read a password on stdin, print its hash (in --password-scheme) and exit")
         .optflag("h", "help", "print this help and exit")
         .optflag("V", "version", "print the version and exit");
     options
@@ -239,7 +248,7 @@ fn parse_with_env<S: AsRef<std::ffi::OsStr>>(
         return Ok(ServerInvocation::Version);
     }
     if matches.opt_present("hash-password") {
-        return Ok(ServerInvocation::HashPassword);
+        return Ok(ServerInvocation::HashPassword(password_scheme(&matches)?));
     }
     let mut free = matches.free.iter();
     let ip = free.next().ok_or(ConfigError::MissingAddress)?;
@@ -352,7 +361,16 @@ fn parse_with_env<S: AsRef<std::ffi::OsStr>>(
         )?),
         uidl_format,
         mail_location: mail_location(&matches)?,
+        password_scheme: password_scheme(&matches)?,
     })))
+}
+
+/// `--password-scheme SCHEME`, SHA512-CRYPT without it.
+fn password_scheme(matches: &getopts::Matches) -> Result<PasswordScheme, ConfigError> {
+    match matches.opt_str("password-scheme") {
+        Some(value) => PasswordScheme::parse(&value).map_err(|reason| ConfigError::BadPasswordScheme { value, reason }),
+        None => Ok(PasswordScheme::default()),
+    }
 }
 
 /// `--mail-location TEMPLATE`, or `-d DIR` as `DIR/%u`; not both.
@@ -631,6 +649,24 @@ mod tests {
         );
         let error = run(&["::", "110", "--mail-location", "mbox:~/mail"]).unwrap_err();
         assert_eq!(error.to_string(), "--mail-location: 'mbox:~/mail': pop3d serves Maildirs only, not mbox:");
+    }
+
+    #[test]
+    fn the_password_scheme_is_checked_at_start() {
+        assert_eq!(run(&["::", "110"]).unwrap().password_scheme, PasswordScheme::Sha512Crypt);
+        assert_eq!(
+            run(&["::", "110", "--password-scheme", "blf-crypt"]).unwrap().password_scheme,
+            PasswordScheme::BlfCrypt
+        );
+        let error = run(&["::", "110", "--password-scheme", "MD5"]).unwrap_err();
+        assert!(
+            error.to_string().starts_with("--password-scheme: 'MD5': new passwords can be stored as SHA512-CRYPT, "),
+            "{error}"
+        );
+        assert!(matches!(
+            parse_with_env(&["--hash-password", "--password-scheme", "ARGON2ID"], None),
+            Ok(ServerInvocation::HashPassword(PasswordScheme::Argon2id))
+        ));
     }
 
     #[test]

@@ -95,6 +95,122 @@ pub fn sha512_crypt(password: &str) -> String {
     hash.as_str().to_owned()
 }
 
+/// A scheme pop3d can store a new password in (`--password-scheme`, used
+/// by MGMT and `--hash-password`), each written as `doveadm pw -s SCHEME`
+/// writes it, so that Dovecot verifies it too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PasswordScheme {
+    #[default]
+    Sha512Crypt,
+    Sha256Crypt,
+    /// bcrypt, `$2y$`.
+    BlfCrypt,
+    /// Argon2id with Dovecot's default cost (64 MiB, 3 passes).
+    Argon2id,
+    /// Salted SHA-512, base64.
+    Ssha512,
+    /// The password itself (`{PLAIN}`, or `{PLAIN.HEX}` when it holds a
+    /// `:` or a control character).
+    Plain,
+}
+
+/// A `--password-scheme` that is not one pop3d can write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownScheme;
+
+impl fmt::Display for UnknownScheme {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("new passwords can be stored as ")?;
+        f.write_str(&PasswordScheme::ALL.map(PasswordScheme::name).join(", "))
+    }
+}
+
+impl std::error::Error for UnknownScheme {}
+
+impl PasswordScheme {
+    pub const ALL: [PasswordScheme; 6] = [
+        PasswordScheme::Sha512Crypt,
+        PasswordScheme::Sha256Crypt,
+        PasswordScheme::BlfCrypt,
+        PasswordScheme::Argon2id,
+        PasswordScheme::Ssha512,
+        PasswordScheme::Plain,
+    ];
+
+    /// bcrypt's cost (2^10 rounds) when pop3d writes `$2y$`.
+    const BCRYPT_COST: u32 = 10;
+    /// Argon2id's memory (KiB) and passes, as `doveadm pw -s ARGON2ID`.
+    const ARGON2_MEMORY_KIB: u32 = 65_536;
+    const ARGON2_PASSES: u32 = 3;
+
+    /// Dovecot's name of the scheme, as written between `{}`.
+    pub fn name(self) -> &'static str {
+        match self {
+            PasswordScheme::Sha512Crypt => SHA512_CRYPT_SCHEME,
+            PasswordScheme::Sha256Crypt => "SHA256-CRYPT",
+            PasswordScheme::BlfCrypt => "BLF-CRYPT",
+            PasswordScheme::Argon2id => "ARGON2ID",
+            PasswordScheme::Ssha512 => "SSHA512",
+            PasswordScheme::Plain => "PLAIN",
+        }
+    }
+
+    /// Reads a scheme name, in any case.
+    pub fn parse(name: &str) -> Result<Self, UnknownScheme> {
+        Self::ALL.into_iter().find(|scheme| scheme.name().eq_ignore_ascii_case(name)).ok_or(UnknownScheme)
+    }
+
+    /// `password` in this scheme with a fresh random salt, as a users-file
+    /// field (`{SCHEME}value`).
+    pub fn field(self, password: &str) -> String {
+        let value = match self {
+            PasswordScheme::Sha512Crypt => sha512_crypt(password),
+            PasswordScheme::Sha256Crypt => ShaCrypt::SHA256
+                .hash_password_with_salt(password.as_bytes(), &random_bytes::<12>())
+                .expect("a 12-byte salt and default rounds are valid SHA256-CRYPT parameters")
+                .as_str()
+                .to_owned(),
+            PasswordScheme::BlfCrypt => bcrypt::hash_with_salt(password, Self::BCRYPT_COST, random_bytes::<16>())
+                .expect("cost 10 is a valid bcrypt cost")
+                .format_for_version(bcrypt::Version::TwoY),
+            PasswordScheme::Argon2id => {
+                use argon2::PasswordHasher as _;
+                let params = argon2::Params::new(Self::ARGON2_MEMORY_KIB, Self::ARGON2_PASSES, 1, None)
+                    .expect("64 MiB, 3 passes, 1 lane are valid Argon2 parameters");
+                argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+                    .hash_password_with_salt(password.as_bytes(), &random_bytes::<16>())
+                    .expect("a 16-byte salt is a valid Argon2 salt")
+                    .to_string()
+            }
+            PasswordScheme::Ssha512 => {
+                use base64::Engine as _;
+                let salt = random_bytes::<16>();
+                let digest = sha2::Sha512::new().chain_update(password.as_bytes()).chain_update(salt).finalize();
+                base64::engine::general_purpose::STANDARD.encode([digest.as_slice(), &salt].concat())
+            }
+            PasswordScheme::Plain => return plain_field(password),
+        };
+        format!("{{{}}}{value}", self.name())
+    }
+
+    /// `password` stored in this scheme, ready to check logins against.
+    pub fn store(self, password: &str) -> StoredPassword {
+        StoredPassword::from_field(&self.field(password)).expect("pop3d reads every field it writes")
+    }
+}
+
+/// A plain password as a users-file field that reads back as it was:
+/// `{PLAIN.HEX}` when a `:` would end the field or a control character
+/// would end the line, else `{PLAIN}`.
+pub fn plain_field(password: &str) -> String {
+    if password.contains(':') || password.chars().any(char::is_control) {
+        let hex: String = password.bytes().map(|byte| format!("{byte:02x}")).collect();
+        format!("{{PLAIN.HEX}}{hex}")
+    } else {
+        format!("{{PLAIN}}{password}")
+    }
+}
+
 /// A crypt string as a users-file password field: `{SHA512-CRYPT}$6$...`.
 pub fn sha512_crypt_field(crypt: &str) -> String {
     format!("{{{SHA512_CRYPT_SCHEME}}}{crypt}")
@@ -203,6 +319,26 @@ mod tests {
         assert!(!cache.check(1, &stored, "wrong"));
         cache.forget(1);
         assert!(!cache.check(1, &StoredPassword::hash("new"), "right"), "a forgotten entry is not used");
+    }
+
+    /// Every scheme pop3d writes reads back and checks; Dovecot's own
+    /// verdict on them is tests/dovecot_users_file.rs's business.
+    #[test]
+    fn every_new_password_scheme_reads_back() {
+        for scheme in PasswordScheme::ALL {
+            let field = scheme.field("pa:ss word");
+            assert!(field.starts_with(&format!("{{{}", scheme.name())), "{field}");
+            let stored = StoredPassword::from_field(&field).unwrap();
+            assert!(stored.matches("pa:ss word"), "{field}");
+            assert!(!stored.matches("pa:ss wore"), "{field}");
+            assert_eq!(PasswordScheme::parse(&scheme.name().to_lowercase()), Ok(scheme));
+        }
+        assert!(PasswordScheme::field(PasswordScheme::BlfCrypt, "x").starts_with("{BLF-CRYPT}$2y$10$"));
+        assert!(PasswordScheme::field(PasswordScheme::Argon2id, "x")
+            .starts_with("{ARGON2ID}$argon2id$v=19$m=65536,t=3,p=1$"));
+        assert_eq!(PasswordScheme::Plain.field("a:b"), "{PLAIN.HEX}613a62");
+        assert_eq!(PasswordScheme::parse("MD5"), Err(UnknownScheme));
+        assert_eq!(PasswordScheme::default().name(), "SHA512-CRYPT");
     }
 
     #[test]

@@ -217,6 +217,26 @@ impl fmt::Display for UserTableError {
 
 impl std::error::Error for UserTableError {}
 
+/// One change MGMT makes to the accounts, applied to the table by
+/// [`UserTable::apply`] and to the users file's lines by
+/// [`super::users_file::UsersFile::apply`].
+#[derive(Debug, Clone)]
+pub enum UserChange {
+    Add(Credentials),
+    /// The name as the admin gave it (matched in the table's case).
+    Delete(String),
+    SetPassword(String, StoredPassword),
+}
+
+/// What a re-read of the users file changed in the table: see
+/// [`UserTable::refresh_from_file`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FileRefresh {
+    pub added: usize,
+    pub changed: usize,
+    pub removed: usize,
+}
+
 /// The live table of accounts.
 #[derive(Debug)]
 pub struct UserTable {
@@ -369,6 +389,64 @@ impl UserTable {
         Ok(())
     }
 
+    /// Applies one MGMT change.
+    pub fn apply(&self, change: &UserChange) -> Result<(), UserTableError> {
+        match change {
+            UserChange::Add(credentials) => self.add(credentials.clone()),
+            UserChange::Delete(name) => self.delete(name),
+            UserChange::SetPassword(name, password) => self.set_password(name, password.clone()),
+        }
+    }
+
+    /// The name `name` is kept under, if it is a valid name.
+    pub fn key(&self, name: &str) -> Option<UserName> {
+        self.case.parse(name).ok()
+    }
+
+    /// Brings the accounts a users file defines from `old` (what the file
+    /// said when last read) to `new` (what it says now), as a re-read
+    /// after a hand edit needs: users gone from the file are deleted,
+    /// users new to it added, users whose line changed take its password
+    /// and home, and users whose line did not change are left alone (so a
+    /// `-u` that overrode the file still does). The admin is never touched:
+    /// it stays the one MGMT logs in with until a restart. A changed user
+    /// keeps its account id, so its open sessions go on, as after
+    /// [`UserTable::set_password`]; a deleted one's sessions notice it.
+    /// Names in `old` and `new` are in the table's case, as
+    /// [`super::users_file::parse`] gives them. The file may hold more
+    /// users than `max_users`, which then grows to fit.
+    pub fn refresh_from_file(&self, old: &[Credentials], new: &[Credentials]) -> FileRefresh {
+        let mut refresh = FileRefresh::default();
+        let mut accounts = self.accounts.write();
+        for gone in old.iter().filter(|o| o.name != self.admin && !new.iter().any(|n| n.name == o.name)) {
+            if let Some(account) = accounts.remove(&gone.name) {
+                self.verified.forget(account.id);
+                refresh.removed += 1;
+            }
+        }
+        for user in new.iter().filter(|n| n.name != self.admin) {
+            if old.iter().any(|o| o == user) {
+                continue;
+            }
+            match accounts.get_mut(&user.name) {
+                Some(account) => {
+                    account.password = user.password.clone();
+                    account.home = user.home.clone();
+                    self.verified.forget(account.id);
+                    refresh.changed += 1;
+                }
+                None => {
+                    let account =
+                        Account { password: user.password.clone(), id: self.new_id(), home: user.home.clone() };
+                    accounts.insert(user.name.clone(), account);
+                    refresh.added += 1;
+                }
+            }
+        }
+        self.max_users.fetch_max(accounts.len(), Ordering::Relaxed);
+        refresh
+    }
+
     /// Sets a new password; open sessions of the user are not affected.
     pub fn set_password(&self, name: &str, password: StoredPassword) -> Result<(), UserTableError> {
         let name = self.case.parse(name).map_err(|_| UserTableError::NotFound)?;
@@ -431,6 +509,33 @@ mod tests {
         assert!(!exact.authenticate_admin("admin", "admin"));
         exact.add(credentials("alice:other")).unwrap();
         assert_eq!(exact.len(), 3, "Alice and alice are two accounts");
+    }
+
+    #[test]
+    fn a_reread_file_changes_only_what_its_lines_changed() {
+        let old = [credentials("alice:a"), credentials("bob:b"), credentials("carol:c"), credentials("admin:x")];
+        // -u carol:flag overrode the file's carol.
+        let table = UserTable::new(
+            credentials("admin:admin"),
+            [credentials("alice:a"), credentials("bob:b"), credentials("carol:flag")],
+            3,
+        );
+        let (alice_id, _) = table.authenticate("alice", "a").unwrap();
+        let (bob_id, bob) = table.authenticate("bob", "b").unwrap();
+        let mut alice_new = credentials("alice:a2");
+        alice_new.home = Some("/home/alice".into());
+        let new =
+            [alice_new, credentials("carol:c"), credentials("dave:d"), credentials("erin:e"), credentials("admin:y")];
+        let refresh = table.refresh_from_file(&old, &new);
+        assert_eq!(refresh, FileRefresh { added: 2, changed: 1, removed: 1 });
+        assert_eq!(table.authenticate("alice", "a2").map(|(id, _)| id), Some(alice_id), "same account");
+        assert_eq!(table.home(&UserName::parse("alice").unwrap()), Some("/home/alice".into()));
+        assert!(!table.is_current(&bob, bob_id), "bob is gone");
+        assert!(table.authenticate("carol", "flag").is_some(), "an unchanged line keeps its -u override");
+        assert!(table.authenticate("dave", "d").is_some() && table.authenticate("erin", "e").is_some());
+        assert!(table.authenticate_admin("admin", "admin"), "the admin is left alone");
+        assert_eq!(table.max_users(), 5, "grown to fit the file");
+        assert_eq!(table.refresh_from_file(&new, &new), FileRefresh::default());
     }
 
     #[test]

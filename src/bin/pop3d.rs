@@ -4,7 +4,7 @@
 use std::io::BufRead;
 use std::process::ExitCode;
 
-use pop3d::accounts::password;
+use pop3d::accounts::password::PasswordScheme;
 use pop3d::config::{self, ServerInvocation};
 use simplelog::{ColorChoice, ConfigBuilder, TermLogger, TerminalMode};
 
@@ -44,7 +44,7 @@ fn main() -> ExitCode {
             println!("pop3d {}", env!("CARGO_PKG_VERSION"));
             return ExitCode::SUCCESS;
         }
-        Ok(ServerInvocation::HashPassword) => return hash_password(program),
+        Ok(ServerInvocation::HashPassword(scheme)) => return hash_password(program, scheme),
         Err(error) => {
             eprintln!("{program}: {error}");
             eprint!("{}", config::usage(program));
@@ -68,7 +68,7 @@ fn main() -> ExitCode {
 
 /// `--hash-password`: one password line on stdin (so it stays out of the
 /// shell history and the process list), its users-file form on stdout.
-fn hash_password(program: &str) -> ExitCode {
+fn hash_password(program: &str, scheme: PasswordScheme) -> ExitCode {
     let mut line = String::new();
     if let Err(error) = std::io::stdin().lock().read_line(&mut line) {
         eprintln!("{program}: cannot read the password from stdin: {error}");
@@ -79,6 +79,6 @@ fn hash_password(program: &str) -> ExitCode {
         eprintln!("{program}: --hash-password reads a non-empty password from stdin");
         return ExitCode::from(USAGE_ERROR);
     }
-    println!("{}", password::sha512_crypt_field(&password::sha512_crypt(password)));
+    println!("{}", scheme.field(password));
     ExitCode::SUCCESS
 }

@@ -43,6 +43,9 @@ pub enum MgmtError {
     TooManyAdmins,
     /// The change is live but the users file could not be rewritten.
     NotSaved(io::Error),
+    /// The users file changed on disk and cannot be read; nothing was
+    /// changed (the log says why).
+    FileUnreadable,
     /// The reply could not be written: the connection is broken and no
     /// `-ERR` can be sent. The session passes this one up instead.
     Io(io::Error),
@@ -70,6 +73,7 @@ impl fmt::Display for MgmtError {
             MgmtError::NotSaved(error) => {
                 write!(f, "CHANGE APPLIED BUT USERS FILE NOT SAVED: {error}")
             }
+            MgmtError::FileUnreadable => f.write_str("USERS FILE CHANGED ON DISK AND CANNOT BE READ: NOTHING CHANGED"),
             MgmtError::Io(error) => write!(f, "CONNECTION LOST: {error}"),
         }
     }

@@ -19,6 +19,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::accounts::password::PasswordScheme;
 use crate::accounts::users::{UserName, UserTable};
 use crate::net::tls::PlaintextAuth;
 use crate::storage::mail_location::{ExpandError, MailLocation};
@@ -57,6 +58,8 @@ pub struct Shared {
     /// How each message's UIDL is made (`--uidl-format`); every maildrop
     /// is opened with it.
     pub uidl_format: UidlFormat,
+    /// The scheme MGMT stores new passwords in (`--password-scheme`).
+    pub password_scheme: PasswordScheme,
 }
 
 impl Shared {
@@ -81,6 +84,7 @@ impl Shared {
             tls,
             plaintext_auth,
             uidl_format: UidlFormat::default(),
+            password_scheme: PasswordScheme::default(),
         }
     }
 
@@ -92,6 +96,11 @@ impl Shared {
     /// The same, with Maildirs placed by `location` instead of `<root>/%u`.
     pub fn with_mail_location(self, location: MailLocation) -> Self {
         Self { mail_location: location, ..self }
+    }
+
+    /// The same, with MGMT storing new passwords in `scheme`.
+    pub fn with_password_scheme(self, scheme: PasswordScheme) -> Self {
+        Self { password_scheme: scheme, ..self }
     }
 
     /// Inactivity allowed after login before autologout (RFC 1939 §3).

@@ -9,15 +9,14 @@
 use std::io::Write;
 
 use super::MgmtRequest;
-use crate::accounts::password::StoredPassword;
-use crate::accounts::users::{Credentials, Password, UserName};
+use crate::accounts::users::{Credentials, Password, UserChange, UserName};
+use crate::accounts::users_file::ChangeError;
 use crate::mgmt::error::MgmtError;
 use crate::wire::reply;
 
 pub fn delete_user(request: &MgmtRequest<'_>, name: &str, out: &mut impl Write) -> Result<(), MgmtError> {
-    request.context.shared.users.delete(name)?;
+    apply(request, UserChange::Delete(name.to_owned()))?;
     log::info!("MGMT {}: user {name} deleted", request.peer);
-    save_users_file(request)?;
     Ok(reply::ok(out, format_args!("{} USER DELETED SUCCESSFULLY", request.verb))?)
 }
 
@@ -27,18 +26,17 @@ pub fn add_user(
     password: &Password,
     out: &mut impl Write,
 ) -> Result<(), MgmtError> {
-    let credentials = Credentials { name: name.clone(), password: StoredPassword::hash(password.expose()), home: None };
-    request.context.shared.users.add(credentials)?;
+    let password = request.context.shared.password_scheme.store(password.expose());
+    apply(request, UserChange::Add(Credentials { name: name.clone(), password, home: None }))?;
     log::info!("MGMT {}: user {name} added", request.peer);
-    save_users_file(request)?;
     Ok(reply::ok(out, format_args!("{} USER ADDED SUCCESSFULLY", request.verb))?)
 }
 
 /// Sets the user's password to the user's own name, for them to change.
 pub fn reset_user_password(request: &MgmtRequest<'_>, name: &str, out: &mut impl Write) -> Result<(), MgmtError> {
-    request.context.shared.users.set_password(name, StoredPassword::hash(name))?;
+    let password = request.context.shared.password_scheme.store(name);
+    apply(request, UserChange::SetPassword(name.to_owned(), password))?;
     log::info!("MGMT {}: password of {name} reset", request.peer);
-    save_users_file(request)?;
     Ok(reply::ok(out, format_args!("{} PASSWORD RESET SUCCESSFULLY", request.verb))?)
 }
 
@@ -49,24 +47,33 @@ pub fn change_password(
     new: &Password,
     out: &mut impl Write,
 ) -> Result<(), MgmtError> {
-    let users = &request.context.shared.users;
-    let admin = users.admin();
-    if !users.authenticate_admin(admin.as_str(), old.expose()) {
+    let shared = &request.context.shared;
+    let admin = shared.users.admin();
+    if !shared.users.authenticate_admin(admin.as_str(), old.expose()) {
         return Err(MgmtError::WrongPassword);
     }
-    users.set_password(admin.as_str(), StoredPassword::hash(new.expose()))?;
+    let password = shared.password_scheme.store(new.expose());
+    apply(request, UserChange::SetPassword(admin.to_string(), password))?;
     log::info!("MGMT {}: admin password changed", request.peer);
-    save_users_file(request)?;
     Ok(reply::ok(out, format_args!("{} PASSWORD CHANGED SUCCESSFULLY", request.verb))?)
 }
 
-/// Writes the users file after a change, if the server has one.
-fn save_users_file(request: &MgmtRequest<'_>) -> Result<(), MgmtError> {
+/// Makes `change` in the user table and, if the server has one, in the
+/// users file (read again first if it changed on disk).
+fn apply(request: &MgmtRequest<'_>, change: UserChange) -> Result<(), MgmtError> {
+    let users = &request.context.shared.users;
     let Some(file) = &request.context.users_file else {
-        return Ok(());
+        return Ok(users.apply(&change)?);
     };
-    file.save(&request.context.shared.users).map_err(|error| {
-        log::error!("cannot save users file {}: {error}", file.path().display());
-        MgmtError::NotSaved(error)
+    file.apply(users, &change).map_err(|error| match error {
+        ChangeError::Table(error) => MgmtError::UserTable(error),
+        ChangeError::Reread(error) => {
+            log::error!("users file {} not changed: {error}", file.path().display());
+            MgmtError::FileUnreadable
+        }
+        ChangeError::NotSaved(error) => {
+            log::error!("cannot save users file {}: {error}", file.path().display());
+            MgmtError::NotSaved(error)
+        }
     })
 }
