@@ -25,14 +25,16 @@ fn names_in(file: &Path) -> Vec<String> {
     users.iter().map(|user| user.name.to_string()).collect()
 }
 
-/// Users come from the file merged with -u (-u wins); MGMT changes are
-/// saved at once (mode 0600) and are all there after a restart, the
-/// admin's new password included.
+/// Users come from the file merged with -u (-u wins, and stays on the
+/// command line); MGMT changes are saved at once, each to its own line, the
+/// file keeping its comments and mode, and are all there after a restart,
+/// the admin's new password included.
 #[test]
 fn changes_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("users");
     fs::write(&file, "# mine\nalice:{PLAIN}from-file\nbob:{PLAIN}bob-pw:1000:1000::/home/bob\n").unwrap();
+    fs::set_permissions(&file, fs::Permissions::from_mode(0o640)).unwrap();
     {
         let server = start_with_file(&file, &["-u", "alice:from-flag"]);
         server.login("alice", "from-flag");
@@ -41,11 +43,12 @@ fn changes_survive_a_restart() {
         assert!(admin.command("ADD_USER carol c:pw").starts_with("+OK"));
         assert!(admin.command("DELETE_USER bob").starts_with("+OK"));
         assert!(admin.command("CHANGE_PASSWORD admin s3cret").starts_with("+OK"));
-        assert_eq!(names_in(&file), ["admin", "alice", "carol"]);
-        assert_eq!(fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(names_in(&file), ["alice", "carol", "admin"]);
+        assert!(fs::read_to_string(&file).unwrap().starts_with("# mine\nalice:{PLAIN}from-file\ncarol:"));
+        assert_eq!(fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o640);
     }
     let server = start_with_file(&file, &[]);
-    server.login("alice", "from-flag");
+    server.login("alice", "from-file");
     server.login("carol", "c:pw");
     let mut admin = server.admin_as("admin", "s3cret");
     assert_eq!(admin.command("USERS"), "+OK USERS");
