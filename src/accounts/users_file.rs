@@ -55,6 +55,12 @@ use super::users::{
     Credentials, FileRefresh, InvalidUserName, UserChange, UserName, UserNameCase, UserTable, UserTableError,
 };
 
+/// The empty uid, gid, gecos, home, shell and extra fields of a line pop3d
+/// adds. Dovecot's passwd-file userdb refuses a line that ends after the
+/// password ("missing userdb info"); empty fields take its global
+/// `mail_uid`, `mail_gid` and `mail_location`.
+const NO_USERDB_FIELDS: &str = "::::::";
+
 /// A new file's mode until it takes the old one's: it holds passwords.
 const TEMP_MODE: u32 = 0o600;
 
@@ -171,8 +177,8 @@ pub fn field_of(password: &StoredPassword) -> String {
 /// a deleted user goes; a new password replaces only the password field of
 /// its user's line (the name as written, the other fields and the line end
 /// stay); a new user, or a password for a user the file does not list
-/// (the admin from `-a`, a `-u` user), becomes a line `name:field` at the
-/// end. Names are matched in `case`.
+/// (the admin from `-a`, a `-u` user), becomes a line `name:field::::::`
+/// at the end. Names are matched in `case`.
 pub fn edited(text: &str, case: UserNameCase, change: &UserChange) -> String {
     let name = match change {
         UserChange::Add(credentials) => credentials.name.as_str(),
@@ -208,7 +214,7 @@ pub fn edited(text: &str, case: UserNameCase, change: &UserChange) -> String {
             out.push('\n');
         }
         let name = wanted.as_ref().map_or(name, UserName::as_str);
-        out.push_str(&format!("{name}:{}\n", field_of(password)));
+        out.push_str(&format!("{name}:{}{NO_USERDB_FIELDS}\n", field_of(password)));
     }
     out
 }
@@ -518,8 +524,8 @@ mod tests {
         for (user, password) in users[1..].iter().zip(passwords) {
             assert!(user.password.matches(password), "{password:?} in {text}");
         }
-        assert!(text.starts_with("# no final newline\nold:{PLAIN}x\nu0:{PLAIN}plain\n"), "{text}");
-        assert!(text.contains("u1:{PLAIN.HEX}776974683a636f6c6f6e\n"), "{text}");
+        assert!(text.starts_with("# no final newline\nold:{PLAIN}x\nu0:{PLAIN}plain::::::\n"), "{text}");
+        assert!(text.contains("u1:{PLAIN.HEX}776974683a636f6c6f6e::::::\n"), "{text}");
     }
 
     /// Each change touches its own line only; the name as written, the
@@ -537,7 +543,7 @@ mod tests {
         let deleted = edited(text, case, &UserChange::Delete("Bob".into()));
         assert_eq!(deleted, text.replace("bob:{SSHA}old\n", ""));
         let admin = edited(text, case, &UserChange::SetPassword("Admin".into(), new));
-        assert_eq!(admin, format!("{text}admin:{{PLAIN}}new\n"), "a user the file lacks is appended");
+        assert_eq!(admin, format!("{text}admin:{{PLAIN}}new::::::\n"), "a user the file lacks is appended");
         assert_eq!(edited(text, case, &UserChange::Delete("nobody".into())), text);
     }
 

@@ -106,6 +106,21 @@ impl Dovecot {
             );
         }
         fs::write(d.join("passwd"), passwd).unwrap();
+        let passwd = d.join("passwd");
+        let location = format!("maildir:{}/%u", mail_root.display());
+        Self::start_in(dir, &passwd, &location, DOVECOT_DEFAULT_FORMAT)
+    }
+
+    /// Starts Dovecot on a passwd-file of the test's own (as its passdb and
+    /// userdb, read as Dovecot's unprivileged auth user), with
+    /// `mail_location` and `pop3_uidl_format` as given: a site's own
+    /// configuration, which pop3d is then pointed at.
+    pub fn start_shared(passwd: &Path, mail_location: &str, uidl_format: &str) -> Self {
+        Self::start_in(open_temp_dir(), passwd, mail_location, uidl_format)
+    }
+
+    fn start_in(dir: tempfile::TempDir, passwd: &Path, mail_location: &str, uidl_format: &str) -> Self {
+        let d = dir.path();
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let config = format!(
             r#"# Throwaway configuration written by pop3d's tests.
@@ -122,15 +137,15 @@ mail_uid = {MAIL_USER}
 mail_gid = {MAIL_USER}
 first_valid_uid = 1
 first_valid_gid = 1
-mail_location = maildir:{root}/%u
-pop3_uidl_format = {DOVECOT_DEFAULT_FORMAT}
+mail_location = {mail_location}
+pop3_uidl_format = {uidl_format}
 passdb {{
   driver = passwd-file
-  args = {d}/passwd
+  args = {passwd}
 }}
 userdb {{
   driver = passwd-file
-  args = {d}/passwd
+  args = {passwd}
 }}
 service pop3-login {{
   inet_listener pop3 {{
@@ -139,7 +154,7 @@ service pop3-login {{
 }}
 "#,
             d = d.display(),
-            root = mail_root.display(),
+            passwd = passwd.display(),
         );
         fs::write(d.join("dovecot.conf"), config).unwrap();
         let child = Command::new(DOVECOT)
@@ -166,13 +181,27 @@ service pop3-login {{
         format!("{}{}", read("stderr.log"), read("dovecot.log"))
     }
 
-    /// A client logged in as `user`.
+    /// A client logged in as `user` with the password `<user>-pw`.
     pub fn login(&self, user: &str) -> Client {
+        self.login_as(user, &format!("{user}-pw"))
+    }
+
+    /// A client logged in as `user` with `password`.
+    pub fn login_as(&self, user: &str, password: &str) -> Client {
         let mut client = Client::connect(self.addr);
-        assert!(client.command(&format!("USER {user}")).starts_with("+OK"));
-        let reply = client.command(&format!("PASS {user}-pw"));
+        let reply = self.try_login(&mut client, user, password);
         assert!(reply.starts_with("+OK"), "Dovecot login of {user}: {reply}\n{}", self.log_text());
         client
+    }
+
+    /// Dovecot's reply to USER and PASS, whatever it is.
+    pub fn login_reply(&self, user: &str, password: &str) -> String {
+        self.try_login(&mut Client::connect(self.addr), user, password)
+    }
+
+    fn try_login(&self, client: &mut Client, user: &str, password: &str) -> String {
+        assert!(client.command(&format!("USER {user}")).starts_with("+OK"));
+        client.command(&format!("PASS {password}"))
     }
 
     /// The UIDL listing `user` gets from Dovecot, in a session ended by QUIT.
