@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::io::Read;
 
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 use sha2::{Digest, Sha256};
 use sha_crypt::{PasswordHasher, ShaCrypt};
 
@@ -226,16 +226,74 @@ impl fmt::Debug for StoredPassword {
     }
 }
 
-/// Per-account digests of the last password that passed a slow check.
+/// Per-account digests of the last password that passed a slow check,
+/// and the bound on slow checks running at once.
 #[derive(Debug)]
 pub struct VerifiedCache {
     key: [u8; 32],
     digests: Mutex<HashMap<AccountId, [u8; 32]>>,
+    slow_checks: SlowCheckGate,
 }
 
 impl Default for VerifiedCache {
     fn default() -> Self {
-        Self { key: random_bytes(), digests: Mutex::new(HashMap::new()) }
+        Self {
+            key: random_bytes(),
+            digests: Mutex::new(HashMap::new()),
+            slow_checks: SlowCheckGate::for_this_machine(),
+        }
+    }
+}
+
+/// Lets at most `limit` slow hash checks run at once; the others wait
+/// their turn. One Argon2 check of a Dovecot hash takes 64 MiB (a file may
+/// ask for up to 1 GiB) and a crypt or PBKDF2
+/// check a core for tens of milliseconds, so without it a burst of logins
+/// (hundreds of pool threads at once) could take gigabytes and every core:
+/// with it, memory is bounded by `limit` checks, and checks beyond the
+/// cores would only have shared them anyway. A waiting login holds no
+/// lock but this gate's own.
+#[derive(Debug)]
+pub struct SlowCheckGate {
+    running: Mutex<usize>,
+    freed: Condvar,
+    limit: usize,
+}
+
+impl SlowCheckGate {
+    /// At most this many slow checks at once, whatever the cores.
+    pub const MAX_LIMIT: usize = 8;
+
+    pub fn new(limit: usize) -> Self {
+        Self { running: Mutex::new(0), freed: Condvar::new(), limit: limit.max(1) }
+    }
+
+    /// One check per core, from 2 to [`SlowCheckGate::MAX_LIMIT`].
+    pub fn for_this_machine() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        Self::new(cores.clamp(2, Self::MAX_LIMIT))
+    }
+
+    /// Runs `check` once fewer than `limit` others are running.
+    pub fn run<T>(&self, check: impl FnOnce() -> T) -> T {
+        {
+            let mut running = self.running.lock();
+            while *running >= self.limit {
+                self.freed.wait(&mut running);
+            }
+            *running += 1;
+        }
+        // Released even if `check` panics, so one bad hash cannot shrink
+        // the gate for good.
+        struct Release<'a>(&'a SlowCheckGate);
+        impl Drop for Release<'_> {
+            fn drop(&mut self) {
+                *self.0.running.lock() -= 1;
+                self.0.freed.notify_one();
+            }
+        }
+        let _release = Release(self);
+        check()
     }
 }
 
@@ -251,7 +309,7 @@ impl VerifiedCache {
         if cached.is_some_and(|cached| constant_time_eq(&cached, &digest)) {
             return true;
         }
-        let matches = stored.matches(guess);
+        let matches = self.slow_checks.run(|| stored.matches(guess));
         if matches {
             self.digests.lock().insert(id, digest);
         }
@@ -339,6 +397,41 @@ mod tests {
         assert_eq!(PasswordScheme::Plain.field("a:b"), "{PLAIN.HEX}613a62");
         assert_eq!(PasswordScheme::parse("MD5"), Err(UnknownScheme));
         assert_eq!(PasswordScheme::default().name(), "SHA512-CRYPT");
+    }
+
+    /// With more checks wanting to run than the limit, exactly `limit` run
+    /// at once, and every one of them finishes.
+    #[test]
+    fn slow_checks_are_bounded() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        const LIMIT: usize = 2;
+        const CHECKS: usize = 6;
+        let gate = SlowCheckGate::new(LIMIT);
+        let (running, most, done) = (AtomicUsize::new(0), AtomicUsize::new(0), AtomicUsize::new(0));
+        std::thread::scope(|scope| {
+            for _ in 0..CHECKS {
+                scope.spawn(|| {
+                    gate.run(|| {
+                        let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                        most.fetch_max(now, Ordering::SeqCst);
+                        // Stay until the gate is full (or nobody else is
+                        // left to fill it), bounded in case it never is.
+                        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+                        while running.load(Ordering::SeqCst) < LIMIT
+                            && done.load(Ordering::SeqCst) + LIMIT <= CHECKS
+                            && std::time::Instant::now() < deadline
+                        {
+                            std::thread::yield_now();
+                        }
+                        running.fetch_sub(1, Ordering::SeqCst);
+                        done.fetch_add(1, Ordering::SeqCst);
+                    })
+                });
+            }
+        });
+        assert_eq!(done.load(Ordering::SeqCst), CHECKS);
+        assert_eq!(most.load(Ordering::SeqCst), LIMIT, "never more than the limit, and the limit is reached");
+        assert!((2..=SlowCheckGate::MAX_LIMIT).contains(&SlowCheckGate::for_this_machine().limit));
     }
 
     #[test]
