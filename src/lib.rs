@@ -20,7 +20,8 @@
 //! - [`mgmt`]: the management protocol, laid out as POP3 is: the verb table
 //!   and parser, the connection loop, the session and its handlers, the
 //!   admin threads; and the `admin_monitor` client.
-//! - [`storage`]: Maildir on disk: file names and UIDLs, sizes, the maildrop
+//! - [`storage`]: Maildir on disk: where each user's Maildir is
+//!   (`--mail-location`), file names and UIDLs, sizes, the maildrop
 //!   lock, the numbered, locked maildrop and its commit, and the one safe
 //!   way to open a file there.
 //! - [`accounts`]: users and passwords, and the users file (`-f`).

@@ -4,8 +4,9 @@
 //! An account's password is kept either as given (`-u` on the command
 //! line, and the plain-text schemes of a users file) or as a field in one
 //! of Dovecot's hashing schemes, read by [`super::schemes`]. Passwords set
-//! over MGMT are stored as SHA512-CRYPT (`{SHA512-CRYPT}$6$...`, what
-//! Dovecot's `doveadm pw -s SHA512-CRYPT` writes). A field no login could
+//! over MGMT are stored in a [`PasswordScheme`] (`--password-scheme`), by
+//! default SHA512-CRYPT (`{SHA512-CRYPT}$6$...`, what Dovecot's
+//! `doveadm pw -s SHA512-CRYPT` writes). A field no login could
 //! match (an unknown scheme, a malformed value) is kept too, so that the
 //! account and its line survive, but it never matches.
 //!
@@ -13,7 +14,9 @@
 //! [`VerifiedCache`] remembers, per account, a keyed digest of the last
 //! password that passed, and a client logging in again and again costs one
 //! fast digest instead of the full hash. The digest key is random per
-//! process, so the cache holds nothing an attacker could use offline.
+//! process, so the cache holds nothing an attacker could use offline. The
+//! slow checks that do run are bounded by [`SlowCheckGate`], so a burst of
+//! logins cannot take every core or gigabytes of Argon2 memory.
 
 use std::collections::HashMap;
 use std::fmt;

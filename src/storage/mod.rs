@@ -1,6 +1,7 @@
 //! Maildir storage: the on-disk side of a maildrop.
 //!
-//! Owns file names, sizes, the cross-process maildrop lock, the one way a
+//! Owns where each user's Maildir is ([`mail_location`]), file names,
+//! sizes, the cross-process maildrop lock, the one way a
 //! file on disk is opened for reading ([`regular_file`]), the only code
 //! that ever removes a message file, and what pop3d shares with Dovecot on
 //! the same Maildir: its UIDL formats ([`uidl_format`]), its

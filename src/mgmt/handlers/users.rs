@@ -1,10 +1,13 @@
 //! The commands that change accounts: delete one, add one, reset one's
-//! password to its name, change the admin's own password; and saving the
-//! users file after each change.
+//! password to its name, change the admin's own password; each made in the
+//! user table and in the users file, through [`UsersFile::apply`].
 //!
-//! Every password set here is stored hashed. A change is live as soon as
-//! the user table accepts it; if the users file then cannot be written,
-//! the admin is told so, and the change stays live.
+//! Every password set here is stored in `--password-scheme`. A change is
+//! live as soon as the user table accepts it; if the users file then cannot
+//! be written, the admin is told so, and the change stays live. If the file
+//! changed on disk and cannot be read again, nothing changes at all.
+//!
+//! [`UsersFile::apply`]: crate::accounts::users_file::UsersFile::apply
 
 use std::io::Write;
 
