@@ -140,7 +140,7 @@ pub fn start(config: &Config) -> Result<Running, StartError> {
     let (users_file, stored) = match &config.users_file {
         Some(path) => {
             let (file, stored) = UsersFile::load(path, config.user_name_case).map_err(StartError::UsersFile)?;
-            (Some(file), stored)
+            (Some(Arc::new(file)), stored)
         }
         None => (None, Vec::new()),
     };

@@ -398,11 +398,6 @@ impl UserTable {
         }
     }
 
-    /// The name `name` is kept under, if it is a valid name.
-    pub fn key(&self, name: &str) -> Option<UserName> {
-        self.case.parse(name).ok()
-    }
-
     /// Brings the accounts a users file defines from `old` (what the file
     /// said when last read) to `new` (what it says now), as a re-read
     /// after a hand edit needs: users gone from the file are deleted,

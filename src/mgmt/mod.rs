@@ -90,7 +90,9 @@ pub struct Context {
     /// The state MGMT reports on and changes.
     pub shared: Arc<Shared>,
     /// Where user changes are saved at once; `None` keeps users in memory.
-    pub users_file: Option<UsersFile>,
+    /// Shared, so that a reload on request can call [`UsersFile::reload`]
+    /// under the same lock as MGMT's changes.
+    pub users_file: Option<Arc<UsersFile>>,
     /// How long a failed login waits; tests of the session logic use zero.
     pub login_delay: Duration,
     /// With `--mgmt-tls`, every admin connection starts with a TLS
@@ -119,7 +121,7 @@ impl MgmtServer {
     pub fn bind(
         addr: SocketAddr,
         shared: Arc<Shared>,
-        users_file: Option<UsersFile>,
+        users_file: Option<Arc<UsersFile>>,
         tls: Option<Arc<ServerConfig>>,
         login_timeout: Duration,
     ) -> io::Result<Self> {

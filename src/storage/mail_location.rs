@@ -97,6 +97,8 @@ pub enum TemplateError {
     HomeNotFirst,
     /// A template with no variable gives every user the same Maildir.
     NoVariable,
+    /// `~name/...`: another user's home.
+    TildeUser,
 }
 
 impl fmt::Display for TemplateError {
@@ -112,6 +114,7 @@ impl fmt::Display for TemplateError {
             }
             TemplateError::HomeNotFirst => f.write_str("%h and ~ may only start the location"),
             TemplateError::NoVariable => f.write_str("it names no variable, so every user would share one Maildir"),
+            TemplateError::TildeUser => f.write_str("~ must be followed by / (each user's own home)"),
         }
     }
 }
@@ -169,6 +172,10 @@ impl MailLocation {
         let mut literal = String::new();
         let mut rest = path;
         if let Some(after) = rest.strip_prefix('~') {
+            // `~/...` is the user's own home; `~name` is nobody's here.
+            if !(after.is_empty() || after.starts_with('/')) {
+                return Err(TemplateError::TildeUser);
+            }
             pieces.push(Piece::Variable(Variable::Home));
             rest = after;
         }
@@ -364,6 +371,7 @@ mod tests {
             ("/v/~/x", TemplateError::NoVariable),
             ("~/%h", TemplateError::HomeNotFirst),
             ("/var/mail/shared", TemplateError::NoVariable),
+            ("~alice/Maildir", TemplateError::TildeUser),
         ];
         for (template, error) in cases {
             assert_eq!(MailLocation::parse(template), Err(error), "{template:?}");
