@@ -320,3 +320,43 @@ fn names_that_could_leave_the_mail_root_are_refused_everywhere() {
         assert!(!mail.exists(), "{name}");
     }
 }
+
+/// `./run --hash-password --password-scheme SCHEME` prints a field in that
+/// scheme that Dovecot itself verifies (`doveadm pw -t`), and rejects a
+/// wrong password for; a scheme pop3d cannot write stops with one line.
+#[test]
+fn hash_password_writes_every_scheme_dovecot_verifies() {
+    if !have_doveadm("hash_password_writes_every_scheme_dovecot_verifies") {
+        return;
+    }
+    let hash = |args: &[&str], password: &str| {
+        use std::process::{Command, Stdio};
+        let mut hasher = Command::new(env!("CARGO_BIN_EXE_pop3d"))
+            .arg("--hash-password")
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        hasher.stdin.take().unwrap().write_all(format!("{password}\n").as_bytes()).unwrap();
+        common::wait_bounded(hasher, "pop3d --hash-password")
+    };
+    let password = "pa:ss wörd";
+    for scheme in ["SHA512-CRYPT", "SHA256-CRYPT", "BLF-CRYPT", "ARGON2ID", "SSHA512", "PLAIN"] {
+        let output = hash(&["--password-scheme", scheme], password);
+        assert!(output.status.success(), "{scheme}: {}", String::from_utf8_lossy(&output.stderr));
+        let field = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+        let written = if scheme == "PLAIN" { "PLAIN.HEX" } else { scheme };
+        assert!(field.starts_with(&format!("{{{written}}}")), "{field}");
+        assert!(dovecot_verifies(&field, password), "Dovecot rejects {field}");
+        assert!(!dovecot_verifies(&field, "pa:ss word"), "Dovecot accepts a wrong password for {field}");
+    }
+    let output = hash(&["--password-scheme", "MD5-CRYPT"], password);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.lines().next().unwrap().contains("--password-scheme: 'MD5-CRYPT': new passwords can be stored as"),
+        "{stderr}"
+    );
+}
