@@ -169,7 +169,8 @@ pub fn start(config: &Config) -> Result<Running, StartError> {
             tls,
             config.plaintext_auth,
         )
-        .with_uidl_format(config.uidl_format.clone()),
+        .with_uidl_format(config.uidl_format.clone())
+        .with_haproxy_trusted_networks(config.haproxy_trusted_networks.clone()),
     );
     let pop3 =
         Pop3Server::bind(&config.pop3_addrs, &config.pop3s_addrs, Arc::clone(&shared)).map_err(StartError::Bind)?;

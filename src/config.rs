@@ -15,6 +15,7 @@ use log::LevelFilter;
 
 use crate::accounts::users::UserNameCase;
 use crate::accounts::users::{Credentials, CredentialsError};
+use crate::net::cidr::{self, Cidr, CidrError};
 use crate::net::tls::PlaintextAuth;
 use crate::shared::limits::SessionLimits;
 use crate::storage::uidl_format::{UidlFormat, UidlFormatError};
@@ -28,6 +29,8 @@ pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 600;
 /// 4 KiB reads measured best for RETR (the README's buffer-size experiment).
 pub const DEFAULT_RETR_BUFFER: usize = 4096;
 pub const DEFAULT_MAX_PER_ADDRESS: usize = 10;
+/// Dovecot's POP3 session lock timeout: 5 minutes.
+pub const DEFAULT_LOCK_STALE_SECS: u64 = 300;
 /// Undocumented knob for the benchmark's buffer-size experiment.
 pub const RETR_BUFFER_ENV: &str = "POP3D_RETR_BUFFER";
 
@@ -65,6 +68,13 @@ pub struct Config {
     pub mgmt_login_timeout: Duration,
     /// How each message's UIDL is made: Dovecot's `pop3_uidl_format`.
     pub uidl_format: UidlFormat,
+    /// Peers whose connections start with a PROXY protocol header: the
+    /// load balancers (`--haproxy-trusted-networks`, Dovecot's
+    /// `haproxy_trusted_networks`).
+    pub haproxy_trusted_networks: Vec<Cidr>,
+    /// How old the heartbeat of another host's maildrop lock must be
+    /// before the lock is broken (`--lock-stale-seconds`).
+    pub lock_stale_after: Duration,
 }
 
 /// PEM files for TLS.
@@ -126,6 +136,7 @@ pub enum ConfigError {
         value: String,
         reason: UidlFormatError,
     },
+    BadTrustedNetworks(CidrError),
 }
 
 impl fmt::Display for ConfigError {
@@ -164,6 +175,7 @@ impl fmt::Display for ConfigError {
             ConfigError::Needs { flag, needs } => write!(f, "{flag} needs {needs}"),
             ConfigError::Conflict(a, b) => write!(f, "{a} and {b} cannot be used together"),
             ConfigError::BadUidlFormat { value, reason } => write!(f, "--uidl-format: '{value}': {reason}"),
+            ConfigError::BadTrustedNetworks(reason) => write!(f, "--haproxy-trusted-networks: {reason}"),
         }
     }
 }
@@ -201,7 +213,9 @@ fn options() -> Options {
         .optopt("l", "log-level", "off, error, warn, info (default), debug or trace", "LEVEL")
         .optflag("", "hash-password", "read a password on stdin, print its {SHA512-CRYPT} hash and exit")
         .optflag("h", "help", "print this help and exit")
-        .optflag("V", "version", "print the version and exit");
+        .optflag("V", "version", "print the version and exit")
+        .optopt("", "haproxy-trusted-networks", "load balancers whose connections start with a PROXY protocol header naming the client (comma-separated, e.g. 10.0.0.0/8,::1)", "CIDR[,CIDR...]")
+        .optopt("", "lock-stale-seconds", "a maildrop lock of another host is broken once its heartbeat is this old (default 300)", "SECS");
     options
 }
 
@@ -340,6 +354,14 @@ fn parse_with_env<S: AsRef<std::ffi::OsStr>>(
             3600,
         )?),
         uidl_format,
+        haproxy_trusted_networks: trusted_networks(&matches)?,
+        lock_stale_after: Duration::from_secs(number(
+            &matches,
+            "lock-stale-seconds",
+            DEFAULT_LOCK_STALE_SECS,
+            1,
+            86_400,
+        )?),
     })))
 }
 
@@ -367,6 +389,13 @@ fn session_limits(matches: &getopts::Matches) -> Result<SessionLimits, ConfigErr
         max_bad_commands_before_login: count("max-bad-commands-before-login", defaults.max_bad_commands_before_login)?,
         max_bad_commands_after_login: count("max-bad-commands", defaults.max_bad_commands_after_login)?,
     })
+}
+
+/// `--haproxy-trusted-networks`, empty when not given.
+fn trusted_networks(matches: &getopts::Matches) -> Result<Vec<Cidr>, ConfigError> {
+    matches
+        .opt_str("haproxy-trusted-networks")
+        .map_or(Ok(Vec::new()), |list| cidr::parse_list(&list).map_err(ConfigError::BadTrustedNetworks))
 }
 
 /// `localhost` listens on both loopbacks; anything else is one literal.
@@ -415,6 +444,7 @@ fn flag_name(flag: &'static str) -> &'static str {
         "max-bad-commands" => "--max-bad-commands",
         "max-per-ip" => "--max-per-ip",
         "mgmt-login-timeout" => "--mgmt-login-timeout",
+        "lock-stale-seconds" => "--lock-stale-seconds",
         _ => flag,
     }
 }

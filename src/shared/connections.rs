@@ -111,21 +111,21 @@ impl ConnectionLimit {
 
     /// A permit for a connection from `peer`, unless a cap is reached.
     pub fn try_acquire(self: &Arc<Self>, peer: IpAddr) -> Result<ConnectionPermit, Refused> {
+        let mut permit = self.try_acquire_before_address()?;
+        permit.count_address(peer)?;
+        Ok(permit)
+    }
+
+    /// A permit under the server-wide cap alone, for a connection whose
+    /// client address is not known yet: one from a load balancer, until
+    /// its PROXY header names the client. [`ConnectionPermit::count_address`]
+    /// then applies the per-address cap.
+    pub fn try_acquire_before_address(self: &Arc<Self>) -> Result<ConnectionPermit, Refused> {
         let max = self.max();
         self.live
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |live| (live < max).then_some(live + 1))
             .map_err(|_| Refused::ServerFull)?;
-        let counted_address = match &self.per_address {
-            None => None,
-            Some(per_address) => match per_address.enter(peer) {
-                Ok(counted) => counted,
-                Err(refused) => {
-                    self.live.fetch_sub(1, Ordering::AcqRel);
-                    return Err(refused);
-                }
-            },
-        };
-        Ok(ConnectionPermit { limit: Arc::clone(self), counted_address })
+        Ok(ConnectionPermit { limit: Arc::clone(self), counted_address: None })
     }
 
     pub fn live(&self) -> usize {
@@ -156,6 +156,23 @@ pub struct ConnectionPermit {
     limit: Arc<ConnectionLimit>,
     /// The address counted against the per-address cap, if any.
     counted_address: Option<IpAddr>,
+}
+
+impl ConnectionPermit {
+    /// Counts the connection against the per-address cap as coming from
+    /// `client`, once; a permit already counted stays as it is.
+    ///
+    /// # Errors
+    /// [`Refused::AddressFull`]: `client` has its share already. The permit
+    /// should then be dropped, which frees its server-wide slot.
+    pub fn count_address(&mut self, client: IpAddr) -> Result<(), Refused> {
+        if self.counted_address.is_none() {
+            if let Some(per_address) = &self.limit.per_address {
+                self.counted_address = per_address.enter(client)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Drop for ConnectionPermit {

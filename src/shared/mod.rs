@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::accounts::users::{UserName, UserTable};
+use crate::net::cidr::Cidr;
 use crate::net::tls::PlaintextAuth;
 use crate::storage::uidl_format::UidlFormat;
 use connections::ConnectionLimit;
@@ -56,6 +57,9 @@ pub struct Shared {
     /// How each message's UIDL is made (`--uidl-format`); every maildrop
     /// is opened with it.
     pub uidl_format: UidlFormat,
+    /// Peers whose connections start with a PROXY protocol header naming
+    /// the client (`--haproxy-trusted-networks`); empty: none.
+    pub haproxy_trusted_networks: Vec<Cidr>,
 }
 
 impl Shared {
@@ -80,12 +84,18 @@ impl Shared {
             tls,
             plaintext_auth,
             uidl_format: UidlFormat::default(),
+            haproxy_trusted_networks: Vec::new(),
         }
     }
 
     /// The same, with messages identified by `format` instead of `%f`.
     pub fn with_uidl_format(self, format: UidlFormat) -> Self {
         Self { uidl_format: format, ..self }
+    }
+
+    /// The same, believing PROXY headers from `trusted` peers.
+    pub fn with_haproxy_trusted_networks(self, trusted: Vec<Cidr>) -> Self {
+        Self { haproxy_trusted_networks: trusted, ..self }
     }
 
     /// Inactivity allowed after login before autologout (RFC 1939 §3).
