@@ -157,6 +157,7 @@ pub fn start(config: &Config) -> Result<Running, StartError> {
         None => None,
     };
     warn_about_cleartext(config);
+    crate::storage::lock::set_stale_after(config.lock_stale_after);
     let per_address =
         (config.max_per_address > 0).then(|| PerAddressLimit::new(config.max_per_address, !config.limit_loopback));
     let shared = Arc::new(

@@ -29,8 +29,7 @@ pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 600;
 /// 4 KiB reads measured best for RETR (the README's buffer-size experiment).
 pub const DEFAULT_RETR_BUFFER: usize = 4096;
 pub const DEFAULT_MAX_PER_ADDRESS: usize = 10;
-/// Dovecot's POP3 session lock timeout: 5 minutes.
-pub const DEFAULT_LOCK_STALE_SECS: u64 = 300;
+pub const DEFAULT_LOCK_STALE_SECS: u64 = crate::storage::lock::DEFAULT_STALE_AFTER.as_secs();
 /// Undocumented knob for the benchmark's buffer-size experiment.
 pub const RETR_BUFFER_ENV: &str = "POP3D_RETR_BUFFER";
 
