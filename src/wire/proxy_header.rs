@@ -180,7 +180,12 @@ impl ProxyHeaderParser {
             }
             Stage::V2Fixed => {
                 self.kept.push(rest[0]);
-                if self.kept.len() == V2_FIXED {
+                // Refused at its first octet, not after the rest arrives.
+                if self.kept.len() == V2_SIGNATURE.len() + 1 {
+                    if let Err(error) = v2_version_command(rest[0]) {
+                        self.stage = Stage::Failed(error);
+                    }
+                } else if self.kept.len() == V2_FIXED {
                     self.stage = v2_fixed(&self.kept).unwrap_or_else(Stage::Failed);
                     self.finish_v2_if_complete();
                 }
@@ -236,16 +241,9 @@ impl ProxyHeaderParser {
 /// Checks the 16 fixed octets of a v2 header (signature already matched)
 /// and says what body follows.
 fn v2_fixed(fixed: &[u8]) -> Result<Stage, ProxyHeaderError> {
-    let (version_command, family_transport) = (fixed[12], fixed[13]);
+    let family_transport = fixed[13];
     let body = usize::from(u16::from_be_bytes([fixed[14], fixed[15]]));
-    if version_command >> 4 != 2 {
-        return Err(ProxyHeaderError::V2Version);
-    }
-    let command_is_proxy = match version_command & 0x0f {
-        0x0 => false,
-        0x1 => true,
-        _ => return Err(ProxyHeaderError::V2Command),
-    };
+    let command_is_proxy = v2_version_command(fixed[12])?;
     let (family, transport) = (family_transport >> 4, family_transport & 0x0f);
     // LOCAL ignores the address block entirely, whatever it claims to be.
     let address = match (command_is_proxy, family, transport) {
@@ -265,6 +263,18 @@ fn v2_fixed(fixed: &[u8]) -> Result<Stage, ProxyHeaderError> {
         return Err(ProxyHeaderError::V2Length);
     }
     Ok(Stage::V2Body { command_is_proxy, family, body, address, seen: 0 })
+}
+
+/// Checks the v2 version and command octet: true for PROXY, false for LOCAL.
+fn v2_version_command(octet: u8) -> Result<bool, ProxyHeaderError> {
+    if octet >> 4 != 2 {
+        return Err(ProxyHeaderError::V2Version);
+    }
+    match octet & 0x0f {
+        0x0 => Ok(false),
+        0x1 => Ok(true),
+        _ => Err(ProxyHeaderError::V2Command),
+    }
 }
 
 /// Parses a v1 line after `PROXY ` and before its CRLF.
