@@ -8,29 +8,13 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use common::{Client, TestCertificate, TestServer, PATIENCE};
+use common::{connect_from, Client, TestCertificate, TestServer};
 use pop3d::net::transport::Transport;
 use pop3d::wire::proxy_header::{encode_v1, encode_v2, encode_v2_local};
-
-/// A TCP connection to `server` from `local` (any port): a loopback
-/// address other than 127.0.0.1 is another client host.
-pub fn connect_from(local: &str, server: SocketAddr) -> TcpStream {
-    use rustix::net::{bind, connect, socket, AddressFamily, SocketType};
-    let local: SocketAddr = format!("{local}:0").parse().unwrap();
-    let family = if local.is_ipv4() { AddressFamily::INET } else { AddressFamily::INET6 };
-    let socket: OwnedFd = socket(family, SocketType::STREAM, None).unwrap();
-    bind(&socket, &local).unwrap();
-    connect(&socket, &server).unwrap_or_else(|e| panic!("connect {server} from {local}: {e}"));
-    let stream = TcpStream::from(socket);
-    stream.set_read_timeout(Some(PATIENCE)).unwrap();
-    stream.set_nodelay(true).unwrap();
-    stream
-}
 
 /// A server that believes PROXY headers from 127.0.0.1 only. Cleartext
 /// logins are allowed from anywhere: the clients the headers name are not
@@ -39,10 +23,6 @@ fn trusting_server(extra: &[&str]) -> TestServer {
     let mut args = vec!["-u", "alice:alice-pw", "--haproxy-trusted-networks", "127.0.0.1/32", "--allow-plaintext-auth"];
     args.extend_from_slice(extra);
     TestServer::start_with(&args)
-}
-
-fn client_of(stream: TcpStream) -> Client {
-    Client { reader: std::io::BufReader::new(stream) }
 }
 
 fn source_v4() -> (SocketAddr, SocketAddr) {
@@ -58,7 +38,7 @@ fn source_v6() -> (SocketAddr, SocketAddr) {
 fn check_header_in_pieces(server: &TestServer, header: &[u8], cuts: &[usize], source: SocketAddr) {
     let stream = connect_from("127.0.0.1", server.addr());
     let mut writer = stream.try_clone().unwrap();
-    let mut client = client_of(stream);
+    let mut client = Client::over(stream);
     let mut start = 0;
     for &cut in cuts.iter().chain([header.len()].iter()) {
         let cut = cut.min(header.len());
@@ -101,7 +81,7 @@ fn bytes_after_the_header_stay_for_the_session() {
     let mut bytes = encode_v2(source, destination, b"");
     bytes.extend_from_slice(b"CAPA\r\n");
     stream.write_all(&bytes).unwrap();
-    let mut client = client_of(stream);
+    let mut client = Client::over(stream);
     assert!(client.line().starts_with("+OK"));
     assert!(client.line().starts_with("+OK"), "CAPA answered");
     assert!(client.data_lines().iter().any(|line| line == "USER"));
@@ -113,7 +93,7 @@ fn a_v2_local_header_keeps_the_balancers_address() {
     let mut stream = connect_from("127.0.0.1", server.addr());
     let port = stream.local_addr().unwrap().port();
     stream.write_all(&encode_v2_local(b"")).unwrap();
-    let mut client = client_of(stream);
+    let mut client = Client::over(stream);
     assert!(client.line().starts_with("+OK"));
     assert!(client.command("QUIT").starts_with("+OK"));
     server.wait_for_log(&format!("connection from 127.0.0.1:{port}"));
@@ -124,7 +104,7 @@ fn a_header_from_an_untrusted_peer_is_a_bad_command() {
     let server = trusting_server(&[]);
     let stream = connect_from("127.0.0.2", server.addr());
     let port = stream.local_addr().unwrap().port();
-    let mut client = client_of(stream);
+    let mut client = Client::over(stream);
     assert!(client.line().starts_with("+OK"), "greeted at once: no header is awaited");
     let (source, destination) = source_v4();
     let v1 = String::from_utf8(encode_v1(source, destination)).unwrap();
@@ -223,7 +203,7 @@ fn the_cleartext_login_rule_sees_the_client_not_the_balancer() {
         let mut stream = connect_from("127.0.0.1", server.addr());
         let source: SocketAddr = source.parse().unwrap();
         stream.write_all(&encode_v1(source, "127.0.0.1:110".parse().unwrap())).unwrap();
-        let mut client = client_of(stream);
+        let mut client = Client::over(stream);
         assert!(client.line().starts_with("+OK"));
         client.command("USER alice")
     };
@@ -239,7 +219,7 @@ fn the_per_address_cap_counts_the_client_behind_the_balancer() {
         let mut stream = connect_from("127.0.0.1", server.addr());
         let source: SocketAddr = source.parse().unwrap();
         stream.write_all(&encode_v2(source, "192.0.2.1:110".parse().unwrap(), b"")).unwrap();
-        let mut client = client_of(stream);
+        let mut client = Client::over(stream);
         let first = client.line();
         (client, first)
     };
