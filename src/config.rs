@@ -460,6 +460,23 @@ mod tests {
     }
 
     #[test]
+    fn trusted_networks_and_the_lock_stale_time() {
+        let config = run(&["127.0.0.1", "110"]).unwrap();
+        assert!(config.haproxy_trusted_networks.is_empty());
+        assert_eq!(config.lock_stale_after, Duration::from_secs(300));
+        let config =
+            run(&["127.0.0.1", "110", "--haproxy-trusted-networks", "10.0.0.0/8, ::1", "--lock-stale-seconds", "3"])
+                .unwrap();
+        assert_eq!(config.haproxy_trusted_networks.len(), 2);
+        assert!(config.haproxy_trusted_networks[0].contains("10.9.8.7".parse().unwrap()));
+        assert_eq!(config.lock_stale_after, Duration::from_secs(3));
+        let error = run(&["127.0.0.1", "110", "--haproxy-trusted-networks", "10.0.0.0/40"]).unwrap_err();
+        assert_eq!(error.to_string(), "--haproxy-trusted-networks: '10.0.0.0/40': the prefix length must be 0 to 32");
+        let error = run(&["127.0.0.1", "110", "--lock-stale-seconds", "0"]).unwrap_err();
+        assert_eq!(error.to_string(), "--lock-stale-seconds must be between 1 and 86400");
+    }
+
+    #[test]
     fn the_documented_command_line_works() {
         let config = run(&["127.0.0.1", "1110", "-u", "alice:pw", "bob:p:w"]).unwrap();
         assert_eq!(config.pop3_addrs, vec!["127.0.0.1:1110".parse().unwrap()]);

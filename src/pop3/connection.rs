@@ -77,11 +77,13 @@ enum Pop3Ending {
 /// returns, however it returns.
 pub fn serve(stream: TcpStream, implicit_tls: bool, shared: &Shared, mut permit: ConnectionPermit) {
     let started = Instant::now();
+    let stream = Arc::new(stream);
+    // Registered first: shutdown also wakes a session waiting for its
+    // PROXY header.
+    let registration = shared.shutdown.register(&stream);
     let Some(client) = client_address(&stream, implicit_tls, shared, &mut permit) else { return };
     let peer_name = client.to_string();
     log::info!("connection from {peer_name}{}", if implicit_tls { " (TLS)" } else { "" });
-    let stream = Arc::new(stream);
-    let registration = shared.shutdown.register(&stream);
     let loopback = client.ip().to_canonical().is_loopback();
     let mut session = Pop3Session::new(shared, LinkSecurity { tls: false, loopback });
     let mut connection = Pop3Connection::new(&stream, &shared.stats);
