@@ -152,7 +152,8 @@ fn break_if_stale(path: &Path) -> io::Result<bool> {
     // moved that fresh one, which is not stale and must go back.
     static BREAKS: AtomicU64 = AtomicU64::new(0);
     let attempt = BREAKS.fetch_add(1, Ordering::Relaxed);
-    let aside = path.with_extension(format!("stale.{}.{attempt}", std::process::id()));
+    // The host too: processes of two hosts may have one pid.
+    let aside = path.with_extension(format!("stale.{}.{}.{attempt}", own_host(), std::process::id()));
     match fs::rename(path, &aside) {
         Ok(()) => {}
         Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(true),
@@ -214,8 +215,10 @@ fn own_host() -> &'static str {
     static HOST: OnceLock<String> = OnceLock::new();
     HOST.get_or_init(|| {
         let name = fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-        // One field of the token: no white space, never empty.
-        let name: String = name.trim().chars().filter(|c| c.is_ascii_graphic()).take(64).collect();
+        // One field of the token and part of a file name: no white space,
+        // no slash, never empty.
+        let allowed = |c: &char| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_');
+        let name: String = name.trim().chars().filter(allowed).take(64).collect();
         if name.is_empty() {
             "localhost".to_owned()
         } else {
