@@ -520,6 +520,50 @@ mod tests {
         }
     }
 
+    /// Pseudo-random inputs that start like a header, fed whole and in
+    /// random pieces, get the same answer (the fuzz target does this at
+    /// scale).
+    #[test]
+    fn any_pieces_give_the_same_answer() {
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let (source, destination) = v6();
+        let starts = [&V1_PREFIX[..], &V2_SIGNATURE[..], &encode_v2(source, destination, b"")[..16], b"PROXY TCP4 1"];
+        for round in 0..5000 {
+            let mut input = starts[round % starts.len()].to_vec();
+            let tail = (next() % 120) as usize;
+            input.extend((0..tail).map(|_| {
+                let byte = next() as u8;
+                // Mostly octets a header is made of, so that parses go deep.
+                let common = b"0123456789.: \r\n\x21\x11\x00TCP46UNKOWfab";
+                if byte < 200 { common[usize::from(byte) % common.len()] } else { byte }
+            }));
+            let whole = ProxyHeaderParser::new().push(&input);
+            let mut parser = ProxyHeaderParser::new();
+            let mut at = 0;
+            let pieces = loop {
+                let size = 1 + (next() % 9) as usize;
+                let end = (at + size).min(input.len());
+                match parser.push(&input[at..end]) {
+                    Err(error) => break Err(error),
+                    Ok(pushed) if pushed.header.is_some() || end == input.len() => {
+                        break Ok(Pushed { consumed: at + pushed.consumed, header: pushed.header })
+                    }
+                    Ok(pushed) => {
+                        assert_eq!(pushed.consumed, end - at);
+                        at = end;
+                    }
+                }
+            };
+            assert_eq!(whole, pieces, "{input:?}");
+        }
+    }
+
     #[test]
     fn a_finished_parser_consumes_nothing_more() {
         let (source, destination) = v4();
