@@ -57,18 +57,15 @@ impl fmt::Display for ProxyReadError {
 impl std::error::Error for ProxyReadError {}
 
 /// Reads the PROXY header at the start of `stream`, waiting no later than
-/// `deadline`, and returns the client's address: the header's source, or
-/// `peer` itself for a LOCAL header (a health check). Leaves the socket's
-/// read timeout set; the session sets its own next.
+/// `deadline`, and returns the client's address the header names, or
+/// `None` when the balancer speaks for itself (a LOCAL header: a health
+/// check) and its own address stands. Leaves the socket's read timeout
+/// set; the session sets its own next.
 ///
 /// # Errors
 /// The header is missing, malformed, incomplete by the deadline, or the
 /// peer hung up.
-pub fn read_client_address(
-    stream: &TcpStream,
-    peer: SocketAddr,
-    deadline: Instant,
-) -> Result<SocketAddr, ProxyReadError> {
+pub fn read_client_address(stream: &TcpStream, deadline: Instant) -> Result<Option<SocketAddr>, ProxyReadError> {
     let mut parser = ProxyHeaderParser::new();
     let mut arrived = [0; PEEK_BUFFER];
     loop {
@@ -89,8 +86,8 @@ pub fn read_client_address(
         (&*stream).read_exact(&mut arrived[..pushed.consumed]).map_err(ProxyReadError::Io)?;
         match pushed.header {
             None => {}
-            Some(ProxyHeader::Local) => return Ok(peer),
-            Some(ProxyHeader::Proxied { source, .. }) => return Ok(source),
+            Some(ProxyHeader::Local) => return Ok(None),
+            Some(ProxyHeader::Proxied { source, .. }) => return Ok(Some(source)),
         }
     }
 }

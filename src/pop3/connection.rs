@@ -81,9 +81,9 @@ pub fn serve(stream: TcpStream, implicit_tls: bool, shared: &Shared, mut permit:
     // Registered first: shutdown also wakes a session waiting for its
     // PROXY header.
     let registration = shared.shutdown.register(&stream);
-    let Some(client) = client_address(&stream, implicit_tls, shared, &mut permit) else { return };
+    let Some((client, log_level)) = client_address(&stream, implicit_tls, shared, &mut permit) else { return };
     let peer_name = client.to_string();
-    log::info!("connection from {peer_name}{}", if implicit_tls { " (TLS)" } else { "" });
+    log::log!(log_level, "connection from {peer_name}{}", if implicit_tls { " (TLS)" } else { "" });
     let loopback = client.ip().to_canonical().is_loopback();
     let mut session = Pop3Session::new(shared, LinkSecurity { tls: false, loopback });
     let mut connection = Pop3Connection::new(&stream, &shared.stats);
@@ -96,7 +96,8 @@ pub fn serve(stream: TcpStream, implicit_tls: bool, shared: &Shared, mut permit:
         Ok(ending) => format!("{ending:?}"),
         Err(error) => format!("error: {error}"),
     };
-    log::info!(
+    log::log!(
+        log_level,
         "closed {peer_name} user={user} retrieved={} deleted={} in={octets_in} out={octets_out} duration={:.3}s ending={ending}",
         session.activity.retrieved,
         session.activity.deleted,
@@ -109,22 +110,27 @@ pub fn serve(stream: TcpStream, implicit_tls: bool, shared: &Shared, mut permit:
 /// The client's address, the one every log line, cap and rule of this
 /// connection uses: the peer's, or for a peer in
 /// `--haproxy-trusted-networks` the one its PROXY header names, which is
-/// then counted against the per-address cap. `None`, with the reason
-/// logged, when the connection must close: the peer is gone, a trusted
-/// peer sent no valid header in time, or the client is over its cap.
+/// then counted against the per-address cap. With it, the level of the
+/// connection's log lines: debug for a balancer speaking for itself (its
+/// health checks come every few seconds), info for a client.
+///
+/// `None`, with the reason logged, when the connection must close: the
+/// peer is gone, a trusted peer sent no valid header in time, or the
+/// client is over its cap.
 fn client_address(
     stream: &TcpStream,
     implicit_tls: bool,
     shared: &Shared,
     permit: &mut ConnectionPermit,
-) -> Option<SocketAddr> {
+) -> Option<(SocketAddr, log::Level)> {
     let peer = stream.peer_addr().ok()?;
     if !proxy::is_trusted(&shared.haproxy_trusted_networks, peer) {
-        return Some(peer);
+        return Some((peer, log::Level::Info));
     }
     let deadline = Instant::now() + PROXY_HEADER_TIMEOUT.min(shared.limits.login_timeout);
-    let client = match proxy::read_client_address(stream, peer, deadline) {
-        Ok(client) => client,
+    let (client, level) = match proxy::read_client_address(stream, deadline) {
+        Ok(Some(client)) => (client, log::Level::Info),
+        Ok(None) => (peer, log::Level::Debug),
         Err(error) => {
             log::warn!("closed {peer}: {error}");
             return None;
@@ -138,7 +144,7 @@ fn client_address(
         }
         return None;
     }
-    Some(client)
+    Some((client, level))
 }
 
 /// The conversation itself, from the greeting to the reply that ends it.

@@ -541,7 +541,11 @@ mod tests {
                 let byte = next() as u8;
                 // Mostly octets a header is made of, so that parses go deep.
                 let common = b"0123456789.: \r\n\x21\x11\x00TCP46UNKOWfab";
-                if byte < 200 { common[usize::from(byte) % common.len()] } else { byte }
+                if byte < 200 {
+                    common[usize::from(byte) % common.len()]
+                } else {
+                    byte
+                }
             }));
             let whole = ProxyHeaderParser::new().push(&input);
             let mut parser = ProxyHeaderParser::new();
