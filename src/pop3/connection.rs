@@ -84,7 +84,10 @@ pub fn serve(stream: TcpStream, implicit_tls: bool, shared: &Shared, mut permit:
     let Some((client, log_level)) = client_address(&stream, implicit_tls, shared, &mut permit) else { return };
     let peer_name = client.to_string();
     log::log!(log_level, "connection from {peer_name}{}", if implicit_tls { " (TLS)" } else { "" });
-    let loopback = client.ip().to_canonical().is_loopback();
+    // Cleartext is safe only if no hop crosses a network: the client's,
+    // and a balancer's hop to us too.
+    let is_loopback = |addr: SocketAddr| addr.ip().to_canonical().is_loopback();
+    let loopback = is_loopback(client) && stream.peer_addr().is_ok_and(is_loopback);
     let mut session = Pop3Session::new(shared, LinkSecurity { tls: false, loopback });
     let mut connection = Pop3Connection::new(&stream, &shared.stats);
     let ending = converse(&mut connection, implicit_tls, shared, &mut session);
