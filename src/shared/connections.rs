@@ -160,7 +160,8 @@ pub struct ConnectionPermit {
 
 impl ConnectionPermit {
     /// Counts the connection against the per-address cap as coming from
-    /// `client`, once; a permit already counted stays as it is.
+    /// `client`. Called once per permit: a permit already counted
+    /// against an address stays counted against that one.
     ///
     /// # Errors
     /// [`Refused::AddressFull`]: `client` has its share already. The permit
@@ -200,6 +201,23 @@ mod tests {
         assert_eq!(limit.try_acquire(CLIENT).unwrap_err(), Refused::ServerFull);
         drop(a);
         assert_eq!(limit.live(), 1);
+        assert!(limit.try_acquire(CLIENT).is_ok());
+    }
+
+    /// A balancer's connection takes its server-wide slot first and is
+    /// counted against its client's address once the header names it.
+    #[test]
+    fn the_address_can_be_counted_after_the_slot_is_taken() {
+        let limit = Arc::new(ConnectionLimit::new(10, 10, Some(PerAddressLimit::new(1, true))));
+        let mut first = limit.try_acquire_before_address().unwrap();
+        first.count_address(CLIENT).unwrap();
+        let mut second = limit.try_acquire_before_address().unwrap();
+        assert_eq!(second.count_address(CLIENT), Err(Refused::AddressFull));
+        assert_eq!(limit.live(), 2, "the slot is held until the permit is dropped");
+        drop(second);
+        assert_eq!(limit.live(), 1);
+        assert_eq!(limit.try_acquire(CLIENT).unwrap_err(), Refused::AddressFull);
+        drop(first);
         assert!(limit.try_acquire(CLIENT).is_ok());
     }
 
