@@ -45,7 +45,7 @@ interop: all ## fetch the demo mailbox with fetchmail, mpop and getmail6, in cle
 # stable toolchain, so fuzz/run.sh sets RUSTC_BOOTSTRAP=1, which lets stable
 # rustc accept them (the sanitizer runtimes ship with stable rust-std).
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= pop3_command mgmt_command sasl_plain line_framing encoder pop3_session
+FUZZ_TARGETS ?= pop3_command mgmt_command sasl_plain line_framing encoder pop3_session proxy_header
 
 fuzz: ## run every fuzz target for FUZZ_SECONDS (default 60) each; fails on a crash
 	@command -v cargo-fuzz >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --locked

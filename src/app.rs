@@ -157,6 +157,7 @@ pub fn start(config: &Config) -> Result<Running, StartError> {
         None => None,
     };
     warn_about_cleartext(config);
+    crate::storage::lock::set_stale_after(config.lock_stale_after);
     let per_address =
         (config.max_per_address > 0).then(|| PerAddressLimit::new(config.max_per_address, !config.limit_loopback));
     let shared = Arc::new(
@@ -171,7 +172,8 @@ pub fn start(config: &Config) -> Result<Running, StartError> {
         )
         .with_uidl_format(config.uidl_format.clone())
         .with_mail_location(config.mail_location.clone())
-        .with_password_scheme(config.password_scheme),
+        .with_password_scheme(config.password_scheme)
+        .with_haproxy_trusted_networks(config.haproxy_trusted_networks.clone()),
     );
     let pop3 =
         Pop3Server::bind(&config.pop3_addrs, &config.pop3s_addrs, Arc::clone(&shared)).map_err(StartError::Bind)?;

@@ -16,6 +16,7 @@ use log::LevelFilter;
 use crate::accounts::password::{PasswordScheme, UnknownScheme};
 use crate::accounts::users::UserNameCase;
 use crate::accounts::users::{Credentials, CredentialsError};
+use crate::net::cidr::{self, Cidr, CidrError};
 use crate::net::tls::PlaintextAuth;
 use crate::shared::limits::SessionLimits;
 use crate::storage::mail_location::{MailLocation, TemplateError};
@@ -32,6 +33,7 @@ pub const DEFAULT_RETR_BUFFER: usize = 4096;
 pub const DEFAULT_MAX_PER_ADDRESS: usize = 10;
 /// The mail root without `-d` or `--mail-location`.
 pub const DEFAULT_MAIL_ROOT: &str = "./mail";
+pub const DEFAULT_LOCK_STALE_SECS: u64 = crate::storage::lock::DEFAULT_STALE_AFTER.as_secs();
 /// Undocumented knob for the benchmark's buffer-size experiment.
 pub const RETR_BUFFER_ENV: &str = "POP3D_RETR_BUFFER";
 
@@ -73,6 +75,13 @@ pub struct Config {
     pub mail_location: MailLocation,
     /// The scheme MGMT stores new passwords in.
     pub password_scheme: PasswordScheme,
+    /// Peers whose connections start with a PROXY protocol header: the
+    /// load balancers (`--haproxy-trusted-networks`, Dovecot's
+    /// `haproxy_trusted_networks`).
+    pub haproxy_trusted_networks: Vec<Cidr>,
+    /// How old the heartbeat of another host's maildrop lock must be
+    /// before the lock is broken (`--lock-stale-seconds`).
+    pub lock_stale_after: Duration,
 }
 
 /// PEM files for TLS.
@@ -142,6 +151,7 @@ pub enum ConfigError {
         value: String,
         reason: UnknownScheme,
     },
+    BadTrustedNetworks(CidrError),
 }
 
 impl fmt::Display for ConfigError {
@@ -182,6 +192,7 @@ impl fmt::Display for ConfigError {
             ConfigError::BadUidlFormat { value, reason } => write!(f, "--uidl-format: '{value}': {reason}"),
             ConfigError::BadMailLocation { value, reason } => write!(f, "--mail-location: '{value}': {reason}"),
             ConfigError::BadPasswordScheme { value, reason } => write!(f, "--password-scheme: '{value}': {reason}"),
+            ConfigError::BadTrustedNetworks(reason) => write!(f, "--haproxy-trusted-networks: {reason}"),
         }
     }
 }
@@ -221,7 +232,9 @@ fn options() -> Options {
         .optopt("l", "log-level", "off, error, warn, info (default), debug or trace", "LEVEL")
         .optflag("", "hash-password", "read a password on stdin, print its hash (in --password-scheme) and exit")
         .optflag("h", "help", "print this help and exit")
-        .optflag("V", "version", "print the version and exit");
+        .optflag("V", "version", "print the version and exit")
+        .optopt("", "haproxy-trusted-networks", "load balancers whose connections start with a PROXY protocol header naming the client (comma-separated, e.g. 10.0.0.0/8,::1)", "CIDR[,CIDR...]")
+        .optopt("", "lock-stale-seconds", "a maildrop lock of another host is broken once its heartbeat is this old (default 300)", "SECS");
     options
 }
 
@@ -362,6 +375,14 @@ fn parse_with_env<S: AsRef<std::ffi::OsStr>>(
         uidl_format,
         mail_location: mail_location(&matches)?,
         password_scheme: password_scheme(&matches)?,
+        haproxy_trusted_networks: trusted_networks(&matches)?,
+        lock_stale_after: Duration::from_secs(number(
+            &matches,
+            "lock-stale-seconds",
+            DEFAULT_LOCK_STALE_SECS,
+            1,
+            86_400,
+        )?),
     })))
 }
 
@@ -410,6 +431,13 @@ fn session_limits(matches: &getopts::Matches) -> Result<SessionLimits, ConfigErr
     })
 }
 
+/// `--haproxy-trusted-networks`, empty when not given.
+fn trusted_networks(matches: &getopts::Matches) -> Result<Vec<Cidr>, ConfigError> {
+    matches
+        .opt_str("haproxy-trusted-networks")
+        .map_or(Ok(Vec::new()), |list| cidr::parse_list(&list).map_err(ConfigError::BadTrustedNetworks))
+}
+
 /// `localhost` listens on both loopbacks; anything else is one literal.
 fn listen_addrs(value: &str) -> Result<Vec<IpAddr>, ConfigError> {
     if value.eq_ignore_ascii_case("localhost") {
@@ -456,6 +484,7 @@ fn flag_name(flag: &'static str) -> &'static str {
         "max-bad-commands" => "--max-bad-commands",
         "max-per-ip" => "--max-per-ip",
         "mgmt-login-timeout" => "--mgmt-login-timeout",
+        "lock-stale-seconds" => "--lock-stale-seconds",
         _ => flag,
     }
 }
@@ -469,6 +498,23 @@ mod tests {
             ServerInvocation::Run(config) => Ok(*config),
             other => panic!("expected a configuration, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn trusted_networks_and_the_lock_stale_time() {
+        let config = run(&["127.0.0.1", "110"]).unwrap();
+        assert!(config.haproxy_trusted_networks.is_empty());
+        assert_eq!(config.lock_stale_after, Duration::from_secs(300));
+        let config =
+            run(&["127.0.0.1", "110", "--haproxy-trusted-networks", "10.0.0.0/8, ::1", "--lock-stale-seconds", "3"])
+                .unwrap();
+        assert_eq!(config.haproxy_trusted_networks.len(), 2);
+        assert!(config.haproxy_trusted_networks[0].contains("10.9.8.7".parse().unwrap()));
+        assert_eq!(config.lock_stale_after, Duration::from_secs(3));
+        let error = run(&["127.0.0.1", "110", "--haproxy-trusted-networks", "10.0.0.0/40"]).unwrap_err();
+        assert_eq!(error.to_string(), "--haproxy-trusted-networks: '10.0.0.0/40': the prefix length must be 0 to 32");
+        let error = run(&["127.0.0.1", "110", "--lock-stale-seconds", "0"]).unwrap_err();
+        assert_eq!(error.to_string(), "--lock-stale-seconds must be between 1 and 86400");
     }
 
     #[test]

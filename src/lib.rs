@@ -10,9 +10,12 @@
 //! - [`config`]: the command line, parsed and validated into a `Config`.
 //! - [`app`]: start-up and shutdown; binds the listeners, starts the threads.
 //! - [`net`]: sockets for both protocols: the one accept loop, the
-//!   open-file limit, TLS settings, and the clear-or-TLS [`net::transport`].
+//!   open-file limit, TLS settings, the clear-or-TLS [`net::transport`],
+//!   and reading a load balancer's PROXY header ([`net::proxy`]) from the
+//!   trusted networks ([`net::cidr`]).
 //! - [`wire`]: the text shapes POP3 and MGMT share: line framing, `+OK`/`-ERR`
-//!   replies and data lines, decimal numbers. Pure.
+//!   replies and data lines, decimal numbers; and the PROXY protocol
+//!   header. Pure.
 //! - [`pop3`]: POP3: the command parser, the message encoder and SASL PLAIN
 //!   (pure); the RFC 1939 session and its handlers, one file per command
 //!   family; the connection loop, the only POP3 code that touches the

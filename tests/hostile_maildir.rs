@@ -184,6 +184,8 @@ fn unreadable_messages_are_skipped_and_the_rest_served() {
     assert!(client.command("QUIT").starts_with("+OK"));
 
     for skipped in ["1700000001.new-unreadable", "1700000002.cur-unreadable:2,"] {
+        // The log is read from the server's stderr by another thread.
+        server.wait_for_log(skipped);
         let warnings = server.log_text().lines().filter(|l| l.contains("[WARN]") && l.contains(skipped)).count();
         assert_eq!(warnings, 1, "one warning names {skipped}:\n{}", server.log_text());
     }

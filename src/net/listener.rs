@@ -127,7 +127,7 @@ impl Listener {
             Err(refusal) => {
                 log::warn!("{}refused {peer}: {}", S::LOG_PREFIX, refusal.reason);
                 if !self.implicit_tls {
-                    refuse(stream, refusal.reply);
+                    refuse(&stream, refusal.reply);
                 }
             }
         }
@@ -135,7 +135,7 @@ impl Listener {
 }
 
 /// Sends `-ERR [SYS/TEMP] {reply}`; dropping `stream` then closes it.
-fn refuse(mut stream: TcpStream, reply: &str) {
+pub fn refuse(mut stream: &TcpStream, reply: &str) {
     // One small write into an empty socket buffer; never wait on the client.
     let _ = stream.set_nonblocking(true);
     let mut line = Vec::new();

@@ -3,8 +3,10 @@
 //! transport. Nothing here knows POP3 or MGMT: each protocol plugs its
 //! sessions into the accept loop as a [`listener::Service`].
 
+pub mod cidr;
 pub mod fd_limit;
 pub mod listener;
+pub mod proxy;
 pub mod tls;
 pub mod transport;
 

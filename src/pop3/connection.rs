@@ -36,16 +36,18 @@
 //! run as if it came through TLS (CVE-2011-0411).
 
 use std::io::{self, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rustix::net::sockopt;
 use rustls::ServerConfig;
 
+use super::server::refusal;
 use super::session::{LinkSecurity, Pop3Flow, Pop3Session};
+use crate::net::proxy::{self, PROXY_HEADER_TIMEOUT};
 use crate::net::transport::Transport;
-use crate::net::{self, is_timeout};
+use crate::net::{self, is_timeout, listener};
 use crate::shared::connections::ConnectionPermit;
 use crate::shared::stats::Stats;
 use crate::shared::Shared;
@@ -73,14 +75,19 @@ enum Pop3Ending {
 /// Serves one client until it quits, goes away or times out. Never panics
 /// on client input; the `permit` frees the connection slot when this
 /// returns, however it returns.
-pub fn serve(stream: TcpStream, implicit_tls: bool, shared: &Shared, permit: ConnectionPermit) {
+pub fn serve(stream: TcpStream, implicit_tls: bool, shared: &Shared, mut permit: ConnectionPermit) {
     let started = Instant::now();
-    let peer = stream.peer_addr();
-    let peer_name = net::peer_name(&stream);
-    log::info!("connection from {peer_name}{}", if implicit_tls { " (TLS)" } else { "" });
     let stream = Arc::new(stream);
+    // Registered first: shutdown also wakes a session waiting for its
+    // PROXY header.
     let registration = shared.shutdown.register(&stream);
-    let loopback = peer.is_ok_and(|addr| addr.ip().to_canonical().is_loopback());
+    let Some((client, log_level)) = client_address(&stream, implicit_tls, shared, &mut permit) else { return };
+    let peer_name = client.to_string();
+    log::log!(log_level, "connection from {peer_name}{}", if implicit_tls { " (TLS)" } else { "" });
+    // Cleartext is safe only if no hop crosses a network: the client's,
+    // and a balancer's hop to us too.
+    let is_loopback = |addr: SocketAddr| addr.ip().to_canonical().is_loopback();
+    let loopback = is_loopback(client) && stream.peer_addr().is_ok_and(is_loopback);
     let mut session = Pop3Session::new(shared, LinkSecurity { tls: false, loopback });
     let mut connection = Pop3Connection::new(&stream, &shared.stats);
     let ending = converse(&mut connection, implicit_tls, shared, &mut session);
@@ -92,7 +99,8 @@ pub fn serve(stream: TcpStream, implicit_tls: bool, shared: &Shared, permit: Con
         Ok(ending) => format!("{ending:?}"),
         Err(error) => format!("error: {error}"),
     };
-    log::info!(
+    log::log!(
+        log_level,
         "closed {peer_name} user={user} retrieved={} deleted={} in={octets_in} out={octets_out} duration={:.3}s ending={ending}",
         session.activity.retrieved,
         session.activity.deleted,
@@ -100,6 +108,46 @@ pub fn serve(stream: TcpStream, implicit_tls: bool, shared: &Shared, permit: Con
     );
     drop(registration);
     drop(permit);
+}
+
+/// The client's address, the one every log line, cap and rule of this
+/// connection uses: the peer's, or for a peer in
+/// `--haproxy-trusted-networks` the one its PROXY header names, which is
+/// then counted against the per-address cap. With it, the level of the
+/// connection's log lines: debug for a balancer speaking for itself (its
+/// health checks come every few seconds), info for a client.
+///
+/// `None`, with the reason logged, when the connection must close: the
+/// peer is gone, a trusted peer sent no valid header in time, or the
+/// client is over its cap.
+fn client_address(
+    stream: &TcpStream,
+    implicit_tls: bool,
+    shared: &Shared,
+    permit: &mut ConnectionPermit,
+) -> Option<(SocketAddr, log::Level)> {
+    let peer = stream.peer_addr().ok()?;
+    if !proxy::is_trusted(&shared.haproxy_trusted_networks, peer) {
+        return Some((peer, log::Level::Info));
+    }
+    let deadline = Instant::now() + PROXY_HEADER_TIMEOUT.min(shared.limits.login_timeout);
+    let (client, level) = match proxy::read_client_address(stream, deadline) {
+        Ok(Some(client)) => (client, log::Level::Info),
+        Ok(None) => (peer, log::Level::Debug),
+        Err(error) => {
+            log::warn!("closed {peer}: {error}");
+            return None;
+        }
+    };
+    if let Err(refused) = permit.count_address(client.ip()) {
+        let refusal = refusal(refused);
+        log::warn!("refused {client} (via {peer}): {}", refusal.reason);
+        if !implicit_tls {
+            listener::refuse(stream, refusal.reply);
+        }
+        return None;
+    }
+    Some((client, level))
 }
 
 /// The conversation itself, from the greeting to the reply that ends it.

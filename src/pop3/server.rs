@@ -4,7 +4,11 @@
 //! Each listener runs the shared accept loop of [`crate::net::listener`], which
 //! hands the pool only connections holding a
 //! [`ConnectionPermit`]: over the cap, the client gets
-//! `-ERR [SYS/TEMP] too many connections` at once and is closed. The pool
+//! `-ERR [SYS/TEMP] too many connections` at once and is closed. A
+//! connection from a trusted load balancer (`--haproxy-trusted-networks`)
+//! takes only a server-wide slot there; its session reads the PROXY header
+//! first and then counts the client it names against the per-address cap,
+//! so a slow header never holds up the accept thread. The pool
 //! has one thread per allowed connection and follows the cap when MGMT
 //! changes it, so an admitted session never waits in a queue.
 
@@ -18,6 +22,7 @@ use threadpool::ThreadPool;
 
 use super::serve;
 use crate::net::listener::{AcceptThread, ConnectionRefusal, Listener, Service, SESSION_STACK_SIZE};
+use crate::net::proxy;
 use crate::shared::connections::{ConnectionPermit, Refused};
 use crate::shared::Shared;
 
@@ -91,13 +96,16 @@ impl Service for Pop3Pool {
     const LOG_PREFIX: &'static str = "";
 
     fn admit(&mut self, peer: SocketAddr) -> Result<ConnectionPermit, ConnectionRefusal> {
-        self.shared.connections.try_acquire(peer.ip()).map_err(|refused| {
-            let reply = match refused {
-                Refused::ServerFull => "too many connections, try again later",
-                Refused::AddressFull => "too many connections from your address, try again later",
-            };
-            ConnectionRefusal { reply, reason: reply.to_owned() }
-        })
+        let connections = &self.shared.connections;
+        // A balancer's connection names its client only in the PROXY header,
+        // which the session reads on its own thread and then counts that
+        // client against the per-address cap.
+        let permit = if proxy::is_trusted(&self.shared.haproxy_trusted_networks, peer) {
+            connections.try_acquire_before_address()
+        } else {
+            connections.try_acquire(peer.ip())
+        };
+        permit.map_err(refusal)
     }
 
     fn serve(&mut self, stream: TcpStream, permit: ConnectionPermit) {
@@ -110,6 +118,15 @@ impl Service for Pop3Pool {
         let (shared, implicit_tls) = (Arc::clone(&self.shared), self.implicit_tls);
         self.pool.execute(move || serve(stream, implicit_tls, &shared, permit));
     }
+}
+
+/// What a client over a connection cap is told, and the log.
+pub(super) fn refusal(refused: Refused) -> ConnectionRefusal {
+    let reply = match refused {
+        Refused::ServerFull => "too many connections, try again later",
+        Refused::AddressFull => "too many connections from your address, try again later",
+    };
+    ConnectionRefusal { reply, reason: reply.to_owned() }
 }
 
 /// The POP3 side of a server, accepting connections.

@@ -111,21 +111,21 @@ impl ConnectionLimit {
 
     /// A permit for a connection from `peer`, unless a cap is reached.
     pub fn try_acquire(self: &Arc<Self>, peer: IpAddr) -> Result<ConnectionPermit, Refused> {
+        let mut permit = self.try_acquire_before_address()?;
+        permit.count_address(peer)?;
+        Ok(permit)
+    }
+
+    /// A permit under the server-wide cap alone, for a connection whose
+    /// client address is not known yet: one from a load balancer, until
+    /// its PROXY header names the client. [`ConnectionPermit::count_address`]
+    /// then applies the per-address cap.
+    pub fn try_acquire_before_address(self: &Arc<Self>) -> Result<ConnectionPermit, Refused> {
         let max = self.max();
         self.live
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |live| (live < max).then_some(live + 1))
             .map_err(|_| Refused::ServerFull)?;
-        let counted_address = match &self.per_address {
-            None => None,
-            Some(per_address) => match per_address.enter(peer) {
-                Ok(counted) => counted,
-                Err(refused) => {
-                    self.live.fetch_sub(1, Ordering::AcqRel);
-                    return Err(refused);
-                }
-            },
-        };
-        Ok(ConnectionPermit { limit: Arc::clone(self), counted_address })
+        Ok(ConnectionPermit { limit: Arc::clone(self), counted_address: None })
     }
 
     pub fn live(&self) -> usize {
@@ -158,6 +158,24 @@ pub struct ConnectionPermit {
     counted_address: Option<IpAddr>,
 }
 
+impl ConnectionPermit {
+    /// Counts the connection against the per-address cap as coming from
+    /// `client`. Called once per permit: a permit already counted
+    /// against an address stays counted against that one.
+    ///
+    /// # Errors
+    /// [`Refused::AddressFull`]: `client` has its share already. The permit
+    /// should then be dropped, which frees its server-wide slot.
+    pub fn count_address(&mut self, client: IpAddr) -> Result<(), Refused> {
+        if self.counted_address.is_none() {
+            if let Some(per_address) = &self.limit.per_address {
+                self.counted_address = per_address.enter(client)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Drop for ConnectionPermit {
     fn drop(&mut self) {
         if let (Some(address), Some(per_address)) = (self.counted_address, &self.limit.per_address) {
@@ -183,6 +201,23 @@ mod tests {
         assert_eq!(limit.try_acquire(CLIENT).unwrap_err(), Refused::ServerFull);
         drop(a);
         assert_eq!(limit.live(), 1);
+        assert!(limit.try_acquire(CLIENT).is_ok());
+    }
+
+    /// A balancer's connection takes its server-wide slot first and is
+    /// counted against its client's address once the header names it.
+    #[test]
+    fn the_address_can_be_counted_after_the_slot_is_taken() {
+        let limit = Arc::new(ConnectionLimit::new(10, 10, Some(PerAddressLimit::new(1, true))));
+        let mut first = limit.try_acquire_before_address().unwrap();
+        first.count_address(CLIENT).unwrap();
+        let mut second = limit.try_acquire_before_address().unwrap();
+        assert_eq!(second.count_address(CLIENT), Err(Refused::AddressFull));
+        assert_eq!(limit.live(), 2, "the slot is held until the permit is dropped");
+        drop(second);
+        assert_eq!(limit.live(), 1);
+        assert_eq!(limit.try_acquire(CLIENT).unwrap_err(), Refused::AddressFull);
+        drop(first);
         assert!(limit.try_acquire(CLIENT).is_ok());
     }
 

@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use crate::accounts::password::PasswordScheme;
 use crate::accounts::users::{UserName, UserTable};
+use crate::net::cidr::Cidr;
 use crate::net::tls::PlaintextAuth;
 use crate::storage::mail_location::{ExpandError, MailLocation};
 use crate::storage::uidl_format::UidlFormat;
@@ -60,6 +61,9 @@ pub struct Shared {
     pub uidl_format: UidlFormat,
     /// The scheme MGMT stores new passwords in (`--password-scheme`).
     pub password_scheme: PasswordScheme,
+    /// Peers whose connections start with a PROXY protocol header naming
+    /// the client (`--haproxy-trusted-networks`); empty: none.
+    pub haproxy_trusted_networks: Vec<Cidr>,
 }
 
 impl Shared {
@@ -85,6 +89,7 @@ impl Shared {
             plaintext_auth,
             uidl_format: UidlFormat::default(),
             password_scheme: PasswordScheme::default(),
+            haproxy_trusted_networks: Vec::new(),
         }
     }
 
@@ -101,6 +106,11 @@ impl Shared {
     /// The same, with MGMT storing new passwords in `scheme`.
     pub fn with_password_scheme(self, scheme: PasswordScheme) -> Self {
         Self { password_scheme: scheme, ..self }
+    }
+
+    /// The same, believing PROXY headers from `trusted` peers.
+    pub fn with_haproxy_trusted_networks(self, trusted: Vec<Cidr>) -> Self {
+        Self { haproxy_trusted_networks: trusted, ..self }
     }
 
     /// Inactivity allowed after login before autologout (RFC 1939 §3).

@@ -6,4 +6,5 @@
 
 pub mod line;
 pub mod number;
+pub mod proxy_header;
 pub mod reply;

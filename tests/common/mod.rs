@@ -361,6 +361,11 @@ impl Client {
         client
     }
 
+    /// A client over `stream`, already connected, no greeting read.
+    pub fn over(stream: TcpStream) -> Self {
+        Self { reader: BufReader::new(stream) }
+    }
+
     /// Connects without reading a greeting.
     pub fn connect_raw(addr: SocketAddr) -> Self {
         let stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
@@ -641,4 +646,20 @@ pub fn set_age(path: &Path, age: Duration) {
     let file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path).unwrap();
     file.set_modified(std::time::SystemTime::now() - age).unwrap();
 }
+
+/// A TCP connection to `server` from `local` (any port): a loopback
+/// address other than 127.0.0.1 is another client host.
+pub fn connect_from(local: &str, server: SocketAddr) -> TcpStream {
+    use rustix::net::{bind, connect, socket, AddressFamily, SocketType};
+    let local: SocketAddr = format!("{local}:0").parse().unwrap();
+    let family = if local.is_ipv4() { AddressFamily::INET } else { AddressFamily::INET6 };
+    let socket: std::os::fd::OwnedFd = socket(family, SocketType::STREAM, None).unwrap();
+    bind(&socket, &local).unwrap();
+    connect(&socket, &server).unwrap_or_else(|e| panic!("connect {server} from {local}: {e}"));
+    let stream = TcpStream::from(socket);
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    stream.set_nodelay(true).unwrap();
+    stream
+}
+
 pub mod dovecot;
