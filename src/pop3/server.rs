@@ -19,6 +19,7 @@ use threadpool::ThreadPool;
 use super::serve;
 use crate::net::listener::{AcceptThread, ConnectionRefusal, Listener, Service, SESSION_STACK_SIZE};
 use crate::shared::connections::{ConnectionPermit, Refused};
+use crate::shared::stats::{Limit, ListenerKind};
 use crate::shared::Shared;
 
 /// How long sessions have to end once shutdown has closed their sockets:
@@ -90,18 +91,25 @@ struct Pop3Pool {
 impl Service for Pop3Pool {
     const LOG_PREFIX: &'static str = "";
 
+    fn listener_kind(&self) -> ListenerKind {
+        if self.implicit_tls {
+            ListenerKind::Pop3s
+        } else {
+            ListenerKind::Pop3
+        }
+    }
+
     fn admit(&mut self, peer: SocketAddr) -> Result<ConnectionPermit, ConnectionRefusal> {
         self.shared.connections.try_acquire(peer.ip()).map_err(|refused| {
-            let reply = match refused {
-                Refused::ServerFull => "too many connections, try again later",
-                Refused::AddressFull => "too many connections from your address, try again later",
+            let (reply, limit) = match refused {
+                Refused::ServerFull => ("too many connections, try again later", Limit::Connections),
+                Refused::AddressFull => ("too many connections from your address, try again later", Limit::PerAddress),
             };
-            ConnectionRefusal { reply, reason: reply.to_owned() }
+            ConnectionRefusal { reply, limit }
         })
     }
 
     fn serve(&mut self, stream: TcpStream, permit: ConnectionPermit) {
-        self.shared.stats.connection_accepted();
         // MGMT may have changed the cap since the last connection.
         let cap = self.shared.connections.max();
         if self.pool.max_count() != cap {
