@@ -356,6 +356,23 @@ impl Client {
         client
     }
 
+    /// Connects from the loopback address `source` (any of 127.0.0.0/8),
+    /// so that one test can play clients on several addresses, and reads
+    /// the greeting.
+    pub fn connect_from(source: std::net::IpAddr, addr: SocketAddr) -> Self {
+        use rustix::net::{bind, connect, socket, AddressFamily, SocketType};
+        let family = if source.is_ipv4() { AddressFamily::INET } else { AddressFamily::INET6 };
+        let socket = socket(family, SocketType::STREAM, None).expect("socket");
+        bind(&socket, &SocketAddr::new(source, 0)).unwrap_or_else(|e| panic!("bind {source}: {e}"));
+        connect(&socket, &addr).unwrap_or_else(|e| panic!("connect {addr} from {source}: {e}"));
+        let stream = TcpStream::from(std::os::fd::OwnedFd::from(socket));
+        stream.set_read_timeout(Some(PATIENCE)).unwrap();
+        let mut client = Self { reader: BufReader::new(stream) };
+        let greeting = client.line();
+        assert!(greeting.starts_with("+OK"), "greeting: {greeting}");
+        client
+    }
+
     /// Connects without reading a greeting.
     pub fn connect_raw(addr: SocketAddr) -> Self {
         let stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
