@@ -16,7 +16,7 @@ use std::net::IpAddr;
 
 use super::command;
 use super::error::MgmtError;
-use super::handlers::{queries, settings, users, MgmtRequest};
+use super::handlers::{queries, sessions, settings, users, MgmtRequest};
 use super::slots::{AdminSlot, LoginSlot};
 use super::verbs::{MgmtCommand, MgmtVerb};
 use super::Context;
@@ -152,6 +152,8 @@ impl<'a> MgmtSession<'a> {
             MgmtCommand::AddUser { name, password } => users::add_user(&request, name, &password, out)?,
             MgmtCommand::ResetUserPassword { name } => users::reset_user_password(&request, &name, out)?,
             MgmtCommand::ChangePassword { old, new } => users::change_password(&request, &old, &new, out)?,
+            MgmtCommand::Who {} => sessions::who(&request, out)?,
+            MgmtCommand::Kick { name } => sessions::kick(&request, &name, out)?,
         }
         Ok(MgmtFlow::Continue)
     }
