@@ -65,6 +65,8 @@ pub struct Config {
     pub mgmt_login_timeout: Duration,
     /// How each message's UIDL is made: Dovecot's `pop3_uidl_format`.
     pub uidl_format: UidlFormat,
+    /// Where Prometheus metrics are served (`--metrics-addr`); off if `None`.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 /// PEM files for TLS.
@@ -126,6 +128,7 @@ pub enum ConfigError {
         value: String,
         reason: UidlFormatError,
     },
+    BadMetricsAddr(String),
 }
 
 impl fmt::Display for ConfigError {
@@ -164,6 +167,9 @@ impl fmt::Display for ConfigError {
             ConfigError::Needs { flag, needs } => write!(f, "{flag} needs {needs}"),
             ConfigError::Conflict(a, b) => write!(f, "{a} and {b} cannot be used together"),
             ConfigError::BadUidlFormat { value, reason } => write!(f, "--uidl-format: '{value}': {reason}"),
+            ConfigError::BadMetricsAddr(value) => {
+                write!(f, "--metrics-addr: '{value}' is not IP:PORT (such as 127.0.0.1:9110 or [::1]:9110)")
+            }
         }
     }
 }
@@ -201,7 +207,8 @@ fn options() -> Options {
         .optopt("l", "log-level", "off, error, warn, info (default), debug or trace", "LEVEL")
         .optflag("", "hash-password", "read a password on stdin, print its {SHA512-CRYPT} hash and exit")
         .optflag("h", "help", "print this help and exit")
-        .optflag("V", "version", "print the version and exit");
+        .optflag("V", "version", "print the version and exit")
+        .optopt("", "metrics-addr", "serve Prometheus metrics on http://IP:PORT/metrics (default: off)", "IP:PORT");
     options
 }
 
@@ -340,7 +347,16 @@ fn parse_with_env<S: AsRef<std::ffi::OsStr>>(
             3600,
         )?),
         uidl_format,
+        metrics_addr: metrics_addr(&matches)?,
     })))
+}
+
+/// `--metrics-addr IP:PORT`, an IPv6 address in brackets.
+fn metrics_addr(matches: &getopts::Matches) -> Result<Option<SocketAddr>, ConfigError> {
+    matches
+        .opt_str("metrics-addr")
+        .map(|value| value.parse().map_err(|_| ConfigError::BadMetricsAddr(value)))
+        .transpose()
 }
 
 fn session_limits(matches: &getopts::Matches) -> Result<SessionLimits, ConfigError> {
@@ -452,6 +468,17 @@ mod tests {
         let config = run(&["::1", "110", "-u", "a:b", "--mgmt-addr", "::1"]).unwrap();
         assert_eq!(config.pop3_addrs, vec!["[::1]:110".parse().unwrap()]);
         assert_eq!(config.mgmt_addr, "[::1]:6000".parse().unwrap());
+    }
+
+    #[test]
+    fn metrics_are_off_unless_an_address_is_given() {
+        assert_eq!(run(&["127.0.0.1", "110"]).unwrap().metrics_addr, None);
+        let config = run(&["127.0.0.1", "110", "--metrics-addr", "[::1]:9110"]).unwrap();
+        assert_eq!(config.metrics_addr, Some("[::1]:9110".parse().unwrap()));
+        for bad in ["127.0.0.1", "localhost:9110", "::1:9110", "127.0.0.1:99999"] {
+            let error = run(&["127.0.0.1", "110", "--metrics-addr", bad]).unwrap_err();
+            assert_eq!(error, ConfigError::BadMetricsAddr(bad.to_owned()));
+        }
     }
 
     #[test]
