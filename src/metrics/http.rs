@@ -7,7 +7,7 @@
 //! of the connection (so a client trickling bytes is cut off, not just one
 //! that is silent), the reply must be taken within [`WRITE_TIMEOUT`], and
 //! the body of a request is never read. A slow or hostile client can thus
-//! delay the next scrape by a second or two, and nothing else.
+//! delay the next scrape by a few seconds, and nothing else.
 //!
 //! Anything but `GET` (or `HEAD`) gets 405, any path but `/metrics` 404, a
 //! request that is not HTTP 400, a head too long 431; every reply closes
@@ -26,6 +26,13 @@ pub const MAX_REQUEST_HEAD: usize = 8192;
 pub const REQUEST_DEADLINE: Duration = Duration::from_secs(2);
 /// How long one write of the reply may stay blocked.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// After the reply, what is left of a request (a body, the rest of a head
+/// too large) is read and thrown away, for at most this long and this
+/// much, so that closing does not reset the connection and destroy the
+/// reply before the client has read it.
+const LINGER: Duration = Duration::from_millis(500);
+const MAX_LINGER_OCTETS: usize = 64 * 1024;
 
 /// The one path served.
 pub const METRICS_PATH: &str = "/metrics";
@@ -171,9 +178,22 @@ pub fn answer(mut stream: TcpStream, metrics: impl FnOnce() -> String) {
     if let Err(error) = stream.write_all(&reply.to_bytes()) {
         log::debug!("metrics: cannot answer {peer}: {error}");
     }
-    // Unread request bytes (a body) would make the close a reset, which
-    // could cut the reply short at the client: stop sending first.
     let _ = stream.shutdown(std::net::Shutdown::Write);
+    discard_rest(&stream);
+}
+
+/// Reads what the client still sends, within [`LINGER`] and
+/// [`MAX_LINGER_OCTETS`]: unread input would make the close a reset.
+fn discard_rest(stream: &TcpStream) {
+    let deadline = Instant::now() + LINGER;
+    let mut left = MAX_LINGER_OCTETS;
+    let mut sink = [0; 4096];
+    while left > 0 {
+        match net::read_before(stream, deadline, &mut sink) {
+            Ok(0) | Err(_) => return,
+            Ok(read) => left = left.saturating_sub(read),
+        }
+    }
 }
 
 #[cfg(test)]
