@@ -94,3 +94,33 @@ fn the_filter_matches_only_the_guesser_with_the_right_count_and_time() {
     assert!(summary.contains(&format!("Lines: {lines} lines, 0 ignored, {GUESSES} matched")), "{summary}");
     assert!(!text.contains(&format!("rip={HONEST} user=")), "the honest user never failed:\n{text}");
 }
+
+/// Limit hits are `limit hit:` lines with the client's address; the filter
+/// takes a client cut off for bad commands, and not the one cut off for
+/// failed logins (whose `auth failed:` lines it has counted already).
+#[test]
+fn limit_hits_are_logged_with_the_address_and_bad_commands_are_matched() {
+    let scanner: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 5));
+    let limits = ["--max-bad-commands-before-login", "2", "--max-auth-failures", "2", "-u", "alice:alice-pw"];
+    let server = TestServer::start_with(&limits);
+    let mut garbage = Client::connect_from(scanner, server.addr());
+    assert!(garbage.command("GET / HTTP/1.0").starts_with("-ERR"));
+    assert!(garbage.command("\u{1b}[2J").contains("too many bad commands"));
+    assert!(garbage.is_closed());
+    let mut guesser = Client::connect_from(GUESSER, server.addr());
+    for guess in ["a", "b"] {
+        assert!(guesser.command("USER alice").starts_with("+OK"));
+        assert!(guesser.command(&format!("PASS {guess}")).starts_with("-ERR [AUTH]"));
+    }
+    assert!(guesser.is_closed());
+    server.wait_for_log(&format!("limit hit: service=pop3 rip={scanner} limit=bad-commands"));
+    server.wait_for_log(&format!("limit hit: service=pop3 rip={GUESSER} limit=auth-failures"));
+    server.wait_for_closed_sessions(2);
+
+    let log = server.dir.path().join("pop3d.log");
+    std::fs::write(&log, server.log_text() + "\n").unwrap();
+    let ips = fail2ban_regex(&["-o", "ip"], &log);
+    let ips: Vec<&str> = ips.lines().collect();
+    let (scanner, guesser) = (scanner.to_string(), GUESSER.to_string());
+    assert_eq!(ips, [scanner.as_str(), guesser.as_str(), guesser.as_str()], "{}", server.log_text());
+}
