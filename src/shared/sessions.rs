@@ -180,6 +180,16 @@ impl SessionList {
     }
 }
 
+/// A connected pair on `listener`, for unit tests of code that wakes
+/// sockets: the server's end, shared as a session shares it, and the
+/// client's end.
+#[cfg(test)]
+pub(crate) fn connected_pair(listener: &std::net::TcpListener) -> (Arc<TcpStream>, TcpStream) {
+    let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (server, _) = listener.accept().unwrap();
+    (Arc::new(server), client)
+}
+
 #[cfg(test)]
 mod tests {
     use std::io::Read;
@@ -187,12 +197,7 @@ mod tests {
 
     use super::*;
 
-    /// The server's end of a loopback connection, and the client's.
-    fn connection(listener: &TcpListener) -> (Arc<TcpStream>, TcpStream) {
-        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let (server, _) = listener.accept().unwrap();
-        (Arc::new(server), client)
-    }
+    use super::connected_pair as connection;
 
     fn record(user: &str, since: Instant) -> LoginRecord {
         LoginRecord { user: UserName::parse(user).unwrap(), client: None, tls: false, since }
