@@ -114,7 +114,7 @@ fn limit_hits_are_logged_with_the_address_and_bad_commands_are_matched() {
     }
     assert!(guesser.is_closed());
     server.wait_for_log(&format!("limit hit: service=pop3 rip={scanner} limit=bad-commands"));
-    server.wait_for_log(&format!("limit hit: service=pop3 rip={GUESSER} limit=auth-failures"));
+    server.wait_for_log(&format!(r#"limit hit: service=pop3 rip={GUESSER} limit=auth-failures user="alice""#));
     server.wait_for_closed_sessions(2);
 
     let log = server.dir.path().join("pop3d.log");

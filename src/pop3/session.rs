@@ -67,6 +67,9 @@ pub(crate) enum Pop3State {
 pub(crate) struct Authorization {
     /// The name given by USER, waiting for PASS.
     pub(crate) user: Option<String>,
+    /// The name of the last failed login, for the log line of the limit
+    /// on failed logins.
+    pub(crate) failed_name: Option<String>,
     /// AUTH PLAIN was sent without an initial response: the next line is
     /// the client's SASL response, not a command (RFC 5034 §4).
     pub(crate) awaiting_plain_response: bool,
@@ -234,7 +237,9 @@ impl<'a> Pop3Session<'a> {
     fn user_for_log(&self) -> Option<String> {
         match &self.state {
             Pop3State::Transaction(transaction) => Some(transaction.user.to_string()),
-            Pop3State::Authorization(authorization) => authorization.user.clone(),
+            Pop3State::Authorization(authorization) => {
+                authorization.user.clone().or_else(|| authorization.failed_name.clone())
+            }
         }
     }
 

@@ -365,7 +365,7 @@ impl Client {
         let socket = socket(family, SocketType::STREAM, None).expect("socket");
         bind(&socket, &SocketAddr::new(source, 0)).unwrap_or_else(|e| panic!("bind {source}: {e}"));
         connect(&socket, &addr).unwrap_or_else(|e| panic!("connect {addr} from {source}: {e}"));
-        let stream = TcpStream::from(std::os::fd::OwnedFd::from(socket));
+        let stream = TcpStream::from(socket);
         stream.set_read_timeout(Some(PATIENCE)).unwrap();
         let mut client = Self { reader: BufReader::new(stream) };
         let greeting = client.line();

@@ -142,6 +142,7 @@ fn log_in(session: &mut Pop3Session<'_>, name: &str, password: &str, out: &mut i
     let shared = session.shared;
     let Some((account, user)) = shared.users.authenticate(name, password) else {
         audit::auth_failed(&shared.stats, session.service, session.client, name, AuthFailure::Password);
+        session.state.authorization()?.failed_name = Some(name.to_owned());
         return Err(Pop3Refusal::LoginFailed(Failure::with_code(ResponseCode::Auth, "invalid user name or password")));
     };
     let maildrop = match Maildrop::open(&shared.maildir_of(&user), &shared.uidl_format) {
