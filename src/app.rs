@@ -23,6 +23,7 @@ use signal_hook::iterator::Signals;
 use crate::accounts::users::{Credentials, UserTable};
 use crate::accounts::users_file::{LoadError, UsersFile};
 use crate::config::{Config, DEFAULT_ADMIN};
+use crate::metrics::MetricsServer;
 use crate::mgmt::{MgmtServer, RunningMgmt};
 use crate::net::fd_limit;
 use crate::net::tls::{self, PlaintextAuth, TlsError};
@@ -186,8 +187,15 @@ pub fn start(config: &Config) -> Result<Running, StartError> {
     }
     let mgmt_kind = if mgmt.is_tls() { " (TLS)" } else { "" };
     log::info!("MGMT listening on {}{mgmt_kind}", mgmt.local_addr().map_err(StartError::Bind)?);
+    let metrics = config.metrics_addr.map(MetricsServer::bind).transpose().map_err(StartError::Bind)?;
+    if let Some(metrics) = &metrics {
+        log::info!("metrics listening on {}", metrics.local_addr().map_err(StartError::Bind)?);
+    }
     let pop3 = pop3.spawn().map_err(StartError::Bind)?;
     let mgmt = mgmt.spawn().map_err(StartError::Bind)?;
+    if let Some(metrics) = metrics {
+        metrics.spawn(Arc::clone(&shared)).map_err(StartError::Bind)?;
+    }
     log::info!("pop3d ready");
     Ok(Running { shared, pop3, mgmt, signals })
 }

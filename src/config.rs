@@ -82,6 +82,8 @@ pub struct Config {
     /// How old the heartbeat of another host's maildrop lock must be
     /// before the lock is broken (`--lock-stale-seconds`).
     pub lock_stale_after: Duration,
+    /// Where Prometheus metrics are served (`--metrics-addr`); off if `None`.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 /// PEM files for TLS.
@@ -152,6 +154,7 @@ pub enum ConfigError {
         reason: UnknownScheme,
     },
     BadTrustedNetworks(CidrError),
+    BadMetricsAddr(String),
 }
 
 impl fmt::Display for ConfigError {
@@ -193,6 +196,9 @@ impl fmt::Display for ConfigError {
             ConfigError::BadMailLocation { value, reason } => write!(f, "--mail-location: '{value}': {reason}"),
             ConfigError::BadPasswordScheme { value, reason } => write!(f, "--password-scheme: '{value}': {reason}"),
             ConfigError::BadTrustedNetworks(reason) => write!(f, "--haproxy-trusted-networks: {reason}"),
+            ConfigError::BadMetricsAddr(value) => {
+                write!(f, "--metrics-addr: '{value}' is not IP:PORT (such as 127.0.0.1:9110 or [::1]:9110)")
+            }
         }
     }
 }
@@ -234,7 +240,8 @@ fn options() -> Options {
         .optflag("h", "help", "print this help and exit")
         .optflag("V", "version", "print the version and exit")
         .optopt("", "haproxy-trusted-networks", "load balancers whose connections start with a PROXY protocol header naming the client (comma-separated, e.g. 10.0.0.0/8,::1)", "CIDR[,CIDR...]")
-        .optopt("", "lock-stale-seconds", "a maildrop lock of another host is broken once its heartbeat is this old (default 300)", "SECS");
+        .optopt("", "lock-stale-seconds", "a maildrop lock of another host is broken once its heartbeat is this old (default 300)", "SECS")
+        .optopt("", "metrics-addr", "serve Prometheus metrics on http://IP:PORT/metrics (default: off)", "IP:PORT");
     options
 }
 
@@ -383,6 +390,7 @@ fn parse_with_env<S: AsRef<std::ffi::OsStr>>(
             1,
             86_400,
         )?),
+        metrics_addr: metrics_addr(&matches)?,
     })))
 }
 
@@ -403,6 +411,14 @@ fn mail_location(matches: &getopts::Matches) -> Result<MailLocation, ConfigError
         }
         (None, dir) => Ok(MailLocation::under(Path::new(dir.as_deref().unwrap_or(DEFAULT_MAIL_ROOT)))),
     }
+}
+
+/// `--metrics-addr IP:PORT`, an IPv6 address in brackets.
+fn metrics_addr(matches: &getopts::Matches) -> Result<Option<SocketAddr>, ConfigError> {
+    matches
+        .opt_str("metrics-addr")
+        .map(|value| value.parse().map_err(|_| ConfigError::BadMetricsAddr(value)))
+        .transpose()
 }
 
 fn session_limits(matches: &getopts::Matches) -> Result<SessionLimits, ConfigError> {
@@ -539,6 +555,17 @@ mod tests {
         let config = run(&["::1", "110", "-u", "a:b", "--mgmt-addr", "::1"]).unwrap();
         assert_eq!(config.pop3_addrs, vec!["[::1]:110".parse().unwrap()]);
         assert_eq!(config.mgmt_addr, "[::1]:6000".parse().unwrap());
+    }
+
+    #[test]
+    fn metrics_are_off_unless_an_address_is_given() {
+        assert_eq!(run(&["127.0.0.1", "110"]).unwrap().metrics_addr, None);
+        let config = run(&["127.0.0.1", "110", "--metrics-addr", "[::1]:9110"]).unwrap();
+        assert_eq!(config.metrics_addr, Some("[::1]:9110".parse().unwrap()));
+        for bad in ["127.0.0.1", "localhost:9110", "::1:9110", "127.0.0.1:99999"] {
+            let error = run(&["127.0.0.1", "110", "--metrics-addr", bad]).unwrap_err();
+            assert_eq!(error, ConfigError::BadMetricsAddr(bad.to_owned()));
+        }
     }
 
     #[test]

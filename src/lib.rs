@@ -23,6 +23,9 @@
 //! - [`mgmt`]: the management protocol, laid out as POP3 is: the verb table
 //!   and parser, the connection loop, the session and its handlers, the
 //!   admin threads; and the `admin_monitor` client.
+//! - [`metrics`]: the Prometheus endpoint (`--metrics-addr`): the text
+//!   format, the list of metrics, and a small HTTP responder on its own
+//!   thread.
 //! - [`storage`]: Maildir on disk: where each user's Maildir is
 //!   (`--mail-location`), file names and UIDLs, sizes, the maildrop
 //!   lock, the numbered, locked maildrop and its commit, and the one safe
@@ -59,6 +62,7 @@
 pub mod accounts;
 pub mod app;
 pub mod config;
+pub mod metrics;
 pub mod mgmt;
 pub mod net;
 pub mod pop3;

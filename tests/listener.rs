@@ -53,21 +53,21 @@ fn each_cap_refuses_with_its_own_line_and_log() {
             Port::Pop3,
             1,
             "-ERR [SYS/TEMP] too many connections, try again later",
-            "refused {peer}: too many connections, try again later",
+            "limit hit: service=pop3 rip={peer} limit=connections",
         ),
         (
             &["--max-per-ip", "1", "--limit-loopback"],
             Port::Pop3,
             1,
             "-ERR [SYS/TEMP] too many connections from your address, try again later",
-            "refused {peer}: too many connections from your address, try again later",
+            "limit hit: service=pop3 rip={peer} limit=per-address",
         ),
         (
             &[],
             Port::Mgmt,
             4,
             "-ERR [SYS/TEMP] TOO MANY ADMIN SESSIONS",
-            "MGMT refused {peer}: 4 admin sessions already open",
+            "limit hit: service=mgmt rip={peer} limit=admin-sessions",
         ),
     ];
     for (args, port, fill, reply, log) in cases {
@@ -80,7 +80,7 @@ fn each_cap_refuses_with_its_own_line_and_log() {
         let mut refused = Client::connect_raw(addr);
         assert_eq!(refused.line(), reply, "{args:?}");
         assert!(refused.is_closed(), "{args:?}");
-        server.wait_for_log(&log.replace("{peer}", &peer(&refused).to_string()));
+        server.wait_for_log(&log.replace("{peer}", &peer(&refused).ip().to_string()));
     }
 }
 
@@ -98,7 +98,7 @@ fn implicit_tls_listeners_refuse_by_closing_alone() {
     let _pop3 = server.connect();
     let mut refused = Client::connect_raw(Port::Pop3s.of(&server));
     assert_closed_without_a_word(&mut refused, "POP3S over the cap");
-    server.wait_for_log(&format!("refused {}: too many connections, try again later", peer(&refused)));
+    server.wait_for_log(&format!("limit hit: service=pop3s rip={} limit=connections", peer(&refused).ip()));
 
     // Every admin slot taken by a logged-in admin: four admin_monitors over
     // TLS, each in the middle of a pause of POP3.
@@ -109,7 +109,7 @@ fn implicit_tls_listeners_refuse_by_closing_alone() {
         server.wait_for_log_count("admin logged in", 4);
         let mut refused = Client::connect_raw(Port::Mgmt.of(&server));
         assert_closed_without_a_word(&mut refused, "MGMT over TLS over the cap");
-        server.wait_for_log(&format!("MGMT refused {}: 4 admin sessions already open", peer(&refused)));
+        server.wait_for_log(&format!("limit hit: service=mgmt rip={} limit=admin-sessions", peer(&refused).ip()));
         for admin in admins {
             assert_eq!(admin.join().unwrap().status, 0);
         }

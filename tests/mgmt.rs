@@ -80,7 +80,8 @@ fn failed_logins_are_uniform_delayed_and_limited() {
     assert_eq!(replies, ["-ERR AUTHENTICATION FAILED"; 3]);
     assert!(client.is_closed(), "the third failure closes the connection");
     // The log says a login failed, never with which password.
-    server.wait_for_log("failed login");
+    server.wait_for_log(r#"auth failed: service=mgmt rip=127.0.0.1 user="admin" reason=password"#);
+    server.wait_for_log("limit hit: service=mgmt rip=127.0.0.1 limit=auth-failures");
     assert!(!server.log_text().contains("wrong"));
 }
 

@@ -55,7 +55,7 @@ fn sigterm_abandons_a_session_that_cannot_be_woken() {
     let mut guesser = server.connect();
     assert!(guesser.command("USER alice").starts_with("+OK"));
     guesser.send("PASS wrong");
-    server.wait_for_log("failed login");
+    server.wait_for_log("auth failed:");
 
     stop_within_the_bound(&mut server);
     assert!(server.log_text().contains("abandoning 1 sessions"), "{}", server.log_text());

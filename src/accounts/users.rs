@@ -309,6 +309,12 @@ impl UserTable {
         self.case.parse(name).is_ok_and(|name| name == self.admin)
     }
 
+    /// `name` as this table keeps it (lower-cased unless names are
+    /// case-sensitive), if it is a valid user name at all.
+    pub fn normalize(&self, name: &str) -> Option<UserName> {
+        self.case.parse(name).ok()
+    }
+
     /// True while the account `id` of `name` (as [`UserTable::authenticate`]
     /// gave them) still exists (not deleted).
     pub fn is_current(&self, name: &UserName, id: AccountId) -> bool {

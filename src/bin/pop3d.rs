@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use pop3d::accounts::password::PasswordScheme;
 use pop3d::config::{self, ServerInvocation};
-use simplelog::{ColorChoice, ConfigBuilder, TermLogger, TerminalMode};
+use simplelog::{format_description, ColorChoice, ConfigBuilder, TermLogger, TerminalMode};
 
 /// jemalloc without per-thread caches: the pool runs thousands of threads,
 /// and with no cache in each, the memory a burst of sessions used goes back
@@ -51,9 +51,7 @@ fn main() -> ExitCode {
             return ExitCode::from(USAGE_ERROR);
         }
     };
-    let log_config =
-        ConfigBuilder::new().set_target_level(log::LevelFilter::Off).set_thread_level(log::LevelFilter::Off).build();
-    let _ = TermLogger::init(config.log_level, log_config, TerminalMode::Stderr, ColorChoice::Never);
+    let _ = TermLogger::init(config.log_level, log_config(), TerminalMode::Stderr, ColorChoice::Never);
     match pop3d::app::start(&config) {
         Ok(running) => {
             running.run_until_signal();
@@ -63,6 +61,27 @@ fn main() -> ExitCode {
             eprintln!("{program}: {error}");
             ExitCode::from(error.exit_status())
         }
+    }
+}
+
+/// Every log line starts with its full RFC 3339 time, date and zone
+/// included (`2026-12-02T04:50:01.123+01:00`), which people can read and
+/// fail2ban's date detection finds; then the level and the message. The
+/// zone is the local one (from the TZ variable or /etc/localtime), read
+/// here, while the process still has one thread, as reading it soundly
+/// requires; if it cannot be read, lines are in UTC (`+00:00`).
+fn log_config() -> simplelog::Config {
+    let mut builder = ConfigBuilder::new();
+    builder
+        .set_target_level(log::LevelFilter::Off)
+        .set_thread_level(log::LevelFilter::Off)
+        .set_time_level(log::LevelFilter::Error)
+        .set_time_format_custom(format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3][offset_hour sign:mandatory]:[offset_minute]"
+        ));
+    match builder.set_time_offset_to_local() {
+        Ok(local) => local.build(),
+        Err(utc) => utc.build(),
     }
 }
 

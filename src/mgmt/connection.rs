@@ -30,6 +30,7 @@ use super::Context;
 use crate::net;
 use crate::net::transport::Transport;
 use crate::shared::connections::ConnectionPermit;
+use crate::shared::stats::{HandshakeResult, ListenerKind};
 use crate::wire::line::{read_line, LineRead, MAX_LINE_OCTETS};
 use crate::wire::reply::{self, Failure};
 
@@ -49,15 +50,18 @@ type MgmtTransport<'s> = Transport<MgmtSocket<'s>>;
 /// the connection's place when this returns.
 pub fn serve(stream: TcpStream, context: &Arc<Context>, permit: ConnectionPermit) {
     let connected = Instant::now();
+    let open = context.shared.stats.connection_opened(ListenerKind::Mgmt);
+    let client = stream.peer_addr().ok().map(|addr| addr.ip().to_canonical());
     let peer = net::peer_name(&stream);
     log::info!("MGMT connection from {peer}{}", if context.tls.is_some() { " (TLS)" } else { "" });
     let stream = Arc::new(stream);
-    let mut session = MgmtSession::new(context, peer.clone(), context.slots.enter(&stream, &peer));
+    let mut session = MgmtSession::new(context, peer.clone(), client, context.slots.enter(&stream, &peer));
     match open_and_answer(&stream, context, connected + context.login_timeout, &mut session) {
         Ok(()) => log::info!("MGMT closed {peer}"),
         Err(error) => log::info!("MGMT closed {peer}: {error}"),
     }
     drop(session);
+    drop(open);
     drop(permit);
 }
 
@@ -76,9 +80,11 @@ fn open_and_answer(
     let handshake_deadline = login_deadline.min(Instant::now() + HANDSHAKE_TIMEOUT);
     let mut transport = Transport::Plain(MgmtSocket { stream, read_deadline: handshake_deadline });
     if let Some(config) = context.tls.clone() {
-        transport = transport
-            .start_tls(config)
-            .map_err(|error| io::Error::new(error.kind(), format!("TLS handshake failed: {error}")))?;
+        let handshake = transport.start_tls(config);
+        let result = if handshake.is_ok() { HandshakeResult::Success } else { HandshakeResult::Failure };
+        context.shared.stats.tls_handshakes.increment(result);
+        transport =
+            handshake.map_err(|error| io::Error::new(error.kind(), format!("TLS handshake failed: {error}")))?;
     }
     let mut reader = BufReader::new(transport);
     let result = answer_lines(&mut reader, session, context.login_timeout, login_deadline);

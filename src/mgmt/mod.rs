@@ -53,6 +53,7 @@ use rustls::ServerConfig;
 use crate::accounts::users_file::UsersFile;
 use crate::net::listener::{AcceptThread, ConnectionRefusal, Listener, Service, SESSION_STACK_SIZE};
 use crate::shared::connections::{ConnectionLimit, ConnectionPermit};
+use crate::shared::stats::{Limit, ListenerKind};
 use crate::shared::Shared;
 use slots::MgmtSlots;
 
@@ -169,19 +170,19 @@ struct AdminThreads {
 impl Service for AdminThreads {
     const LOG_PREFIX: &'static str = "MGMT ";
 
+    fn listener_kind(&self) -> ListenerKind {
+        ListenerKind::Mgmt
+    }
+
     fn admit(&mut self, peer: SocketAddr) -> Result<ConnectionPermit, ConnectionRefusal> {
         // Nobody could log in now, so a newcomer is refused at once rather
         // than given a login slot.
         if self.context.slots.admins_full() {
-            return Err(ConnectionRefusal {
-                reply: TOO_MANY_ADMINS,
-                reason: format!("{MAX_ADMIN_SESSIONS} admin sessions already open"),
-            });
+            return Err(ConnectionRefusal { reply: TOO_MANY_ADMINS, limit: Limit::AdminSessions });
         }
-        self.connections.try_acquire(peer.ip()).map_err(|_| ConnectionRefusal {
-            reply: TOO_MANY_ADMINS,
-            reason: format!("{MAX_MGMT_CONNECTIONS} MGMT connections already open"),
-        })
+        self.connections
+            .try_acquire(peer.ip())
+            .map_err(|_| ConnectionRefusal { reply: TOO_MANY_ADMINS, limit: Limit::Connections })
     }
 
     fn serve(&mut self, stream: TcpStream, permit: ConnectionPermit) {

@@ -12,14 +12,17 @@
 //! the password is right.
 
 use std::io::{self, Write};
+use std::net::IpAddr;
 
 use super::command;
 use super::error::MgmtError;
-use super::handlers::{queries, settings, users, MgmtRequest};
+use super::handlers::{queries, sessions, settings, users, MgmtRequest};
 use super::slots::{AdminSlot, LoginSlot};
 use super::verbs::{MgmtCommand, MgmtVerb};
-use super::{Context, MAX_ADMIN_SESSIONS};
+use super::Context;
 use crate::accounts::users::Password;
+use crate::shared::audit::{self, AuthFailure};
+use crate::shared::stats::{Limit, ListenerKind, LoginResult};
 use crate::wire::line::LineRead;
 use crate::wire::reply::{self, Failure};
 
@@ -56,13 +59,15 @@ pub struct MgmtSession<'a> {
     context: &'a Context,
     /// For log lines only.
     peer: String,
+    /// The admin's address, for the `auth failed:` and `limit hit:` lines.
+    client: Option<IpAddr>,
     state: MgmtState<'a>,
 }
 
 impl<'a> MgmtSession<'a> {
     /// A session not yet logged in, on the login `slot` its connection got.
-    pub fn new(context: &'a Context, peer: String, slot: LoginSlot<'a>) -> Self {
-        Self { context, peer, state: MgmtState::Auth { user: None, failures: 0, slot } }
+    pub fn new(context: &'a Context, peer: String, client: Option<IpAddr>, slot: LoginSlot<'a>) -> Self {
+        Self { context, peer, client, state: MgmtState::Auth { user: None, failures: 0, slot } }
     }
 
     pub fn is_authenticated(&self) -> bool {
@@ -109,11 +114,16 @@ impl<'a> MgmtSession<'a> {
         }
         match self.state {
             MgmtState::Auth { failures, .. } if failures >= MAX_LOGIN_FAILURES => {
-                log::warn!("MGMT {}: {failures} failed logins, closing", self.peer);
+                self.limit_hit(Limit::AuthFailures);
                 MgmtFlow::Close
             }
             _ => MgmtFlow::Continue,
         }
+    }
+
+    /// Logs and counts a limit this connection ran into.
+    fn limit_hit(&self, limit: Limit) {
+        audit::limit_hit(&self.context.shared.stats, ListenerKind::Mgmt, self.client, limit, None);
     }
 
     /// Runs one command: the only place that decides who handles what.
@@ -142,6 +152,8 @@ impl<'a> MgmtSession<'a> {
             MgmtCommand::AddUser { name, password } => users::add_user(&request, name, &password, out)?,
             MgmtCommand::ResetUserPassword { name } => users::reset_user_password(&request, &name, out)?,
             MgmtCommand::ChangePassword { old, new } => users::change_password(&request, &old, &new, out)?,
+            MgmtCommand::Who {} => sessions::who(&request, out)?,
+            MgmtCommand::Kick { name } => sessions::kick(&request, &name, out)?,
         }
         Ok(MgmtFlow::Continue)
     }
@@ -167,13 +179,14 @@ impl<'a> MgmtSession<'a> {
             return Err(MgmtError::AlreadyAuthenticated);
         };
         let name = user.take().ok_or(MgmtError::UserFirst)?;
+        let shared = &self.context.shared;
         if self.context.slots.admins_full() {
-            log::warn!("MGMT refused {} at login: {MAX_ADMIN_SESSIONS} admin sessions already open", self.peer);
+            self.limit_hit(Limit::AdminSessions);
             return Err(MgmtError::TooManyAdmins);
         }
-        if !self.context.shared.users.authenticate_admin(&name, password.expose()) {
+        if !shared.users.authenticate_admin(&name, password.expose()) {
             *failures += 1;
-            log::warn!("MGMT {}: failed login", self.peer);
+            audit::auth_failed(&shared.stats, ListenerKind::Mgmt, self.client, &name, AuthFailure::Password);
             out.flush()?;
             std::thread::sleep(self.context.login_delay);
             return Err(MgmtError::AuthenticationFailed);
@@ -182,6 +195,7 @@ impl<'a> MgmtSession<'a> {
         // while the password was being checked.
         let admin_slot = slot.log_in()?;
         self.state = MgmtState::Active { slot: admin_slot };
+        shared.stats.mgmt_logins.increment(LoginResult::Success);
         log::info!("MGMT {}: admin logged in", self.peer);
         Ok(reply::ok(out, verb)?)
     }
@@ -196,7 +210,7 @@ mod tests {
     use super::*;
     use crate::accounts::users::{Credentials, UserTable};
     use crate::mgmt::slots::MgmtSlots;
-    use crate::mgmt::MAX_WAITING_LOGINS;
+    use crate::mgmt::{MAX_ADMIN_SESSIONS, MAX_WAITING_LOGINS};
     use crate::net::tls::PlaintextAuth;
     use crate::shared::connections::ConnectionLimit;
     use crate::shared::limits::SessionLimits;
@@ -230,7 +244,7 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let _client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (server, _) = listener.accept().unwrap();
-        MgmtSession::new(context, "test".into(), context.slots.enter(&Arc::new(server), "test"))
+        MgmtSession::new(context, "test".into(), None, context.slots.enter(&Arc::new(server), "test"))
     }
 
     /// Feeds `lines` to a session and returns everything it wrote.

@@ -204,13 +204,7 @@ mod tests {
 
     use super::*;
 
-    /// A connected pair on loopback: the server's end, shared as a session
-    /// shares it, and the client's end.
-    fn connection(listener: &TcpListener) -> (Arc<TcpStream>, TcpStream) {
-        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let (server, _) = listener.accept().unwrap();
-        (Arc::new(server), client)
-    }
+    use crate::shared::sessions::connected_pair as connection;
 
     /// True if a read on `socket` returns end-of-file at once.
     fn reads_eof(socket: &TcpStream) -> bool {

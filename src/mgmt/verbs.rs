@@ -169,6 +169,8 @@ mgmt_verbs! {
     ResetUserPassword "RESET_USER_PASSWORD" OneLine 11 "-RESET_USER_PASSWORD" Words(name: String = "<name>");
     ChangePassword    "CHANGE_PASSWORD"     OneLine 12 "-CHANGE_PASSWORD"
                       Words(old: Password = "<old-password>", new: Password = "<new-password>");
+    Who               "WHO"                 Data    13 "-WHO"                 Words();
+    Kick              "KICK"                OneLine 14 "-KICK"                Words(name: String = "<name>");
 }
 
 impl MgmtVerb {

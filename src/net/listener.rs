@@ -4,7 +4,7 @@
 //! A [`Listener`] is a bound socket with a deep backlog. Its accept thread
 //! asks the protocol's [`Service`] for a slot for each connection, then
 //! either hands the stream over or refuses it with one `-ERR [SYS/TEMP]`
-//! line and closes it. The thread never reads from a client and never
+//! line and closes it, logging one `limit hit:` line. The thread never reads from a client and never
 //! waits on one, so a slow or silent client cannot hold up the next.
 //!
 //! Nothing here knows POP3 or MGMT: each protocol's [`Service`] says how
@@ -17,7 +17,9 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
+use crate::shared::audit;
 use crate::shared::connections::ConnectionPermit;
+use crate::shared::stats::{Limit, ListenerKind};
 use crate::shared::Shared;
 use crate::wire::reply::{Failure, ResponseCode};
 
@@ -41,6 +43,9 @@ pub trait Service: Send + 'static {
     /// for POP3, whose lines operators already grep as they are.
     const LOG_PREFIX: &'static str;
 
+    /// Which listener this is, for the log lines and counters.
+    fn listener_kind(&self) -> ListenerKind;
+
     /// A session slot for a connection from `peer`, or why there is none.
     fn admit(&mut self, peer: SocketAddr) -> Result<ConnectionPermit, ConnectionRefusal>;
 
@@ -56,8 +61,9 @@ pub struct ConnectionRefusal {
     /// Sent as `-ERR [SYS/TEMP] {reply}`. RFC 3206 §4: a temporary
     /// condition, so the client may try again later.
     pub reply: &'static str,
-    /// Logged as `{LOG_PREFIX}refused {peer}: {reason}`.
-    pub reason: String,
+    /// The limit reached, logged as a `limit hit:` line
+    /// ([`crate::shared::audit`]) and counted.
+    pub limit: Limit,
 }
 
 /// A bound listening socket, not yet accepting.
@@ -110,7 +116,7 @@ impl Listener {
                 return;
             }
             match connection {
-                Ok(stream) => self.admit(stream, &mut service),
+                Ok(stream) => self.admit(stream, shared, &mut service),
                 Err(error) => {
                     log::warn!("{}accept failed: {error}", S::LOG_PREFIX);
                     thread::sleep(ACCEPT_ERROR_BACKOFF);
@@ -120,12 +126,12 @@ impl Listener {
     }
 
     /// Hands `stream` to `service` if it has a slot, else refuses it.
-    fn admit<S: Service>(&self, stream: TcpStream, service: &mut S) {
+    fn admit<S: Service>(&self, stream: TcpStream, shared: &Shared, service: &mut S) {
         let Ok(peer) = stream.peer_addr() else { return }; // already gone
         match service.admit(peer) {
             Ok(permit) => service.serve(stream, permit),
             Err(refusal) => {
-                log::warn!("{}refused {peer}: {}", S::LOG_PREFIX, refusal.reason);
+                audit::limit_hit(&shared.stats, service.listener_kind(), Some(peer.ip()), refusal.limit, None);
                 if !self.implicit_tls {
                     refuse(&stream, refusal.reply);
                 }

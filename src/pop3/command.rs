@@ -9,6 +9,7 @@
 use std::fmt;
 use std::num::NonZeroU32;
 
+use crate::shared::stats::{labels, Label};
 use crate::wire::number::parse_decimal;
 
 /// A 1-based message number as the client writes it (RFC 1939 §3: "message
@@ -42,25 +43,57 @@ pub enum Pop3Command {
     },
 }
 
+labels! {
+    /// A command's keyword, without its arguments: the one list of the
+    /// commands this server knows. The text is the keyword on the wire.
+    pub enum Pop3Verb {
+        User = "USER",
+        Pass = "PASS",
+        Quit = "QUIT",
+        Stat = "STAT",
+        List = "LIST",
+        Retr = "RETR",
+        Dele = "DELE",
+        Noop = "NOOP",
+        Rset = "RSET",
+        Top = "TOP",
+        Uidl = "UIDL",
+        Capa = "CAPA",
+        Stls = "STLS",
+        Auth = "AUTH",
+    }
+}
+
+impl Pop3Verb {
+    /// The verb of `keyword`, ignoring case.
+    pub fn from_keyword(keyword: &str) -> Option<Pop3Verb> {
+        Pop3Verb::ALL.iter().copied().find(|verb| verb.name().eq_ignore_ascii_case(keyword))
+    }
+}
+
 impl Pop3Command {
+    pub fn verb(&self) -> Pop3Verb {
+        match self {
+            Pop3Command::User(_) => Pop3Verb::User,
+            Pop3Command::Pass(_) => Pop3Verb::Pass,
+            Pop3Command::Quit => Pop3Verb::Quit,
+            Pop3Command::Stat => Pop3Verb::Stat,
+            Pop3Command::List(_) => Pop3Verb::List,
+            Pop3Command::Retr(_) => Pop3Verb::Retr,
+            Pop3Command::Dele(_) => Pop3Verb::Dele,
+            Pop3Command::Noop => Pop3Verb::Noop,
+            Pop3Command::Rset => Pop3Verb::Rset,
+            Pop3Command::Top(..) => Pop3Verb::Top,
+            Pop3Command::Uidl(_) => Pop3Verb::Uidl,
+            Pop3Command::Capa => Pop3Verb::Capa,
+            Pop3Command::Stls => Pop3Verb::Stls,
+            Pop3Command::Auth { .. } => Pop3Verb::Auth,
+        }
+    }
+
     /// The keyword, for logs that must never show arguments (a password).
     pub fn keyword(&self) -> &'static str {
-        match self {
-            Pop3Command::User(_) => "USER",
-            Pop3Command::Pass(_) => "PASS",
-            Pop3Command::Quit => "QUIT",
-            Pop3Command::Stat => "STAT",
-            Pop3Command::List(_) => "LIST",
-            Pop3Command::Retr(_) => "RETR",
-            Pop3Command::Dele(_) => "DELE",
-            Pop3Command::Noop => "NOOP",
-            Pop3Command::Rset => "RSET",
-            Pop3Command::Top(..) => "TOP",
-            Pop3Command::Uidl(_) => "UIDL",
-            Pop3Command::Capa => "CAPA",
-            Pop3Command::Stls => "STLS",
-            Pop3Command::Auth { .. } => "AUTH",
-        }
+        self.verb().name()
     }
 }
 
@@ -113,43 +146,53 @@ pub fn parse(line: &[u8]) -> Result<Pop3Command, Pop3CommandError> {
         return Err(Pop3CommandError::Empty);
     }
     let mut args = rest.split_ascii_whitespace();
-    let command = match keyword.to_ascii_uppercase().as_str() {
-        "USER" => Pop3Command::User(required(args.next(), "user name")?.to_owned()),
-        "PASS" => {
+    let Some(verb) = Pop3Verb::from_keyword(keyword) else {
+        return Err(unknown(keyword));
+    };
+    let command = match verb {
+        Pop3Verb::User => Pop3Command::User(required(args.next(), "user name")?.to_owned()),
+        Pop3Verb::Pass => {
             // Only the one separating space belongs to the syntax.
             if rest.is_empty() {
                 return Err(Pop3CommandError::MissingArgument("password"));
             }
             return Ok(Pop3Command::Pass(rest.to_owned()));
         }
-        "QUIT" => Pop3Command::Quit,
-        "STAT" => Pop3Command::Stat,
-        "LIST" => Pop3Command::List(args.next().map(message_number).transpose()?),
-        "RETR" => Pop3Command::Retr(message_number(required(args.next(), "message number")?)?),
-        "DELE" => Pop3Command::Dele(message_number(required(args.next(), "message number")?)?),
-        "NOOP" => Pop3Command::Noop,
-        "RSET" => Pop3Command::Rset,
-        "TOP" => {
+        Pop3Verb::Quit => Pop3Command::Quit,
+        Pop3Verb::Stat => Pop3Command::Stat,
+        Pop3Verb::List => Pop3Command::List(args.next().map(message_number).transpose()?),
+        Pop3Verb::Retr => Pop3Command::Retr(message_number(required(args.next(), "message number")?)?),
+        Pop3Verb::Dele => Pop3Command::Dele(message_number(required(args.next(), "message number")?)?),
+        Pop3Verb::Noop => Pop3Command::Noop,
+        Pop3Verb::Rset => Pop3Command::Rset,
+        Pop3Verb::Top => {
             let number = message_number(required(args.next(), "message number")?)?;
             let lines = required(args.next(), "line count")?;
             Pop3Command::Top(number, parse_decimal(lines).ok_or(Pop3CommandError::BadLineCount)?)
         }
-        "UIDL" => Pop3Command::Uidl(args.next().map(message_number).transpose()?),
-        "CAPA" => Pop3Command::Capa,
-        "STLS" => Pop3Command::Stls,
-        "AUTH" => Pop3Command::Auth {
+        Pop3Verb::Uidl => Pop3Command::Uidl(args.next().map(message_number).transpose()?),
+        Pop3Verb::Capa => Pop3Command::Capa,
+        Pop3Verb::Stls => Pop3Command::Stls,
+        Pop3Verb::Auth => Pop3Command::Auth {
             mechanism: args.next().map(str::to_ascii_uppercase),
             initial_response: args.next().map(str::to_owned),
         },
-        "APOP" => return Err(Pop3CommandError::Unsupported("APOP")),
-        "UTF8" => return Err(Pop3CommandError::Unsupported("UTF8")),
-        "LANG" => return Err(Pop3CommandError::Unsupported("LANG")),
-        _ => return Err(Pop3CommandError::Unknown),
     };
     if args.next().is_some() {
         return Err(Pop3CommandError::TooManyArguments);
     }
     Ok(command)
+}
+
+/// Extensions a client may probe for, which this server does not offer.
+const UNSUPPORTED: [&str; 3] = ["APOP", "UTF8", "LANG"];
+
+/// The error for a keyword that is no [`Pop3Verb`].
+fn unknown(keyword: &str) -> Pop3CommandError {
+    match UNSUPPORTED.iter().find(|name| name.eq_ignore_ascii_case(keyword)) {
+        Some(name) => Pop3CommandError::Unsupported(name),
+        None => Pop3CommandError::Unknown,
+    }
 }
 
 /// Splits `KEYWORD rest` at the first space; `rest` keeps inner spaces.

@@ -48,8 +48,9 @@ use super::session::{LinkSecurity, Pop3Flow, Pop3Session};
 use crate::net::proxy::{self, PROXY_HEADER_TIMEOUT};
 use crate::net::transport::Transport;
 use crate::net::{self, is_timeout, listener};
+use crate::shared::audit;
 use crate::shared::connections::ConnectionPermit;
-use crate::shared::stats::Stats;
+use crate::shared::stats::{HandshakeResult, ListenerKind, SessionEnd, Stats};
 use crate::shared::Shared;
 use crate::wire::line::{self, LineRead, MAX_LINE_OCTETS};
 use crate::wire::reply::{self, Failure, ResponseCode};
@@ -60,23 +61,13 @@ const READ_BUFFER: usize = 4096;
 /// Replies are written once this much is waiting (or on flush).
 const WRITE_BUFFER: usize = 4096;
 
-/// How a connection ended, for the log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Pop3Ending {
-    Quit,
-    Disconnected,
-    IdleTimeout,
-    AccountDeleted,
-    /// The session broke a limit (bad commands, failed logins).
-    Limit,
-    ServerShutdown,
-}
-
 /// Serves one client until it quits, goes away or times out. Never panics
 /// on client input; the `permit` frees the connection slot when this
 /// returns, however it returns.
 pub fn serve(stream: TcpStream, implicit_tls: bool, shared: &Shared, mut permit: ConnectionPermit) {
     let started = Instant::now();
+    let service = ListenerKind::pop3(implicit_tls);
+    let open = shared.stats.connection_opened(service);
     let stream = Arc::new(stream);
     // Registered first: shutdown also wakes a session waiting for its
     // PROXY header.
@@ -89,24 +80,27 @@ pub fn serve(stream: TcpStream, implicit_tls: bool, shared: &Shared, mut permit:
     let is_loopback = |addr: SocketAddr| addr.ip().to_canonical().is_loopback();
     let loopback = is_loopback(client) && stream.peer_addr().is_ok_and(is_loopback);
     let mut session = Pop3Session::new(shared, LinkSecurity { tls: false, loopback });
+    session.client = Some(client.ip().to_canonical());
+    session.service = service;
+    session.track(registration.entry_handle());
     let mut connection = Pop3Connection::new(&stream, &shared.stats);
-    let ending = converse(&mut connection, implicit_tls, shared, &mut session);
+    let outcome = converse(&mut connection, implicit_tls, shared, &mut session);
+    let ending = *outcome.as_ref().unwrap_or(&SessionEnd::Error);
+    shared.stats.sessions_ended.increment(ending);
+    let error = outcome.err().map(|error| format!(" error={error}")).unwrap_or_default();
     let (octets_in, octets_out) = connection.octets();
     let _ = connection.flush();
     connection.close();
     let user = session.activity.user.as_ref().map_or_else(|| "-".to_owned(), ToString::to_string);
-    let ending = match ending {
-        Ok(ending) => format!("{ending:?}"),
-        Err(error) => format!("error: {error}"),
-    };
     log::log!(
         log_level,
-        "closed {peer_name} user={user} retrieved={} deleted={} in={octets_in} out={octets_out} duration={:.3}s ending={ending}",
+        "closed {peer_name} user={user} retrieved={} deleted={} in={octets_in} out={octets_out} duration={:.3}s ending={ending}{error}",
         session.activity.retrieved,
         session.activity.deleted,
         started.elapsed().as_secs_f64(),
     );
     drop(registration);
+    drop(open);
     drop(permit);
 }
 
@@ -141,7 +135,7 @@ fn client_address(
     };
     if let Err(refused) = permit.count_address(client.ip()) {
         let refusal = refusal(refused);
-        log::warn!("refused {client} (via {peer}): {}", refusal.reason);
+        audit::limit_hit(&shared.stats, ListenerKind::pop3(implicit_tls), Some(client.ip()), refusal.limit, None);
         if !implicit_tls {
             listener::refuse(stream, refusal.reply);
         }
@@ -156,7 +150,7 @@ fn converse(
     implicit_tls: bool,
     shared: &Shared,
     session: &mut Pop3Session<'_>,
-) -> io::Result<Pop3Ending> {
+) -> io::Result<SessionEnd> {
     let limits = &shared.limits;
     // The time to log in runs from the connection, not from each command,
     // so a client that never logs in cannot hold a slot by chatting. It is
@@ -186,22 +180,26 @@ fn converse(
         if shared.shutdown.is_requested() {
             return say_shutting_down(connection);
         }
+        if session.is_kicked() {
+            Failure::with_code(ResponseCode::SysTemp, "session ended by the administrator").write_to(connection)?;
+            return Ok(SessionEnd::Kicked);
+        }
         let read = match read {
             Ok(read) => read,
             Err(error) if is_timeout(&error) => {
                 // RFC 1939 §3: autologout, without entering UPDATE.
                 Failure::new("autologout: idle for too long").write_to(connection)?;
-                return Ok(Pop3Ending::IdleTimeout);
+                return Ok(SessionEnd::Timeout);
             }
             Err(error) => return Err(error),
         };
         shared.pause.wait_while_paused();
         if !session.account_still_exists() {
             Failure::with_code(ResponseCode::SysPerm, "account deleted by the administrator").write_to(connection)?;
-            return Ok(Pop3Ending::AccountDeleted);
+            return Ok(SessionEnd::AccountDeleted);
         }
         let flow = match read {
-            LineRead::Eof => return Ok(Pop3Ending::Disconnected),
+            LineRead::Eof => return Ok(SessionEnd::ClientClosed),
             LineRead::TooLong => session.reject_long_line(connection)?,
             LineRead::Line => session.handle_line(&line, connection)?,
         };
@@ -212,8 +210,8 @@ fn converse(
                 start_tls(connection, shared, session)?;
                 continue;
             }
-            Pop3Flow::Quit => return Ok(Pop3Ending::Quit),
-            Pop3Flow::Disconnect => return Ok(Pop3Ending::Limit),
+            Pop3Flow::Quit => return Ok(SessionEnd::Quit),
+            Pop3Flow::Disconnect => return Ok(SessionEnd::Limit),
         }
         // RFC 2449 §6.6: every command is answered in turn. Replies wait
         // only while another complete command is already here (one write per
@@ -228,7 +226,10 @@ fn converse(
 /// Runs the TLS handshake on `connection` and tells the session.
 fn start_tls(connection: &mut Pop3Connection<'_>, shared: &Shared, session: &mut Pop3Session<'_>) -> io::Result<()> {
     let config = shared.tls.clone().ok_or_else(|| io::Error::other("TLS is not configured"))?;
-    let dropped = connection.start_tls(config)?;
+    let handshake = connection.start_tls(config);
+    let result = if handshake.is_ok() { HandshakeResult::Success } else { HandshakeResult::Failure };
+    shared.stats.tls_handshakes.increment(result);
+    let dropped = handshake?;
     if dropped > 0 {
         // RFC 2595 §4 / CVE-2011-0411: never run commands that arrived in
         // clear after STLS as if they came through TLS.
@@ -238,9 +239,9 @@ fn start_tls(connection: &mut Pop3Connection<'_>, shared: &Shared, session: &mut
     Ok(())
 }
 
-fn say_shutting_down(out: &mut impl Write) -> io::Result<Pop3Ending> {
+fn say_shutting_down(out: &mut impl Write) -> io::Result<SessionEnd> {
     Failure::with_code(ResponseCode::SysTemp, "server shutting down").write_to(out)?;
-    Ok(Pop3Ending::ServerShutdown)
+    Ok(SessionEnd::Shutdown)
 }
 
 /// One client connection: buffered command lines in, buffered replies out

@@ -24,6 +24,7 @@ use super::serve;
 use crate::net::listener::{AcceptThread, ConnectionRefusal, Listener, Service, SESSION_STACK_SIZE};
 use crate::net::proxy;
 use crate::shared::connections::{ConnectionPermit, Refused};
+use crate::shared::stats::{Limit, ListenerKind};
 use crate::shared::Shared;
 
 /// How long sessions have to end once shutdown has closed their sockets:
@@ -95,6 +96,10 @@ struct Pop3Pool {
 impl Service for Pop3Pool {
     const LOG_PREFIX: &'static str = "";
 
+    fn listener_kind(&self) -> ListenerKind {
+        ListenerKind::pop3(self.implicit_tls)
+    }
+
     fn admit(&mut self, peer: SocketAddr) -> Result<ConnectionPermit, ConnectionRefusal> {
         let connections = &self.shared.connections;
         // A balancer's connection names its client only in the PROXY header,
@@ -109,7 +114,6 @@ impl Service for Pop3Pool {
     }
 
     fn serve(&mut self, stream: TcpStream, permit: ConnectionPermit) {
-        self.shared.stats.connection_accepted();
         // MGMT may have changed the cap since the last connection.
         let cap = self.shared.connections.max();
         if self.pool.max_count() != cap {
@@ -122,11 +126,11 @@ impl Service for Pop3Pool {
 
 /// What a client over a connection cap is told, and the log.
 pub(super) fn refusal(refused: Refused) -> ConnectionRefusal {
-    let reply = match refused {
-        Refused::ServerFull => "too many connections, try again later",
-        Refused::AddressFull => "too many connections from your address, try again later",
+    let (reply, limit) = match refused {
+        Refused::ServerFull => ("too many connections, try again later", Limit::Connections),
+        Refused::AddressFull => ("too many connections from your address, try again later", Limit::PerAddress),
     };
-    ConnectionRefusal { reply, reason: reply.to_owned() }
+    ConnectionRefusal { reply, limit }
 }
 
 /// The POP3 side of a server, accepting connections.

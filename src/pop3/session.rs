@@ -18,12 +18,17 @@
 
 use std::fmt;
 use std::io::{self, Write};
+use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use super::handlers::fetching::{self, MessagePart};
 use super::handlers::{self, deleting, listing, login};
 use crate::accounts::users::{AccountId, UserName};
 use crate::pop3::command::{self, Pop3Command};
+use crate::shared::audit;
+use crate::shared::sessions::SessionEntry;
+use crate::shared::stats::{Limit, ListenerKind};
 use crate::shared::Shared;
 use crate::storage::maildrop::Maildrop;
 use crate::wire::line::MAX_LINE_OCTETS;
@@ -62,6 +67,9 @@ pub(crate) enum Pop3State {
 pub(crate) struct Authorization {
     /// The name given by USER, waiting for PASS.
     pub(crate) user: Option<String>,
+    /// The name of the last failed login, for the log line of the limit
+    /// on failed logins.
+    pub(crate) failed_name: Option<String>,
     /// AUTH PLAIN was sent without an initial response: the next line is
     /// the client's SASL response, not a command (RFC 5034 §4).
     pub(crate) awaiting_plain_response: bool,
@@ -120,6 +128,18 @@ pub struct Pop3Session<'a> {
     pub(crate) state: Pop3State,
     pub(crate) link: LinkSecurity,
     pub activity: Activity,
+    /// The client's address: the one place a session keeps it, for the
+    /// log lines a ban tool reads and for WHO. The connection loop sets it
+    /// from the socket's peer; code that learns the real client otherwise
+    /// (a proxy header) sets it here.
+    pub client: Option<IpAddr>,
+    /// The listener the client came in on, for the log lines and counters.
+    pub service: ListenerKind,
+    /// This connection's entry on the live list, where a login is
+    /// recorded for WHO and KICK (none in unit tests).
+    pub(crate) live: Option<Arc<SessionEntry>>,
+    /// When the session began.
+    pub(crate) connected: Instant,
     /// Unknown, malformed, wrong-state and over-long commands so far.
     bad_commands: u32,
     failed_logins: u32,
@@ -186,6 +206,10 @@ impl<'a> Pop3Session<'a> {
             state: Pop3State::default(),
             link,
             activity: Activity::default(),
+            client: None,
+            service: ListenerKind::Pop3,
+            live: None,
+            connected: Instant::now(),
             bad_commands: 0,
             failed_logins: 0,
         }
@@ -196,6 +220,26 @@ impl<'a> Pop3Session<'a> {
         match &self.state {
             Pop3State::Transaction(transaction) => Some(&transaction.user),
             Pop3State::Authorization(_) => None,
+        }
+    }
+
+    /// Puts this session's logins on the live list, under `entry`.
+    pub fn track(&mut self, entry: Arc<SessionEntry>) {
+        self.live = Some(entry);
+    }
+
+    /// True once MGMT's KICK has ended this session.
+    pub fn is_kicked(&self) -> bool {
+        self.live.as_ref().is_some_and(|entry| entry.is_kicked())
+    }
+
+    /// The name logged in, or the one USER gave, for limit log lines.
+    fn user_for_log(&self) -> Option<String> {
+        match &self.state {
+            Pop3State::Transaction(transaction) => Some(transaction.user.to_string()),
+            Pop3State::Authorization(authorization) => {
+                authorization.user.clone().or_else(|| authorization.failed_name.clone())
+            }
         }
     }
 
@@ -223,6 +267,7 @@ impl<'a> Pop3Session<'a> {
         } else {
             match command::parse(line) {
                 Ok(command) => {
+                    self.shared.stats.commands.increment(command.verb());
                     log::debug!(
                         "command {}{}",
                         command.keyword(),
@@ -273,7 +318,10 @@ impl<'a> Pop3Session<'a> {
             Pop3Command::Uidl(number) => listing::uidl(&self.state.transaction()?.maildrop, number, out),
             Pop3Command::Retr(number) => {
                 let maildrop = &mut self.state.transaction()?.maildrop;
-                fetching::send_message(maildrop, number, MessagePart::Whole, retr_buffer, &mut self.activity, out)
+                let flow =
+                    fetching::send_message(maildrop, number, MessagePart::Whole, retr_buffer, &mut self.activity, out)?;
+                self.shared.stats.message_retrieved();
+                Ok(flow)
             }
             Pop3Command::Top(number, lines) => {
                 let maildrop = &mut self.state.transaction()?.maildrop;
@@ -281,7 +329,11 @@ impl<'a> Pop3Session<'a> {
             }
             Pop3Command::Dele(number) => deleting::dele(&mut self.state.transaction()?.maildrop, number, out),
             Pop3Command::Rset => deleting::rset(&mut self.state.transaction()?.maildrop, out),
-            Pop3Command::Quit => deleting::quit(std::mem::take(&mut self.state), &mut self.activity, out),
+            Pop3Command::Quit => {
+                let flow = deleting::quit(std::mem::take(&mut self.state), &mut self.activity, out)?;
+                self.shared.stats.messages_deleted(self.activity.deleted);
+                Ok(flow)
+            }
         }
     }
 
@@ -292,7 +344,11 @@ impl<'a> Pop3Session<'a> {
             Pop3State::Authorization(_) => limits.max_bad_commands_before_login,
             Pop3State::Transaction(_) => limits.max_bad_commands_after_login,
         };
-        finish_or_close(failure, self.bad_commands >= allowed, "too many bad commands", out)
+        let close = self.bad_commands >= allowed;
+        if close {
+            self.limit_hit(Limit::BadCommands);
+        }
+        finish_or_close(failure, close, "too many bad commands", out)
     }
 
     /// Hackers guessing passwords get slowed down (the delay blocks only this
@@ -305,7 +361,15 @@ impl<'a> Pop3Session<'a> {
         self.failed_logins += 1;
         std::thread::sleep(self.shared.limits.auth_failure_delay.saturating_sub(started.elapsed()));
         let close = self.failed_logins >= self.shared.limits.max_auth_failures;
+        if close {
+            self.limit_hit(Limit::AuthFailures);
+        }
         finish_or_close(failure, close, "too many failed logins", out)
+    }
+
+    fn limit_hit(&self, limit: Limit) {
+        let user = self.user_for_log();
+        audit::limit_hit(&self.shared.stats, self.service, self.client, limit, user.as_deref());
     }
 }
 

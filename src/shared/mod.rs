@@ -2,16 +2,20 @@
 //! [`Shared`], and the pieces of it that have no other home. Those are the
 //! connection cap ([`connections`]), the per-connection abuse limits
 //! ([`limits`]), MGMT's POP3 pause ([`pause`]), graceful shutdown
-//! ([`shutdown`]) and the traffic counters ([`stats`]). The user table it
+//! ([`shutdown`]), the list of live POP3 sessions MGMT's WHO and KICK
+//! read ([`sessions`]), the counters ([`stats`]) and the log lines a ban
+//! tool reads ([`audit`]). The user table it
 //! holds belongs to [`crate::accounts`], with passwords and the users file.
 //!
 //! Each piece guards itself (atomics or parking_lot locks), so holders of an
 //! `Arc<Shared>` never take a lock that spans two pieces and no lock is ever
 //! held across network I/O.
 
+pub mod audit;
 pub mod connections;
 pub mod limits;
 pub mod pause;
+pub mod sessions;
 pub mod shutdown;
 pub mod stats;
 

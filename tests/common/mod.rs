@@ -366,6 +366,16 @@ impl Client {
         Self { reader: BufReader::new(stream) }
     }
 
+    /// Connects from the loopback address `source` (any of 127.0.0.0/8),
+    /// so that one test can play clients on several addresses, and reads
+    /// the greeting.
+    pub fn connect_from(source: std::net::IpAddr, addr: SocketAddr) -> Self {
+        let mut client = Self::over(connect_from(&source.to_string(), addr));
+        let greeting = client.line();
+        assert!(greeting.starts_with("+OK"), "greeting: {greeting}");
+        client
+    }
+
     /// Connects without reading a greeting.
     pub fn connect_raw(addr: SocketAddr) -> Self {
         let stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));

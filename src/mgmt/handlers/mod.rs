@@ -1,6 +1,7 @@
 //! What an authenticated admin can ask for, one family of commands per
 //! file: [`queries`] read counters and lists, [`settings`] change the
-//! server's limits, [`users`] change accounts and save the users file.
+//! server's limits, [`users`] change accounts and save the users file,
+//! [`sessions`] list and end live POP3 sessions.
 //!
 //! A handler gets the [`MgmtRequest`], its typed arguments, and a `Write`
 //! for its reply. It never sees a socket, and it refuses by returning an
@@ -8,6 +9,7 @@
 //! refusal is always exactly one `-ERR` line, written by the session.
 
 pub mod queries;
+pub mod sessions;
 pub mod settings;
 pub mod users;
 

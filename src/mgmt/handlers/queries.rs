@@ -82,7 +82,7 @@ fn user_list(shared: &Shared) -> Vec<String> {
 }
 
 /// `+OK VERB`, the data lines, and the closing ".".
-fn reply_with_data<L: fmt::Display>(
+pub(super) fn reply_with_data<L: fmt::Display>(
     out: &mut impl Write,
     verb: MgmtVerb,
     lines: impl IntoIterator<Item = L>,

@@ -14,6 +14,9 @@ use std::io::Write;
 use crate::accounts::users::UserName;
 use crate::pop3::sasl::{self, SaslError};
 use crate::pop3::session::{ok_and_continue, Pop3Flow, Pop3Handled, Pop3Refusal, Pop3Session, Pop3State, Transaction};
+use crate::shared::audit::{self, AuthFailure, RemoteIp};
+use crate::shared::sessions::LoginRecord;
+use crate::shared::stats::LoginResult;
 use crate::storage::maildrop::{Maildrop, OpenError};
 use crate::wire::reply::{self, Failure, ResponseCode};
 
@@ -126,6 +129,8 @@ fn finish_plain(session: &mut Pop3Session<'_>, response: &str, out: &mut impl Wr
             Err(Pop3Refusal::Misuse(Failure::new(error.to_string())))
         }
         Err(error @ SaslError::ProxyNotAllowed) => {
+            let shared = session.shared;
+            audit::auth_failed(&shared.stats, session.service, session.client, "", AuthFailure::Proxy);
             Err(Pop3Refusal::LoginFailed(Failure::with_code(ResponseCode::Auth, error.to_string())))
         }
     }
@@ -136,7 +141,8 @@ fn finish_plain(session: &mut Pop3Session<'_>, response: &str, out: &mut impl Wr
 fn log_in(session: &mut Pop3Session<'_>, name: &str, password: &str, out: &mut impl Write) -> Pop3Handled {
     let shared = session.shared;
     let Some((account, user)) = shared.users.authenticate(name, password) else {
-        log::info!("failed login for {name:?}");
+        audit::auth_failed(&shared.stats, session.service, session.client, name, AuthFailure::Password);
+        session.state.authorization()?.failed_name = Some(name.to_owned());
         return Err(Pop3Refusal::LoginFailed(Failure::with_code(ResponseCode::Auth, "invalid user name or password")));
     };
     let maildir = match shared.maildir_of(&user) {
@@ -157,7 +163,12 @@ fn log_in(session: &mut Pop3Session<'_>, name: &str, password: &str, out: &mut i
         }
     };
     let (count, octets) = maildrop.stat();
-    log::info!("{user} logged in, {count} messages ({octets} octets)");
+    log::info!("{user} logged in from {}, {count} messages ({octets} octets)", RemoteIp(session.client));
+    shared.stats.pop3_logins.increment(LoginResult::Success);
+    if let Some(entry) = &session.live {
+        let tls = session.link.tls;
+        entry.logged_in(LoginRecord { user: user.clone(), client: session.client, tls, since: session.connected });
+    }
     session.activity.user = Some(user.clone());
     session.state = Pop3State::Transaction(Box::new(Transaction { user, account, maildrop }));
     ok_and_continue(out, format_args!("maildrop has {count} messages ({octets} octets)"))
