@@ -330,6 +330,39 @@ impl UserTable {
         Ok(())
     }
 
+    /// Replaces every account with `users` (a reload of the users file).
+    /// An account that stays keeps its id, so its open sessions go on;
+    /// one no longer there ends at its session's next command, as after
+    /// MGMT deletes it. The admin account always stays: its entry in
+    /// `users`, if any, only sets its password. `max_users` is raised to
+    /// the number of accounts if lower.
+    pub fn replace_all(&self, users: impl IntoIterator<Item = Credentials>) {
+        let mut accounts = self.accounts.write();
+        let mut replaced = BTreeMap::new();
+        if let Some(admin) = accounts.get(&self.admin) {
+            replaced.insert(self.admin.clone(), admin.clone());
+        }
+        for credentials in users {
+            let name = self.case.apply(credentials.name);
+            let account = match accounts.get(&name) {
+                Some(old) if old.password == credentials.password => old.clone(),
+                Some(old) => {
+                    self.verified.forget(old.id);
+                    Account { password: credentials.password, id: old.id }
+                }
+                None => Account { password: credentials.password, id: self.new_id() },
+            };
+            replaced.insert(name, account);
+        }
+        for (name, account) in accounts.iter() {
+            if !replaced.contains_key(name) {
+                self.verified.forget(account.id);
+            }
+        }
+        *accounts = replaced;
+        self.max_users.fetch_max(accounts.len(), Ordering::Relaxed);
+    }
+
     pub fn add(&self, credentials: Credentials) -> Result<(), UserTableError> {
         let name = self.case.apply(credentials.name);
         let mut accounts = self.accounts.write();
@@ -388,6 +421,22 @@ mod tests {
         for bad in bad.into_iter().chain(bad_domains).chain(["a@b@c", "a%b", "a:b", "a*"]) {
             assert!(UserName::parse(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn replacing_all_keeps_the_sessions_of_those_who_stay() {
+        let table = UserTable::new(credentials("admin:adm"), [credentials("alice:a"), credentials("bob:b")], 2);
+        let (alice, alice_name) = table.authenticate("alice", "a").unwrap();
+        let (bob, bob_name) = table.authenticate("bob", "b").unwrap();
+        table.replace_all([credentials("Alice:a2"), credentials("carol:c"), credentials("admin:new")]);
+        assert!(table.is_current(&alice_name, alice), "alice stays, with her session");
+        assert!(!table.is_current(&bob_name, bob), "bob is gone");
+        assert!(table.authenticate("alice", "a").is_none() && table.authenticate("alice", "a2").is_some());
+        assert!(table.authenticate("carol", "c").is_some() && table.authenticate("bob", "b").is_none());
+        assert!(table.authenticate_admin("admin", "new"));
+        assert_eq!(table.max_users(), 3);
+        table.replace_all([]);
+        assert_eq!(table.names().len(), 1, "the admin always stays");
     }
 
     #[test]

@@ -61,7 +61,10 @@ fn main() -> ExitCode {
     };
     let log_config =
         ConfigBuilder::new().set_target_level(log::LevelFilter::Off).set_thread_level(log::LevelFilter::Off).build();
-    let _ = TermLogger::init(config.log_level, log_config, TerminalMode::Stderr, ColorChoice::Never);
+    // The logger passes everything; the level lives in `log`'s own filter,
+    // which a reload (SIGHUP) can change.
+    let _ = TermLogger::init(log::LevelFilter::Trace, log_config, TerminalMode::Stderr, ColorChoice::Never);
+    log::set_max_level(config.log_level);
     match pop3d::app::start(&config) {
         Ok(running) => {
             running.run_until_signal();

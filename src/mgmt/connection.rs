@@ -75,7 +75,7 @@ fn open_and_answer(
     stream.set_nodelay(true)?;
     let handshake_deadline = login_deadline.min(Instant::now() + HANDSHAKE_TIMEOUT);
     let mut transport = Transport::Plain(MgmtSocket { stream, read_deadline: handshake_deadline });
-    if let Some(config) = context.tls.clone() {
+    if let Some(config) = context.tls.as_ref().map(|slot| slot.current()) {
         transport = transport
             .start_tls(config)
             .map_err(|error| io::Error::new(error.kind(), format!("TLS handshake failed: {error}")))?;

@@ -109,7 +109,7 @@ fn converse(
     shared: &Shared,
     session: &mut Pop3Session<'_>,
 ) -> io::Result<Pop3Ending> {
-    let limits = &shared.limits;
+    let limits = shared.limits();
     // The time to log in runs from the connection, not from each command,
     // so a client that never logs in cannot hold a slot by chatting. It is
     // `--login-timeout` alone: `-t` governs only a logged-in session.
@@ -179,7 +179,7 @@ fn converse(
 
 /// Runs the TLS handshake on `connection` and tells the session.
 fn start_tls(connection: &mut Pop3Connection<'_>, shared: &Shared, session: &mut Pop3Session<'_>) -> io::Result<()> {
-    let config = shared.tls.clone().ok_or_else(|| io::Error::other("TLS is not configured"))?;
+    let config = shared.tls_config().ok_or_else(|| io::Error::other("TLS is not configured"))?;
     let dropped = connection.start_tls(config)?;
     if dropped > 0 {
         // RFC 2595 §4 / CVE-2011-0411: never run commands that arrived in
