@@ -83,6 +83,15 @@ fn the_config_file_runs_the_server_with_secrets_in_files() {
     assert_eq!(admin.command("STATUS"), "+OK STATUS");
     let status = admin.data_lines();
     assert!(status.contains(&"MAX CONNECTIONS: 2".to_owned()), "the command line wins: {status:?}");
+    // admin_monitor reads the same file, keeping the password off its own
+    // command line too.
+    let admin_pw = admin_pw.display().to_string();
+    let monitor = server.admin_monitor(&["--password-file", &admin_pw, "1.0", "boss", "-STATUS"]);
+    assert_eq!(monitor.status, 0, "{monitor:?}");
+    assert!(monitor.stdout.contains("MAX CONNECTIONS: 2"), "{monitor:?}");
+    let missing = server.admin_monitor(&["--password-file", "/nonexistent/pw", "1.0", "boss", "-STATUS"]);
+    assert_eq!(missing.status, 2, "{missing:?}");
+    assert!(missing.stderr.starts_with("admin_monitor: cannot read /nonexistent/pw: "), "{missing:?}");
 }
 
 /// With `--run-as`, a server started as root serves as that user (its
