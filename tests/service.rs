@@ -95,9 +95,12 @@ fn the_config_file_runs_the_server_with_secrets_in_files() {
 }
 
 /// With `--run-as`, a server started as root serves as that user (its
-/// groups too), and the Maildir it creates belongs to that user.
+/// groups too), and the Maildir it creates belongs to that user. The TLS
+/// key was read as root; a reload reads it as that user, and a key that
+/// user cannot read keeps the certificate in use, with one error line.
 #[test]
 fn run_as_drops_root_before_serving() {
+    use std::os::unix::fs::PermissionsExt;
     if !rustix::process::geteuid().is_root() {
         eprintln!("skipped: dropping privileges needs the tests to run as root");
         return;
@@ -106,7 +109,16 @@ fn run_as_drops_root_before_serving() {
     let dir = dovecot::open_temp_dir();
     fs::create_dir(dir.path().join("mail")).unwrap();
     dovecot::give_to_mail_user(&dir.path().join("mail"));
-    let server = TestServer::start_in(dir, "127.0.0.1", &["--run-as", MAIL_USER, "-u", "alice:alice-pw"]);
+    let certificate = TestCertificate::new();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    fs::copy(&certificate.cert, &cert).unwrap();
+    fs::set_permissions(&cert, fs::Permissions::from_mode(0o644)).unwrap();
+    fs::copy(&certificate.key, &key).unwrap();
+    fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).unwrap();
+    let (cert, key) = (cert.display().to_string(), key.display().to_string());
+    let args =
+        ["--run-as", MAIL_USER, "-u", "alice:alice-pw", "--tls-cert", &cert, "--tls-key", &key, "--tls-port", "0"];
+    let server = TestServer::start_in(dir, "127.0.0.1", &args);
     server.wait_for_log(&format!("running as {MAIL_USER} (uid {uid}, gid {gid})"));
     let status = fs::read_to_string(format!("/proc/{}/status", server.pid())).unwrap();
     let field = |name: &str| status.lines().find(|line| line.starts_with(name)).unwrap().to_owned();
@@ -118,6 +130,12 @@ fn run_as_drops_root_before_serving() {
     use std::os::unix::fs::MetadataExt;
     let maildir = fs::metadata(server.maildir("alice").join("cur")).unwrap();
     assert_eq!((maildir.uid(), maildir.gid()), (uid, gid));
+
+    let serial = served_serial(&server);
+    server.signal(libc::SIGHUP);
+    server.wait_for_log("reloaded: ");
+    assert_eq!(server.log_count(&format!("reload: TLS: cannot read {key}: Permission denied")), 1);
+    assert_eq!(served_serial(&server), serial, "the certificate in use stays");
 }
 
 /// A drop that cannot happen is fatal: one line, exit 1, nothing served.
