@@ -533,8 +533,14 @@ fn admin_credentials(matches: &getopts::Matches, read: ReadFile<'_>) -> Result<(
 fn read_secret(path: &Path, read: ReadFile<'_>) -> Result<String, ConfigError> {
     let text =
         read(path).map_err(|error| ConfigError::Unreadable { path: path.to_owned(), error: error.to_string() })?;
-    let line = text.lines().next().unwrap_or_default();
-    Ok(line.to_owned())
+    Ok(secret_of(&text).to_owned())
+}
+
+/// The secret a password file holds: its first line, without `\n` or
+/// `\r\n`, so that `echo pw > file` and an editor's file both work. Also
+/// what `admin_monitor --password-file` reads.
+pub fn secret_of(text: &str) -> &str {
+    text.lines().next().unwrap_or_default()
 }
 
 fn session_limits(matches: &getopts::Matches) -> Result<SessionLimits, ConfigError> {

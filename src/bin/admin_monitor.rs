@@ -31,9 +31,8 @@ fn main() -> ExitCode {
         }
     };
     if let Some(path) = &request.password_file {
-        // The first line, without its line end, as pop3d reads its own.
         match std::fs::read_to_string(path) {
-            Ok(text) => request.password = text.lines().next().unwrap_or_default().to_owned(),
+            Ok(text) => request.password = pop3d::config::secret_of(&text).to_owned(),
             Err(error) => {
                 eprintln!("{program}: cannot read {}: {error}", path.display());
                 return ExitCode::from(USAGE_ERROR);
