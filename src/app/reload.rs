@@ -89,12 +89,18 @@ fn reload_tls(new: &Config, shared: &Shared, reloaded: &mut Vec<String>) {
 }
 
 /// Reads the users file again and puts its users, with `-u` on top, in
-/// the table. Without a users file the table is left alone: users MGMT
-/// added live only there.
+/// the table. Without a users file the table is left alone (users MGMT
+/// added live only there) but for a new admin password from the
+/// configuration (`admin-password-file`).
 fn reload_users(current: &Config, new: &Config, shared: &Shared, reloaded: &mut Vec<String>) {
     let Some(path) = &new.users_file else {
         if current.users_file.is_some() {
             log::warn!("reload: users-file removed from the configuration; keeping the users loaded before");
+        }
+        if new.admin.password != current.admin.password
+            && shared.users.set_password(new.admin.name.as_str(), new.admin.password.clone()).is_ok()
+        {
+            reloaded.push("admin password".to_owned());
         }
         return;
     };
