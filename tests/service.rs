@@ -125,6 +125,11 @@ fn run_as_drops_root_before_serving() {
     assert_eq!(field("Uid:"), format!("Uid:\t{uid}\t{uid}\t{uid}\t{uid}"));
     assert_eq!(field("Gid:"), format!("Gid:\t{gid}\t{gid}\t{gid}\t{gid}"));
     assert!(!field("Groups:").split_whitespace().any(|group| group == "0"), "{status}");
+    // Every thread, the pool's made before the drop included.
+    for task in fs::read_dir(format!("/proc/{}/task", server.pid())).unwrap() {
+        let status = fs::read_to_string(task.unwrap().path().join("status")).unwrap();
+        assert!(status.contains(&format!("\nUid:\t{uid}\t{uid}\t{uid}\t{uid}\n")), "{status}");
+    }
     let mut alice = server.login("alice", "alice-pw");
     assert!(alice.command("QUIT").starts_with("+OK"));
     use std::os::unix::fs::MetadataExt;
