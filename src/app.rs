@@ -123,7 +123,7 @@ impl Running {
         let shared = Arc::clone(&self.shared);
         for signal in self.signals.forever() {
             if signal == SIGHUP {
-                reload::reload(&mut self.config, &shared);
+                reload::reload(&mut self.config, &shared, &self.mgmt);
                 continue;
             }
             log::info!("received signal {signal}, shutting down");

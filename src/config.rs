@@ -472,9 +472,9 @@ fn from_matches(
         pop3_addrs,
         mgmt_addr: SocketAddr::new(mgmt_ip, mgmt_port),
         mail_root: PathBuf::from(matches.opt_str("maildir").unwrap_or_else(|| "./mail".to_owned())),
-        max_connections: number(&matches, "max-connections", DEFAULT_MAX_CONNECTIONS as u64, 1, u32::MAX as u64)?
+        max_connections: number(matches, "max-connections", DEFAULT_MAX_CONNECTIONS as u64, 1, u32::MAX as u64)?
             as usize,
-        max_users: number(&matches, "max-users", DEFAULT_MAX_USERS as u64, 1, u32::MAX as u64)? as usize,
+        max_users: number(matches, "max-users", DEFAULT_MAX_USERS as u64, 1, u32::MAX as u64)? as usize,
         admin,
         admin_is_default,
         users,
@@ -484,8 +484,8 @@ fn from_matches(
         } else {
             UserNameCase::Insensitive
         },
-        limits: session_limits(&matches)?,
-        max_per_address: number(&matches, "max-per-ip", DEFAULT_MAX_PER_ADDRESS as u64, 0, u32::MAX as u64)? as usize,
+        limits: session_limits(matches)?,
+        max_per_address: number(matches, "max-per-ip", DEFAULT_MAX_PER_ADDRESS as u64, 0, u32::MAX as u64)? as usize,
         limit_loopback: matches.opt_present("limit-loopback"),
         log_level,
         retr_buffer,
@@ -494,7 +494,7 @@ fn from_matches(
         plaintext_auth,
         mgmt_tls,
         mgmt_login_timeout: Duration::from_secs(number(
-            &matches,
+            matches,
             "mgmt-login-timeout",
             crate::mgmt::LOGIN_TIMEOUT.as_secs(),
             1,

@@ -253,6 +253,10 @@ fn sighup_reloads_the_users_file() {
     assert!(bob.command("USER bob").starts_with("+OK"));
     assert!(bob.command("PASS bob-pw").starts_with("-ERR"), "bob was removed");
     assert!(alice.command("NOOP").starts_with("+OK"), "alice's session goes on");
+    // MGMT's next change is saved over the edited file, not the old one.
+    assert!(server.admin().command("ADD_USER erin erin-pw").starts_with("+OK"));
+    let saved = fs::read_to_string(&users).unwrap();
+    assert!(saved.contains("dave:") && saved.contains("erin:") && !saved.contains("bob:"), "{saved}");
 
     // A file that no longer parses keeps the users of before.
     fs::write(&users, "dave\n").unwrap();

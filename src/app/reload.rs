@@ -12,20 +12,21 @@
 //! max-bad-commands-before-login, max-bad-commands and log-level. A file
 //! that cannot be read or parsed keeps the old setting, with one error
 //! line; a setting that cannot change live (an address, a port, the mail
-//! root) keeps its old value, with one warning line. One info line then
+//! root, the users file's path) keeps its old value, with one warning line. One info line then
 //! says what was reloaded.
 
 use std::fmt::Debug;
 
 use crate::accounts::users_file::UsersFile;
 use crate::config::{self, Config, ServerInvocation};
+use crate::mgmt::RunningMgmt;
 use crate::net::tls;
 use crate::shared::Shared;
 
 /// Reads the configuration again and applies it to `shared`; `current` is
 /// what is in force and becomes the new configuration (less what could
 /// not change).
-pub fn reload(current: &mut Config, shared: &Shared) {
+pub fn reload(current: &mut Config, shared: &Shared, mgmt: &RunningMgmt) {
     let mut new = match config::parse(&current.reload_args.0) {
         Ok(ServerInvocation::Run(config)) => *config,
         Ok(_) => return,
@@ -37,7 +38,7 @@ pub fn reload(current: &mut Config, shared: &Shared) {
     keep_fixed_settings(current, &mut new);
     let mut reloaded = Vec::new();
     reload_tls(&new, shared, &mut reloaded);
-    reload_users(current, &new, shared, &mut reloaded);
+    reload_users(current, &new, shared, mgmt, &mut reloaded);
     apply_live_settings(current, &new, shared, &mut reloaded);
     *current = new;
     let what = if reloaded.is_empty() { "nothing changed".to_owned() } else { reloaded.join(", ") };
@@ -57,6 +58,7 @@ fn keep_fixed_settings(current: &Config, new: &mut Config) {
     keep("tls-port", &current.pop3s_addrs, &mut new.pop3s_addrs);
     keep("mgmt-addr/mgmt-port", &current.mgmt_addr, &mut new.mgmt_addr);
     keep("maildir", &current.mail_root, &mut new.mail_root);
+    keep("users-file", &current.users_file, &mut new.users_file);
     keep("mgmt-tls", &current.mgmt_tls, &mut new.mgmt_tls);
     keep("mgmt-login-timeout", &current.mgmt_login_timeout, &mut new.mgmt_login_timeout);
     keep("run-as", &current.run_as, &mut new.run_as);
@@ -92,11 +94,8 @@ fn reload_tls(new: &Config, shared: &Shared, reloaded: &mut Vec<String>) {
 /// the table. Without a users file the table is left alone (users MGMT
 /// added live only there) but for a new admin password from the
 /// configuration (`admin-password-file`).
-fn reload_users(current: &Config, new: &Config, shared: &Shared, reloaded: &mut Vec<String>) {
+fn reload_users(current: &Config, new: &Config, shared: &Shared, mgmt: &RunningMgmt, reloaded: &mut Vec<String>) {
     let Some(path) = &new.users_file else {
-        if current.users_file.is_some() {
-            log::warn!("reload: users-file removed from the configuration; keeping the users loaded before");
-        }
         if new.admin.password != current.admin.password
             && shared.users.set_password(new.admin.name.as_str(), new.admin.password.clone()).is_ok()
         {
@@ -105,10 +104,12 @@ fn reload_users(current: &Config, new: &Config, shared: &Shared, reloaded: &mut 
         return;
     };
     match UsersFile::load(path, new.user_name_case) {
-        Ok((_file, stored)) => {
+        Ok((file, stored)) => {
             let (admin, users) = super::merge_users(new, stored);
             let count = users.len();
             shared.users.replace_all(users.into_iter().chain([admin]));
+            // MGMT's next change is saved over what was just read.
+            mgmt.replace_users_file(file);
             reloaded.push(format!("users file {} ({count} users)", path.display()));
         }
         Err(error) => log::error!("reload: {error}; keeping the users loaded before"),

@@ -48,6 +48,8 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
+use parking_lot::Mutex;
+
 use crate::net::tls_slot::TlsSlot;
 
 use crate::accounts::users_file::UsersFile;
@@ -90,7 +92,8 @@ pub struct Context {
     /// The state MGMT reports on and changes.
     pub shared: Arc<Shared>,
     /// Where user changes are saved at once; `None` keeps users in memory.
-    pub users_file: Option<UsersFile>,
+    /// A reload (SIGHUP) puts the file it read in its place.
+    pub users_file: Mutex<Option<UsersFile>>,
     /// How long a failed login waits; tests of the session logic use zero.
     pub login_delay: Duration,
     /// With `--mgmt-tls`, every admin connection starts with a TLS
@@ -127,7 +130,7 @@ impl MgmtServer {
             .map_err(|error| io::Error::new(error.kind(), format!("cannot listen on {addr} for MGMT: {error}")))?;
         let context = Arc::new(Context {
             shared,
-            users_file,
+            users_file: Mutex::new(users_file),
             login_delay: LOGIN_FAILURE_DELAY,
             tls,
             login_timeout,
@@ -150,8 +153,9 @@ impl MgmtServer {
     /// Starts the accept thread.
     pub fn spawn(self) -> io::Result<RunningMgmt> {
         let shared = Arc::clone(&self.admins.context.shared);
+        let context = Arc::clone(&self.admins.context);
         let accept = self.listener.spawn("mgmt-accept", shared, self.admins)?;
-        Ok(RunningMgmt { accept })
+        Ok(RunningMgmt { accept, context })
     }
 }
 
@@ -197,9 +201,15 @@ impl Service for AdminThreads {
 /// The MGMT side of a server, accepting admins.
 pub struct RunningMgmt {
     accept: AcceptThread,
+    context: Arc<Context>,
 }
 
 impl RunningMgmt {
+    /// Saves from now on go through `file`, as a reload just read it.
+    pub fn replace_users_file(&self, file: UsersFile) {
+        *self.context.users_file.lock() = Some(file);
+    }
+
     pub fn addr(&self) -> SocketAddr {
         self.accept.addr()
     }

@@ -216,7 +216,7 @@ mod tests {
         );
         Context {
             shared: Arc::new(shared),
-            users_file: None,
+            users_file: parking_lot::Mutex::new(None),
             login_delay: Duration::ZERO,
             tls: None,
             login_timeout: crate::mgmt::LOGIN_TIMEOUT,

@@ -62,7 +62,8 @@ pub fn change_password(
 
 /// Writes the users file after a change, if the server has one.
 fn save_users_file(request: &MgmtRequest<'_>) -> Result<(), MgmtError> {
-    let Some(file) = &request.context.users_file else {
+    let users_file = request.context.users_file.lock();
+    let Some(file) = &*users_file else {
         return Ok(());
     };
     file.save(&request.context.shared.users).map_err(|error| {
