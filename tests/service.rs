@@ -294,6 +294,34 @@ fn sighup_applies_live_limits_from_the_config_file() {
     assert!(admin.data_lines().contains(&"MAX CONNECTIONS: 2".to_owned()));
 }
 
+/// SIGHUP applies a new log level from the config file.
+#[test]
+fn sighup_changes_the_log_level() {
+    let dir = tempfile::tempdir().unwrap();
+    let mail = dir.path().join("mail");
+    let settings = format!("listen = 127.0.0.1\nport = 0\nmgmt-port = 0\nmaildir = {}\n", mail.display());
+    let config = write_config(dir.path(), &format!("{settings}log-level = info\n"));
+    let mut command = Command::new(env!("CARGO_BIN_EXE_pop3d"));
+    command.args(["--config", &config]);
+    let server = TestServer::spawn(command, tempfile::tempdir().unwrap(), mail);
+    let said = |connections: usize| {
+        let mut client = server.connect();
+        assert!(client.command("QUIT").starts_with("+OK"));
+        server.wait_for_log_count("closed ", connections);
+    };
+    said(1);
+    fs::write(&config, format!("{settings}log-level = warn\n")).unwrap();
+    server.signal(libc::SIGHUP);
+    server.wait_for_log("reloaded: log-level WARN");
+    let mut quiet = server.connect();
+    assert!(quiet.command("QUIT").starts_with("+OK"));
+    fs::write(&config, format!("{settings}log-level = info\n")).unwrap();
+    server.signal(libc::SIGHUP);
+    server.wait_for_log("reloaded: log-level INFO");
+    assert_eq!(server.log_count("connection from"), 1, "nothing at info while at warn:\n{}", server.log_text());
+    said(2);
+}
+
 /// A mail root that is missing, or a file, is named in one warning line.
 #[test]
 fn a_missing_mail_root_is_warned_about() {

@@ -40,9 +40,18 @@ pub fn reload(current: &mut Config, shared: &Shared, mgmt: &RunningMgmt) {
     reload_tls(&new, shared, &mut reloaded);
     reload_users(current, &new, shared, mgmt, &mut reloaded);
     apply_live_settings(current, &new, shared, &mut reloaded);
-    *current = new;
+    let (old_level, new_level) = (current.log_level, new.log_level);
+    if new_level != old_level {
+        reloaded.push(format!("log-level {new_level}"));
+    }
     let what = if reloaded.is_empty() { "nothing changed".to_owned() } else { reloaded.join(", ") };
+    // Said at the more verbose of the two levels, so it shows either way.
+    if new_level > old_level {
+        log::set_max_level(new_level);
+    }
     log::info!("reloaded: {what}");
+    log::set_max_level(new_level);
+    *current = new;
 }
 
 /// Puts back, with one warning each, the settings a running server cannot
@@ -116,7 +125,8 @@ fn reload_users(current: &Config, new: &Config, shared: &Shared, mgmt: &RunningM
     }
 }
 
-/// Applies each live setting whose configured value changed, so that a
+/// Applies each live setting but the log level (which [`reload`] sets
+/// last) whose configured value changed, so that a
 /// reload does not undo what MGMT set meanwhile (MAX_CONNEC, MAX_USERS)
 /// unless the file asks for something new.
 fn apply_live_settings(current: &Config, new: &Config, shared: &Shared, reloaded: &mut Vec<String>) {
@@ -141,9 +151,5 @@ fn apply_live_settings(current: &Config, new: &Config, shared: &Shared, reloaded
     if new.limits != current.limits {
         shared.set_limits(new.limits.clone());
         reloaded.push("session limits".to_owned());
-    }
-    if new.log_level != current.log_level {
-        log::set_max_level(new.log_level);
-        reloaded.push(format!("log-level {}", new.log_level));
     }
 }
