@@ -11,8 +11,8 @@
 //! The default admin:admin is refused on a non-loopback MGMT address, and
 //! a non-loopback MGMT address without `--mgmt-tls` is warned about.
 //!
-//! Between binding and serving, [`privileges`] gives up root for
-//! `--run-as`; while serving, SIGHUP runs [`reload`]. A mail root that is
+//! Between binding and serving, `privileges` gives up root for
+//! `--run-as`; while serving, SIGHUP runs `reload`. A mail root that is
 //! missing or not a directory at start is warned about (one line naming
 //! it): a missing one is created with the first Maildir, as Dovecot does,
 //! so a typo in `-d` would otherwise serve empty mailboxes without a word.

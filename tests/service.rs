@@ -322,6 +322,26 @@ fn sighup_changes_the_log_level() {
     said(2);
 }
 
+/// Without a users file, SIGHUP still applies a new admin password from
+/// `admin-password-file`.
+#[test]
+fn sighup_reads_the_admin_password_file_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let admin_pw = dir.path().join("admin.pw");
+    fs::write(&admin_pw, "first-pw\n").unwrap();
+    let config = write_config(dir.path(), &format!("admin-password-file = {}\n", admin_pw.display()));
+    let server = TestServer::start_with(&["--config", &config]);
+    server.admin_as("admin", "first-pw");
+    fs::write(&admin_pw, "second-pw\n").unwrap();
+    server.signal(libc::SIGHUP);
+    server.wait_for_log("reloaded: admin password");
+    server.admin_as("admin", "second-pw");
+    let mut old = server.mgmt();
+    assert_eq!(old.command("USER admin"), "+OK USER");
+    let refused = old.command("PASS first-pw");
+    assert!(refused.starts_with("-ERR"), "the old password no longer works: {refused}");
+}
+
 /// A mail root that is missing, or a file, is named in one warning line.
 #[test]
 fn a_missing_mail_root_is_warned_about() {
