@@ -208,7 +208,10 @@ pub fn start(config: &Config) -> Result<Running, StartError> {
     // Bound and the TLS key read: root is no longer needed.
     if let Some(user) = &config.run_as {
         match privileges::drop_to(user, config.run_as_group.as_deref()).map_err(StartError::Privileges)? {
-            privileges::Dropped::FromRoot { uid, gid } => log::info!("running as {user} (uid {uid}, gid {gid})"),
+            privileges::Dropped::FromRoot { uid, gid } => {
+                log::info!("running as {user} (uid {uid}, gid {gid})");
+                reload::warn_about_files_out_of_reach(config, user);
+            }
             privileges::Dropped::AlreadyThatUser => log::info!("running as {user}"),
         }
     }

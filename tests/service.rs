@@ -120,6 +120,9 @@ fn run_as_drops_root_before_serving() {
         ["--run-as", MAIL_USER, "-u", "alice:alice-pw", "--tls-cert", &cert, "--tls-key", &key, "--tls-port", "0"];
     let server = TestServer::start_in(dir, "127.0.0.1", &args);
     server.wait_for_log(&format!("running as {MAIL_USER} (uid {uid}, gid {gid})"));
+    let out_of_reach = format!("{MAIL_USER} cannot read {key} (Permission denied");
+    assert_eq!(server.log_count(&out_of_reach), 1, "said at start:\n{}", server.log_text());
+    assert_eq!(server.log_count(&format!("{MAIL_USER} cannot")), 1, "{}", server.log_text());
     let status = fs::read_to_string(format!("/proc/{}/status", server.pid())).unwrap();
     let field = |name: &str| status.lines().find(|line| line.starts_with(name)).unwrap().to_owned();
     assert_eq!(field("Uid:"), format!("Uid:\t{uid}\t{uid}\t{uid}\t{uid}"));

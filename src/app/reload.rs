@@ -16,6 +16,9 @@
 //! says what was reloaded.
 
 use std::fmt::Debug;
+use std::path::Path;
+
+use rustix::fs::Access;
 
 use crate::accounts::users_file::UsersFile;
 use crate::config::{self, Config, ServerInvocation};
@@ -52,6 +55,32 @@ pub fn reload(current: &mut Config, shared: &Shared, mgmt: &RunningMgmt) {
     log::info!("reloaded: {what}");
     log::set_max_level(new_level);
     *current = new;
+}
+
+/// After `--run-as`, one warning for each file a reload (or an MGMT save)
+/// needs but `user` cannot use: better said at start than found at the
+/// first certificate renewal.
+pub fn warn_about_files_out_of_reach(config: &Config, user: &str) {
+    let mut needed: Vec<(&Path, Access, &str)> = Vec::new();
+    if let Some(path) = &config.config_file {
+        needed.push((path, Access::READ_OK, "read"));
+    }
+    if let Some(files) = &config.tls {
+        needed.push((&files.cert, Access::READ_OK, "read"));
+        needed.push((&files.key, Access::READ_OK, "read"));
+    }
+    if let Some(path) = &config.users_file {
+        needed.push((path, Access::READ_OK | Access::WRITE_OK, "read and write"));
+        // Saved by writing a new file beside it and renaming it over.
+        let dir = path.parent().filter(|dir| !dir.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        needed.push((dir, Access::WRITE_OK | Access::EXEC_OK, "create files in"));
+    }
+    for (path, access, what) in needed {
+        // access(2) checks the real ids, which are now the new user's.
+        if let Err(error) = rustix::fs::access(path, access) {
+            log::warn!("{user} cannot {what} {} ({error}): a reload or save will fail", path.display());
+        }
+    }
 }
 
 /// Puts back, with one warning each, the settings a running server cannot
