@@ -5,7 +5,19 @@ DEMO_PORT ?= 1110
 DEMO_MGMT_PORT ?= 6000
 DEMO_TLS_PORT ?= 1995
 
-.PHONY: all build demo test unit interop bench fuzz soak clean help
+.PHONY: all build install demo test unit interop bench fuzz soak clean help
+
+# Where `make install` puts things; DESTDIR prefixes every path (packaging).
+PREFIX ?= /usr/local
+DESTDIR ?=
+SBINDIR ?= $(PREFIX)/sbin
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+# The unit reads /etc/pop3d.conf whatever the prefix.
+SYSCONFDIR ?= /etc
+# Where the built binaries are taken from.
+RELEASE_DIR ?= target/release
 
 all: build ## build release binaries and link ./run and ./admin_monitor
 	cp target/release/pop3d ./run
@@ -13,6 +25,18 @@ all: build ## build release binaries and link ./run and ./admin_monitor
 
 build:
 	$(CARGO) build --release --bins
+
+install: build ## install pop3d, admin_monitor, man pages, the systemd unit and /etc/pop3d.conf (if absent)
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man1 \
+		$(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(SYSCONFDIR)
+	install -m 0755 $(RELEASE_DIR)/pop3d $(DESTDIR)$(SBINDIR)/pop3d
+	install -m 0755 $(RELEASE_DIR)/admin_monitor $(DESTDIR)$(BINDIR)/admin_monitor
+	install -m 0644 man/pop3d.8 $(DESTDIR)$(MANDIR)/man8/pop3d.8
+	install -m 0644 man/admin_monitor.1 $(DESTDIR)$(MANDIR)/man1/admin_monitor.1
+	sed 's|@SBINDIR@|$(SBINDIR)|g' contrib/pop3d.service > $(DESTDIR)$(SYSTEMDUNITDIR)/pop3d.service
+	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/pop3d.service
+	@# A configuration already there is the administrator's: never replaced.
+	test -e $(DESTDIR)$(SYSCONFDIR)/pop3d.conf || install -m 0644 contrib/pop3d.conf $(DESTDIR)$(SYSCONFDIR)/pop3d.conf
 
 demo: all ## run the server on 127.0.0.1:1110 (POP3S on 1995) with a copy of testdata/maildir
 	rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)

@@ -10,14 +10,24 @@
 //! `-a` is not given (so a password changed over MGMT survives a restart).
 //! The default admin:admin is refused on a non-loopback MGMT address, and
 //! a non-loopback MGMT address without `--mgmt-tls` is warned about.
+//!
+//! Between binding and serving, `privileges` gives up root for
+//! `--run-as`; while serving, SIGHUP runs `reload`. A mail root that is
+//! missing or not a directory at start is warned about (one line naming
+//! it): a missing one is created with the first Maildir, as Dovecot does,
+//! so a typo in `-d` would otherwise serve empty mailboxes without a word.
+
+mod privileges;
+mod reload;
 
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 use crate::accounts::users::{Credentials, UserTable};
@@ -44,6 +54,8 @@ pub enum StartError {
     UsersFile(LoadError),
     /// admin:admin would be reachable from other hosts.
     DefaultAdminNotLoopback(SocketAddr),
+    /// `--run-as` could not be carried out.
+    Privileges(privileges::DropError),
 }
 
 impl StartError {
@@ -56,7 +68,8 @@ impl StartError {
             StartError::TooManyConnections { .. }
             | StartError::Bind(_)
             | StartError::Signals(_)
-            | StartError::Tls(_) => 1,
+            | StartError::Tls(_)
+            | StartError::Privileges(_) => 1,
         }
     }
 }
@@ -69,7 +82,8 @@ impl fmt::Display for StartError {
                 "--max-connections {requested} exceeds {allowed}, what the open-file limit (ulimit -n) allows"
             ),
             StartError::Bind(error) => error.fmt(f),
-            StartError::Signals(error) => write!(f, "cannot handle SIGTERM/SIGINT: {error}"),
+            StartError::Signals(error) => write!(f, "cannot handle SIGTERM/SIGINT/SIGHUP: {error}"),
+            StartError::Privileges(error) => error.fmt(f),
             StartError::Tls(error) => write!(f, "TLS: {error}"),
             StartError::UsersFile(error) => error.fmt(f),
             StartError::DefaultAdminNotLoopback(addr) => write!(
@@ -91,6 +105,10 @@ pub struct Running {
     pop3: RunningPop3,
     mgmt: RunningMgmt,
     signals: Signals,
+    /// The configuration in force, which SIGHUP reloads.
+    config: Config,
+    /// The users file (`-f`), shared with MGMT, which SIGHUP reads again.
+    users_file: Option<Arc<UsersFile>>,
 }
 
 impl Running {
@@ -102,10 +120,17 @@ impl Running {
         self.mgmt.addr()
     }
 
-    /// Serves until SIGTERM or SIGINT, then shuts down gracefully.
+    /// Serves until SIGTERM or SIGINT, then shuts down gracefully;
+    /// SIGHUP reloads and serving goes on.
     pub fn run_until_signal(mut self) {
-        if let Some(signal) = self.signals.forever().next() {
+        let shared = Arc::clone(&self.shared);
+        for signal in self.signals.forever() {
+            if signal == SIGHUP {
+                reload::reload(&mut self.config, &shared, self.users_file.as_deref());
+                continue;
+            }
             log::info!("received signal {signal}, shutting down");
+            break;
         }
         self.shut_down();
     }
@@ -137,7 +162,7 @@ pub fn start(config: &Config) -> Result<Running, StartError> {
         return Err(StartError::TooManyConnections { requested: config.max_connections, allowed });
     }
     // Registered before serving, so a signal at any later moment is caught.
-    let signals = Signals::new([SIGTERM, SIGINT]).map_err(StartError::Signals)?;
+    let signals = Signals::new([SIGTERM, SIGINT, SIGHUP]).map_err(StartError::Signals)?;
     let (users_file, stored) = match &config.users_file {
         Some(path) => {
             let (file, stored) = UsersFile::load(path, config.user_name_case).map_err(StartError::UsersFile)?;
@@ -159,8 +184,8 @@ pub fn start(config: &Config) -> Result<Running, StartError> {
     };
     warn_about_cleartext(config);
     crate::storage::lock::set_stale_after(config.lock_stale_after);
-    let per_address =
-        (config.max_per_address > 0).then(|| PerAddressLimit::new(config.max_per_address, !config.limit_loopback));
+    // Always there, with 0 for no cap, so that a reload can set one.
+    let per_address = Some(PerAddressLimit::new(config.max_per_address, !config.limit_loopback));
     let shared = Arc::new(
         Shared::new(
             config.mail_root.clone(),
@@ -179,8 +204,14 @@ pub fn start(config: &Config) -> Result<Running, StartError> {
     let pop3 =
         Pop3Server::bind(&config.pop3_addrs, &config.pop3s_addrs, Arc::clone(&shared)).map_err(StartError::Bind)?;
     let mgmt_tls = if config.mgmt_tls { shared.tls.clone() } else { None };
-    let mgmt = MgmtServer::bind(config.mgmt_addr, Arc::clone(&shared), users_file, mgmt_tls, config.mgmt_login_timeout)
-        .map_err(StartError::Bind)?;
+    let mgmt = MgmtServer::bind(
+        config.mgmt_addr,
+        Arc::clone(&shared),
+        users_file.clone(),
+        mgmt_tls,
+        config.mgmt_login_timeout,
+    )
+    .map_err(StartError::Bind)?;
     for (addr, implicit_tls) in pop3.local_addrs().map_err(StartError::Bind)? {
         let kind = if implicit_tls { "POP3S" } else { "POP3" };
         log::info!("{kind} listening on {addr}");
@@ -191,13 +222,26 @@ pub fn start(config: &Config) -> Result<Running, StartError> {
     if let Some(metrics) = &metrics {
         log::info!("metrics listening on {}", metrics.local_addr().map_err(StartError::Bind)?);
     }
+    // Bound and the TLS key read: root is no longer needed.
+    if let Some(user) = &config.run_as {
+        match privileges::drop_to(user, config.run_as_group.as_deref()).map_err(StartError::Privileges)? {
+            privileges::Dropped::FromRoot { uid, gid } => {
+                log::info!("running as {user} (uid {uid}, gid {gid})");
+                reload::warn_about_files_out_of_reach(config, user);
+            }
+            privileges::Dropped::AlreadyThatUser => log::info!("running as {user}"),
+        }
+    }
+    if let Some(root) = config.mail_location.root() {
+        warn_about_mail_root(&root);
+    }
     let pop3 = pop3.spawn().map_err(StartError::Bind)?;
     let mgmt = mgmt.spawn().map_err(StartError::Bind)?;
     if let Some(metrics) = metrics {
         metrics.spawn(Arc::clone(&shared)).map_err(StartError::Bind)?;
     }
     log::info!("pop3d ready");
-    Ok(Running { shared, pop3, mgmt, signals })
+    Ok(Running { shared, pop3, mgmt, signals, config: config.clone(), users_file })
 }
 
 /// The admin and the other users, from the users file and the command line.
@@ -219,6 +263,20 @@ fn merge_users(config: &Config, stored: Vec<Credentials>) -> (Credentials, Vec<C
     }
     users.extend(config.users.iter().cloned());
     (admin, users)
+}
+
+/// One warning when the mail root is missing or not a directory, as seen
+/// by the user the server now runs as.
+fn warn_about_mail_root(mail_root: &Path) {
+    let root = mail_root.display();
+    match std::fs::metadata(mail_root) {
+        Ok(metadata) if metadata.is_dir() => {}
+        Ok(_) => log::warn!("mail root {root} is not a directory: no mailbox can be opened"),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => {
+            log::warn!("mail root {root} does not exist: it is created at the first login, and every mailbox is empty")
+        }
+        Err(error) => log::warn!("mail root {root} cannot be reached ({error}): no mailbox can be opened"),
+    }
 }
 
 /// Says so at start when remote clients could never log in, or would send

@@ -2,10 +2,16 @@
 //! into a [`Config`] the rest of the server can trust.
 //!
 //! Every problem becomes one [`ConfigError`] line a user can act on; the
-//! binary prints it with the usage and exits with status 2. Nothing here
-//! touches the network or the disk.
+//! binary prints it (with the usage, for a command-line mistake) and exits
+//! with status 2. Nothing here touches the network, and the disk only to
+//! read the `--config` file ([`file`] turns it into option arguments, the
+//! command line's winning) and secrets kept in files
+//! (`--admin-password-file`).
+
+pub mod file;
 
 use std::fmt;
+use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -26,6 +32,8 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 500;
 pub const DEFAULT_MAX_USERS: usize = 100_000;
 pub const DEFAULT_MGMT_PORT: u16 = 6000;
 pub const DEFAULT_ADMIN: &str = "admin:admin";
+/// The admin's name when only `--admin-password-file` is given.
+pub const DEFAULT_ADMIN_USER: &str = "admin";
 /// RFC 1939 §3: an autologout timer "MUST be of at least 10 minutes".
 pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 600;
 /// 4 KiB reads measured best for RETR (the README's buffer-size experiment).
@@ -84,6 +92,25 @@ pub struct Config {
     pub lock_stale_after: Duration,
     /// Where Prometheus metrics are served (`--metrics-addr`); off if `None`.
     pub metrics_addr: Option<SocketAddr>,
+    /// The account to switch to after binding (`--run-as`), and the group
+    /// in place of its own (`--run-as-group`).
+    pub run_as: Option<String>,
+    pub run_as_group: Option<String>,
+    /// The `--config` file, read again on SIGHUP.
+    pub config_file: Option<PathBuf>,
+    /// The arguments this was parsed from, parsed again on SIGHUP.
+    pub reload_args: ReloadArgs,
+}
+
+/// The command line, kept for reloads. Its `Debug` shows only the count,
+/// since `-a` and `-u` carry passwords.
+#[derive(Clone, Default)]
+pub struct ReloadArgs(pub Vec<String>);
+
+impl fmt::Debug for ReloadArgs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ReloadArgs({} arguments)", self.0.len())
+    }
 }
 
 /// PEM files for TLS.
@@ -155,6 +182,25 @@ pub enum ConfigError {
     },
     BadTrustedNetworks(CidrError),
     BadMetricsAddr(String),
+    /// The `--config` file or a secret file cannot be read.
+    Unreadable {
+        path: PathBuf,
+        error: String,
+    },
+    /// A line of the `--config` file is at fault.
+    InFile {
+        path: PathBuf,
+        line: usize,
+        reason: String,
+    },
+}
+
+impl ConfigError {
+    /// Whether the usage helps: not for a mistake in a file, which the
+    /// one line names with its place.
+    pub fn shows_usage(&self) -> bool {
+        !matches!(self, ConfigError::Unreadable { .. } | ConfigError::InFile { .. })
+    }
 }
 
 impl fmt::Display for ConfigError {
@@ -199,6 +245,8 @@ impl fmt::Display for ConfigError {
             ConfigError::BadMetricsAddr(value) => {
                 write!(f, "--metrics-addr: '{value}' is not IP:PORT (such as 127.0.0.1:9110 or [::1]:9110)")
             }
+            ConfigError::Unreadable { path, error } => write!(f, "cannot read {}: {error}", path.display()),
+            ConfigError::InFile { path, line, reason } => write!(f, "{}:{line}: {reason}", path.display()),
         }
     }
 }
@@ -241,13 +289,22 @@ fn options() -> Options {
         .optflag("V", "version", "print the version and exit")
         .optopt("", "haproxy-trusted-networks", "load balancers whose connections start with a PROXY protocol header naming the client (comma-separated, e.g. 10.0.0.0/8,::1)", "CIDR[,CIDR...]")
         .optopt("", "lock-stale-seconds", "a maildrop lock of another host is broken once its heartbeat is this old (default 300)", "SECS")
-        .optopt("", "metrics-addr", "serve Prometheus metrics on http://IP:PORT/metrics (default: off)", "IP:PORT");
+        .optopt("", "metrics-addr", "serve Prometheus metrics on http://IP:PORT/metrics (default: off)", "IP:PORT")
+        .optopt("", "config", "read settings from FILE: 'key = value' lines, keys being these long options", "FILE")
+        .optopt("", "listen", "the address to listen on, in place of <ip>", "IP")
+        .optopt("", "port", "the POP3 port, in place of <port>", "PORT")
+        .optopt("", "admin-user", "the management account's name, with --admin-password-file (default admin)", "NAME")
+        .optopt("", "admin-password-file", "read the management password from FILE's first line, in place of -a", "FILE")
+        .optopt("", "run-as", "after binding and reading the TLS key as root, switch to this user for good", "USER")
+        .optopt("", "run-as-group", "with --run-as: this group in place of the user's own", "GROUP");
     options
 }
 
 /// The usage text printed by `--help` and after every error.
 pub fn usage(program: &str) -> String {
-    let brief = format!("Usage: {program} <ip> <port> [options] -u <user>:<pass> [<user>:<pass> ...]");
+    let brief = format!(
+        "Usage: {program} <ip> <port> [options] -u <user>:<pass> [<user>:<pass> ...]\n       {program} --config FILE [options]"
+    );
     options().usage(&brief)
 }
 
@@ -260,6 +317,17 @@ fn parse_with_env<S: AsRef<std::ffi::OsStr>>(
     args: &[S],
     retr_env: Option<String>,
 ) -> Result<ServerInvocation, ConfigError> {
+    parse_with(args, retr_env, &|path| std::fs::read_to_string(path))
+}
+
+/// How files named by options are read; the unit tests give their own.
+type ReadFile<'a> = &'a dyn Fn(&Path) -> io::Result<String>;
+
+fn parse_with<S: AsRef<std::ffi::OsStr>>(
+    args: &[S],
+    retr_env: Option<String>,
+    read: ReadFile<'_>,
+) -> Result<ServerInvocation, ConfigError> {
     let matches = options().parse(args).map_err(|error| ConfigError::Flags(error.to_string()))?;
     if matches.opt_present("help") {
         return Ok(ServerInvocation::Help);
@@ -270,17 +338,106 @@ fn parse_with_env<S: AsRef<std::ffi::OsStr>>(
     if matches.opt_present("hash-password") {
         return Ok(ServerInvocation::HashPassword(password_scheme(&matches)?));
     }
-    let mut free = matches.free.iter();
-    let ip = free.next().ok_or(ConfigError::MissingAddress)?;
-    let port = free.next().ok_or(ConfigError::MissingPort)?;
+    // getopts has read every argument as UTF-8 already.
+    let command_line: Vec<String> = args.iter().map(|arg| arg.as_ref().to_string_lossy().into_owned()).collect();
+    let config_file = matches.opt_str("config").map(PathBuf::from);
+    let mut config = match &config_file {
+        None => from_matches(&matches, retr_env, read)?,
+        Some(path) => {
+            let merged = with_config_file(path, &command_line, &matches, read)?;
+            let matches = options().parse(&merged).map_err(|error| ConfigError::Flags(error.to_string()))?;
+            from_matches(&matches, retr_env, read)?
+        }
+    };
+    config.config_file = config_file;
+    config.reload_args = ReloadArgs(command_line);
+    Ok(ServerInvocation::Run(Box::new(config)))
+}
+
+/// Options that set one thing between them: any of a group given on the
+/// command line replaces all of the group from the file.
+const SAME_SETTING: &[&[&str]] = &[&["admin", "admin-user", "admin-password-file"]];
+
+/// The file's settings as option arguments, then the command line, minus
+/// the file's settings the command line gives too.
+fn with_config_file(
+    path: &Path,
+    command_line: &[String],
+    matches: &getopts::Matches,
+    read: ReadFile<'_>,
+) -> Result<Vec<String>, ConfigError> {
+    let text =
+        read(path).map_err(|error| ConfigError::Unreadable { path: path.to_owned(), error: error.to_string() })?;
+    let in_file = |line, reason: String| ConfigError::InFile { path: path.to_owned(), line, reason };
+    let entries = file::parse(&text).map_err(|error| in_file(error.line, error.kind.to_string()))?;
+    let table = options();
+    let on_command_line = |key: &str| {
+        let group = SAME_SETTING.iter().find(|group| group.contains(&key)).copied().unwrap_or(&[]);
+        matches.opt_present(key)
+            || group.iter().any(|other| matches.opt_present(other))
+            || (["listen", "port"].contains(&key) && starts_with_address(&matches.free))
+    };
+    let mut merged = Vec::with_capacity(entries.len() + command_line.len());
+    for entry in &entries {
+        let argument = file::to_argument(entry, &table).map_err(|error| in_file(error.line, error.kind.to_string()))?;
+        let Some(argument) = argument else { continue };
+        // Checked alone, so that a bad value is reported with its line.
+        check_alone(&entry.key, &argument, read).map_err(|error| in_file(entry.line, error.to_string()))?;
+        if !on_command_line(&entry.key) {
+            merged.push(argument);
+        }
+    }
+    merged.extend(command_line.iter().cloned());
+    Ok(merged)
+}
+
+/// Validates one option argument as if it were the only option; errors
+/// that need a second option (`--tls-port` without `--tls-cert`) are left
+/// for the whole configuration.
+fn check_alone(key: &str, argument: &str, read: ReadFile<'_>) -> Result<(), ConfigError> {
+    let mut args = vec![argument.to_owned()];
+    for (name, placeholder) in [("listen", "--listen=127.0.0.1"), ("port", "--port=0")] {
+        if key != name {
+            args.push(placeholder.to_owned());
+        }
+    }
+    let matches = options().parse(&args).map_err(|error| ConfigError::Flags(error.to_string()))?;
+    match from_matches(&matches, None, read) {
+        Ok(_) | Err(ConfigError::Needs { .. } | ConfigError::Conflict(..)) => Ok(()),
+        Err(error) => Err(error),
+    }
+}
+
+/// True when the free arguments begin with `<ip> <port>`, which then win
+/// over `--listen`/`--port`. A port is never a `user:pass` entry, so extra
+/// users cannot be mistaken for one.
+fn starts_with_address(free: &[String]) -> bool {
+    free.len() >= 2 && listen_addrs(&free[0]).is_ok() && free[1].parse::<u16>().is_ok()
+}
+
+/// Checks and gathers every setting of one (merged) argument list.
+fn from_matches(
+    matches: &getopts::Matches,
+    retr_env: Option<String>,
+    read: ReadFile<'_>,
+) -> Result<Config, ConfigError> {
+    let from_options =
+        (matches.opt_present("listen") || matches.opt_present("port")) && !starts_with_address(&matches.free);
+    let (ip, port, extra_users) = if from_options {
+        let ip = matches.opt_str("listen").ok_or(ConfigError::MissingAddress)?;
+        (ip, matches.opt_str("port").ok_or(ConfigError::MissingPort)?, &matches.free[..])
+    } else {
+        let ip = matches.free.first().ok_or(ConfigError::MissingAddress)?;
+        let port = matches.free.get(1).ok_or(ConfigError::MissingPort)?;
+        (ip.clone(), port.clone(), &matches.free[2..])
+    };
     let port: u16 = port.parse().map_err(|_| ConfigError::BadPort(port.clone()))?;
-    let listen_ips = listen_addrs(ip)?;
+    let listen_ips = listen_addrs(&ip)?;
     let pop3_addrs = listen_ips.iter().map(|&ip| SocketAddr::new(ip, port)).collect();
 
     // Users may follow one `-u` as plain arguments: `-u a:x b:y`.
-    let extra_users: Vec<&String> = free.collect();
     if let (false, Some(first)) = (matches.opt_present("user"), extra_users.first()) {
-        return Err(ConfigError::UnexpectedArgument((*first).clone()));
+        return Err(ConfigError::UnexpectedArgument(first.clone()));
     }
     let mut users = Vec::new();
     for entry in matches.opt_strs("user").iter().chain(extra_users) {
@@ -291,8 +448,12 @@ fn parse_with_env<S: AsRef<std::ffi::OsStr>>(
         users.push(credentials);
     }
 
-    let admin_is_default = !matches.opt_present("admin");
-    let admin = parse_credentials(&matches.opt_str("admin").unwrap_or_else(|| DEFAULT_ADMIN.to_owned()))?;
+    let (admin, admin_is_default) = admin_credentials(matches, read)?;
+    let run_as = matches.opt_str("run-as");
+    let run_as_group = matches.opt_str("run-as-group");
+    if run_as_group.is_some() && run_as.is_none() {
+        return Err(ConfigError::Needs { flag: "--run-as-group", needs: "--run-as" });
+    }
 
     let mgmt_ip = match matches.opt_str("mgmt-addr") {
         Some(value) => parse_ip(&value)?,
@@ -347,13 +508,13 @@ fn parse_with_env<S: AsRef<std::ffi::OsStr>>(
         None => UidlFormat::default(),
     };
 
-    Ok(ServerInvocation::Run(Box::new(Config {
+    Ok(Config {
         pop3_addrs,
         mgmt_addr: SocketAddr::new(mgmt_ip, mgmt_port),
         mail_root: PathBuf::from(matches.opt_str("maildir").unwrap_or_else(|| DEFAULT_MAIL_ROOT.to_owned())),
-        max_connections: number(&matches, "max-connections", DEFAULT_MAX_CONNECTIONS as u64, 1, u32::MAX as u64)?
+        max_connections: number(matches, "max-connections", DEFAULT_MAX_CONNECTIONS as u64, 1, u32::MAX as u64)?
             as usize,
-        max_users: number(&matches, "max-users", DEFAULT_MAX_USERS as u64, 1, u32::MAX as u64)? as usize,
+        max_users: number(matches, "max-users", DEFAULT_MAX_USERS as u64, 1, u32::MAX as u64)? as usize,
         admin,
         admin_is_default,
         users,
@@ -363,8 +524,8 @@ fn parse_with_env<S: AsRef<std::ffi::OsStr>>(
         } else {
             UserNameCase::Insensitive
         },
-        limits: session_limits(&matches)?,
-        max_per_address: number(&matches, "max-per-ip", DEFAULT_MAX_PER_ADDRESS as u64, 0, u32::MAX as u64)? as usize,
+        limits: session_limits(matches)?,
+        max_per_address: number(matches, "max-per-ip", DEFAULT_MAX_PER_ADDRESS as u64, 0, u32::MAX as u64)? as usize,
         limit_loopback: matches.opt_present("limit-loopback"),
         log_level,
         retr_buffer,
@@ -373,25 +534,64 @@ fn parse_with_env<S: AsRef<std::ffi::OsStr>>(
         plaintext_auth,
         mgmt_tls,
         mgmt_login_timeout: Duration::from_secs(number(
-            &matches,
+            matches,
             "mgmt-login-timeout",
             crate::mgmt::LOGIN_TIMEOUT.as_secs(),
             1,
             3600,
         )?),
         uidl_format,
-        mail_location: mail_location(&matches)?,
-        password_scheme: password_scheme(&matches)?,
-        haproxy_trusted_networks: trusted_networks(&matches)?,
+        mail_location: mail_location(matches)?,
+        password_scheme: password_scheme(matches)?,
+        haproxy_trusted_networks: trusted_networks(matches)?,
         lock_stale_after: Duration::from_secs(number(
-            &matches,
+            matches,
             "lock-stale-seconds",
             DEFAULT_LOCK_STALE_SECS,
             1,
             86_400,
         )?),
-        metrics_addr: metrics_addr(&matches)?,
-    })))
+        metrics_addr: metrics_addr(matches)?,
+        run_as,
+        run_as_group,
+        config_file: None,
+        reload_args: ReloadArgs::default(),
+    })
+}
+
+/// The admin from `-a USER:PASS`, or from `--admin-user` and the first
+/// line of `--admin-password-file`, or admin:admin; and whether it is that
+/// default.
+fn admin_credentials(matches: &getopts::Matches, read: ReadFile<'_>) -> Result<(Credentials, bool), ConfigError> {
+    let name = matches.opt_str("admin-user");
+    match (matches.opt_str("admin"), matches.opt_str("admin-password-file")) {
+        (Some(_), Some(_)) => Err(ConfigError::Conflict("--admin", "--admin-password-file")),
+        (Some(_), None) if name.is_some() => Err(ConfigError::Conflict("--admin", "--admin-user")),
+        (Some(entry), None) => Ok((parse_credentials(&entry)?, false)),
+        (None, Some(path)) => {
+            let password = read_secret(Path::new(&path), read)?;
+            let name = name.as_deref().unwrap_or(DEFAULT_ADMIN_USER);
+            Ok((parse_credentials(&format!("{name}:{password}"))?, false))
+        }
+        (None, None) if name.is_some() => {
+            Err(ConfigError::Needs { flag: "--admin-user", needs: "--admin-password-file" })
+        }
+        (None, None) => Ok((parse_credentials(DEFAULT_ADMIN)?, true)),
+    }
+}
+
+/// A secret file's first line, without its line end.
+fn read_secret(path: &Path, read: ReadFile<'_>) -> Result<String, ConfigError> {
+    let text =
+        read(path).map_err(|error| ConfigError::Unreadable { path: path.to_owned(), error: error.to_string() })?;
+    Ok(secret_of(&text).to_owned())
+}
+
+/// The secret a password file holds: its first line, without `\n` or
+/// `\r\n`, so that `echo pw > file` and an editor's file both work. Also
+/// what `admin_monitor --password-file` reads.
+pub fn secret_of(text: &str) -> &str {
+    text.lines().next().unwrap_or_default()
 }
 
 /// `--password-scheme SCHEME`, SHA512-CRYPT without it.
@@ -705,6 +905,90 @@ mod tests {
         let error = run(&["::", "110", "--uidl-format", "%08Xm"]).unwrap_err();
         assert!(matches!(error, ConfigError::BadUidlFormat { .. }));
         assert!(error.to_string().starts_with("--uidl-format: '%08Xm': "), "{error}");
+    }
+
+    /// Parses `args` with `files` standing in for the disk.
+    fn run_with_files(args: &[&str], files: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let read = |path: &Path| {
+            let found = files.iter().find(|(name, _)| Path::new(name) == path);
+            found.map(|(_, text)| text.to_string()).ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))
+        };
+        match parse_with(args, None, &read)? {
+            ServerInvocation::Run(config) => Ok(*config),
+            other => panic!("expected a configuration, got {other:?}"),
+        }
+    }
+
+    const FILE: &str = "# pop3d\nlisten = 127.0.0.2\nport = 1110\nmax-connections = 7\nlimit-loopback = yes\n\
+        allow-plaintext-auth = no\nadmin-user = root\nadmin-password-file = /pw\n";
+
+    #[test]
+    fn a_config_file_sets_long_options() {
+        let config = run_with_files(&["--config", "/c"], &[("/c", FILE), ("/pw", "s3cret\r\nignored\n")]).unwrap();
+        assert_eq!(config.pop3_addrs, vec!["127.0.0.2:1110".parse().unwrap()]);
+        assert_eq!(config.max_connections, 7);
+        assert!(config.limit_loopback);
+        assert_eq!(config.plaintext_auth, PlaintextAuth::LoopbackOnly);
+        assert_eq!(config.admin.name.as_str(), "root");
+        assert!(config.admin.password.matches("s3cret"));
+        assert!(!config.admin_is_default);
+        assert_eq!(config.config_file, Some(PathBuf::from("/c")));
+        assert_eq!(config.reload_args.0, ["--config", "/c"]);
+    }
+
+    #[test]
+    fn the_command_line_wins_over_the_file() {
+        let files = [("/c", FILE), ("/pw", "s3cret")];
+        let args = ["127.0.0.1", "2110", "--config", "/c", "-c", "9", "-a", "boss:pw", "-u", "a:b", "c:d"];
+        let config = run_with_files(&args, &files).unwrap();
+        assert_eq!(config.pop3_addrs, vec!["127.0.0.1:2110".parse().unwrap()]);
+        assert_eq!(config.max_connections, 9);
+        assert_eq!(config.admin.name.as_str(), "boss");
+        assert_eq!(config.users.len(), 2);
+        let config = run_with_files(&["--config", "/c", "-u", "a:b", "c:d", "--port", "3110"], &files).unwrap();
+        assert_eq!(config.pop3_addrs, vec!["127.0.0.2:3110".parse().unwrap()]);
+        assert_eq!(config.users.len(), 2);
+    }
+
+    #[test]
+    fn config_file_errors_name_the_file_and_line() {
+        let error = |text: &str| run_with_files(&["--config", "/c"], &[("/c", text)]).unwrap_err().to_string();
+        assert_eq!(error("listen = ::1\n\nfoo = 1\n"), "/c:3: unknown key 'foo'");
+        assert_eq!(error("max-connections = lots"), "/c:1: --max-connections: 'lots' is not a whole number");
+        assert_eq!(error("port = 99999"), "/c:1: '99999' is not a port number (0-65535)");
+        assert_eq!(error("mgmt-tls = perhaps"), "/c:1: 'mgmt-tls': 'perhaps' is not yes, no, true or false");
+        assert_eq!(error("config = /other"), "/c:1: 'config' can only be given on the command line");
+        assert_eq!(error("admin-password-file = /missing"), "/c:1: cannot read /missing: entity not found");
+        assert_eq!(error("listen = ::1\n# port missing\n"), "missing <port>: the POP3 port to listen on");
+        let missing = run_with_files(&["--config", "/none"], &[]).unwrap_err();
+        assert_eq!(missing.to_string(), "cannot read /none: entity not found");
+        assert!(!missing.shows_usage());
+    }
+
+    #[test]
+    fn the_admin_comes_from_one_place() {
+        let files = [("/pw", "pw\n")];
+        let config = run_with_files(&["::", "110", "--admin-password-file", "/pw"], &files).unwrap();
+        assert_eq!(config.admin.name.as_str(), DEFAULT_ADMIN_USER);
+        assert!(config.admin.password.matches("pw"));
+        assert_eq!(
+            run_with_files(&["::", "110", "--admin-user", "x"], &files).unwrap_err(),
+            ConfigError::Needs { flag: "--admin-user", needs: "--admin-password-file" }
+        );
+        assert_eq!(
+            run_with_files(&["::", "110", "-a", "x:y", "--admin-password-file", "/pw"], &files).unwrap_err(),
+            ConfigError::Conflict("--admin", "--admin-password-file")
+        );
+    }
+
+    #[test]
+    fn run_as_group_needs_run_as() {
+        let config = run(&["::", "110", "--run-as", "vmail", "--run-as-group", "mail"]).unwrap();
+        assert_eq!((config.run_as.as_deref(), config.run_as_group.as_deref()), (Some("vmail"), Some("mail")));
+        assert_eq!(
+            run(&["::", "110", "--run-as-group", "mail"]).unwrap_err(),
+            ConfigError::Needs { flag: "--run-as-group", needs: "--run-as" }
+        );
     }
 
     #[test]

@@ -7,8 +7,10 @@
 //!
 //! # Layout
 //!
-//! - [`config`]: the command line, parsed and validated into a `Config`.
-//! - [`app`]: start-up and shutdown; binds the listeners, starts the threads.
+//! - [`config`]: the command line (and the `--config` file, through
+//!   [`config::file`]), parsed and validated into a `Config`.
+//! - [`app`]: start-up and shutdown; binds the listeners, gives up root
+//!   (`--run-as`), starts the threads, and reloads on SIGHUP.
 //! - [`net`]: sockets for both protocols: the one accept loop, the
 //!   open-file limit, TLS settings, the clear-or-TLS [`net::transport`],
 //!   and reading a load balancer's PROXY header ([`net::proxy`]) from the

@@ -19,7 +19,7 @@ fn main() -> ExitCode {
     let program = "admin_monitor";
     let args: Option<Vec<String>> = std::env::args_os().skip(1).map(|arg| arg.into_string().ok()).collect();
     let parsed = args.ok_or(UsageError::NotUtf8).and_then(|args| command_line::parse_args(&args));
-    let request = match parsed {
+    let mut request = match parsed {
         Ok(MonitorInvocation::Run(request)) => request,
         Ok(MonitorInvocation::Help) => {
             print!("{}", command_line::usage(program));
@@ -30,6 +30,15 @@ fn main() -> ExitCode {
             return ExitCode::from(USAGE_ERROR);
         }
     };
+    if let Some(path) = &request.password_file {
+        match std::fs::read_to_string(path) {
+            Ok(text) => request.password = pop3d::config::secret_of(&text).to_owned(),
+            Err(error) => {
+                eprintln!("{program}: cannot read {}: {error}", path.display());
+                return ExitCode::from(USAGE_ERROR);
+            }
+        }
+    }
     let (stdout, stderr) = (io::stdout(), io::stderr());
     let status = client::run(&request, &mut stdout.lock(), &mut stderr.lock());
     let _ = io::stdout().flush();

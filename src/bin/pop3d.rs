@@ -27,9 +27,15 @@ static JEMALLOC_OPTIONS: &std::ffi::c_char = {
 const USAGE_ERROR: u8 = 2;
 /// Printed after the options by `--help`.
 const EXIT_STATUS_HELP: &str =
-    "\nExit status: 1 if the system refuses to start the server (address in use, open-file limit);\n\
-2 for a bad command line, a missing or malformed users file, or the default admin:admin\n\
-on a non-loopback --mgmt-addr.\n";
+    "\nConfiguration file: --config FILE holds 'key = value' lines whose keys are the long\n\
+options above (max-connections = 500, tls-cert = /etc/ssl/pop3d.pem), flags as yes or no;\n\
+'#' starts a comment line; listen and port stand for <ip> and <port>. The command line wins.\n\
+Secrets need not be on the command line: admin-password-file = FILE (its first line) with\n\
+admin-user = NAME, and POP3 accounts in users-file = FILE. SIGHUP reloads the certificate,\n\
+the users file and the live settings; SIGTERM or SIGINT stops the server gracefully.\n\
+\nExit status: 1 if the system refuses to start the server (address in use, open-file limit);\n\
+2 for a bad command line or configuration file, a missing or malformed users file, or the\n\
+default admin:admin on a non-loopback --mgmt-addr.\n";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
@@ -47,11 +53,16 @@ fn main() -> ExitCode {
         Ok(ServerInvocation::HashPassword(scheme)) => return hash_password(program, scheme),
         Err(error) => {
             eprintln!("{program}: {error}");
-            eprint!("{}", config::usage(program));
+            if error.shows_usage() {
+                eprint!("{}", config::usage(program));
+            }
             return ExitCode::from(USAGE_ERROR);
         }
     };
-    let _ = TermLogger::init(config.log_level, log_config(), TerminalMode::Stderr, ColorChoice::Never);
+    // The logger passes everything; the level lives in `log`'s own filter,
+    // which a reload (SIGHUP) can change.
+    let _ = TermLogger::init(log::LevelFilter::Trace, log_config(), TerminalMode::Stderr, ColorChoice::Never);
+    log::set_max_level(config.log_level);
     match pop3d::app::start(&config) {
         Ok(running) => {
             running.run_until_signal();

@@ -79,7 +79,7 @@ fn open_and_answer(
     stream.set_nodelay(true)?;
     let handshake_deadline = login_deadline.min(Instant::now() + HANDSHAKE_TIMEOUT);
     let mut transport = Transport::Plain(MgmtSocket { stream, read_deadline: handshake_deadline });
-    if let Some(config) = context.tls.clone() {
+    if let Some(config) = context.tls.as_ref().map(|slot| slot.current()) {
         let handshake = transport.start_tls(config);
         let result = if handshake.is_ok() { HandshakeResult::Success } else { HandshakeResult::Failure };
         context.shared.stats.tls_handshakes.increment(result);

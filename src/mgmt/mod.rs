@@ -48,7 +48,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use rustls::ServerConfig;
+use crate::net::tls_slot::TlsSlot;
 
 use crate::accounts::users_file::UsersFile;
 use crate::net::listener::{AcceptThread, ConnectionRefusal, Listener, Service, SESSION_STACK_SIZE};
@@ -99,7 +99,7 @@ pub struct Context {
     /// With `--mgmt-tls`, every admin connection starts with a TLS
     /// handshake (implicit TLS, as POP3S does) and nothing, not even the
     /// greeting, is sent in clear; `None` keeps MGMT in clear.
-    pub tls: Option<Arc<ServerConfig>>,
+    pub tls: Option<Arc<TlsSlot>>,
     /// How long a connection has to log in; [`LOGIN_TIMEOUT`] unless the
     /// tests shorten it.
     pub login_timeout: Duration,
@@ -123,7 +123,7 @@ impl MgmtServer {
         addr: SocketAddr,
         shared: Arc<Shared>,
         users_file: Option<Arc<UsersFile>>,
-        tls: Option<Arc<ServerConfig>>,
+        tls: Option<Arc<TlsSlot>>,
         login_timeout: Duration,
     ) -> io::Result<Self> {
         let listener = Listener::bind(addr, tls.is_some())

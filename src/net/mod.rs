@@ -1,5 +1,6 @@
 //! Sockets and the bytes on them, for both protocols: the one accept loop
-//! ([`listener`]), the open-file limit, TLS settings, and the clear-or-TLS
+//! ([`listener`]), the open-file limit, TLS settings (and [`tls_slot`], the
+//! ones a reload may swap), and the clear-or-TLS
 //! transport. Nothing here knows POP3 or MGMT: each protocol plugs its
 //! sessions into the accept loop as a [`listener::Service`].
 
@@ -8,6 +9,7 @@ pub mod fd_limit;
 pub mod listener;
 pub mod proxy;
 pub mod tls;
+pub mod tls_slot;
 pub mod transport;
 
 use std::io::{self, Read};

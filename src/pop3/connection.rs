@@ -124,7 +124,7 @@ fn client_address(
     if !proxy::is_trusted(&shared.haproxy_trusted_networks, peer) {
         return Some((peer, log::Level::Info));
     }
-    let deadline = Instant::now() + PROXY_HEADER_TIMEOUT.min(shared.limits.login_timeout);
+    let deadline = Instant::now() + PROXY_HEADER_TIMEOUT.min(shared.limits().login_timeout);
     let (client, level) = match proxy::read_client_address(stream, deadline) {
         Ok(Some(client)) => (client, log::Level::Info),
         Ok(None) => (peer, log::Level::Debug),
@@ -151,7 +151,7 @@ fn converse(
     shared: &Shared,
     session: &mut Pop3Session<'_>,
 ) -> io::Result<SessionEnd> {
-    let limits = &shared.limits;
+    let limits = shared.limits();
     // The time to log in runs from the connection, not from each command,
     // so a client that never logs in cannot hold a slot by chatting. It is
     // `--login-timeout` alone: `-t` governs only a logged-in session.
@@ -225,7 +225,7 @@ fn converse(
 
 /// Runs the TLS handshake on `connection` and tells the session.
 fn start_tls(connection: &mut Pop3Connection<'_>, shared: &Shared, session: &mut Pop3Session<'_>) -> io::Result<()> {
-    let config = shared.tls.clone().ok_or_else(|| io::Error::other("TLS is not configured"))?;
+    let config = shared.tls_config().ok_or_else(|| io::Error::other("TLS is not configured"))?;
     let handshake = connection.start_tls(config);
     let result = if handshake.is_ok() { HandshakeResult::Success } else { HandshakeResult::Failure };
     shared.stats.tls_handshakes.increment(result);

@@ -339,7 +339,7 @@ impl<'a> Pop3Session<'a> {
 
     fn misuse(&mut self, failure: Failure, out: &mut impl Write) -> io::Result<Pop3Flow> {
         self.bad_commands += 1;
-        let limits = &self.shared.limits;
+        let limits = self.shared.limits();
         let allowed = match self.state {
             Pop3State::Authorization(_) => limits.max_bad_commands_before_login,
             Pop3State::Transaction(_) => limits.max_bad_commands_after_login,
@@ -359,8 +359,9 @@ impl<'a> Pop3Session<'a> {
     /// to check.
     fn login_failed(&mut self, failure: Failure, started: Instant, out: &mut impl Write) -> io::Result<Pop3Flow> {
         self.failed_logins += 1;
-        std::thread::sleep(self.shared.limits.auth_failure_delay.saturating_sub(started.elapsed()));
-        let close = self.failed_logins >= self.shared.limits.max_auth_failures;
+        let limits = self.shared.limits();
+        std::thread::sleep(limits.auth_failure_delay.saturating_sub(started.elapsed()));
+        let close = self.failed_logins >= limits.max_auth_failures;
         if close {
             self.limit_hit(Limit::AuthFailures);
         }

@@ -15,7 +15,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -30,29 +30,42 @@ pub struct ConnectionLimit {
     per_address: Option<PerAddressLimit>,
 }
 
-/// The per-client-address cap and its counts.
+/// The per-client-address cap and its counts. Both settings may change
+/// while connections run (a reload); 0 means no cap.
 #[derive(Debug)]
 pub struct PerAddressLimit {
-    max: usize,
-    exempt_loopback: bool,
+    max: AtomicUsize,
+    exempt_loopback: AtomicBool,
     counts: Mutex<HashMap<IpAddr, usize>>,
 }
 
 impl PerAddressLimit {
     pub fn new(max: usize, exempt_loopback: bool) -> Self {
-        Self { max, exempt_loopback, counts: Mutex::new(HashMap::new()) }
+        Self {
+            max: AtomicUsize::new(max),
+            exempt_loopback: AtomicBool::new(exempt_loopback),
+            counts: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Changes the cap (0: none) for connections from now on; open ones
+    /// are never cut.
+    pub fn set(&self, max: usize, exempt_loopback: bool) {
+        self.max.store(max, Ordering::Release);
+        self.exempt_loopback.store(exempt_loopback, Ordering::Release);
     }
 
     /// Counts `address` in, or refuses it; `Ok(None)` if it is exempt.
     fn enter(&self, address: IpAddr) -> Result<Option<IpAddr>, Refused> {
         // An IPv4 client on a dual-stack socket arrives as ::ffff:a.b.c.d.
         let address = address.to_canonical();
-        if self.exempt_loopback && address.is_loopback() {
+        let max = self.max.load(Ordering::Acquire);
+        if max == 0 || (self.exempt_loopback.load(Ordering::Acquire) && address.is_loopback()) {
             return Ok(None);
         }
         let mut counts = self.counts.lock();
         let count = counts.entry(address).or_insert(0);
-        if *count >= self.max {
+        if *count >= max {
             return Err(Refused::AddressFull);
         }
         *count += 1;
@@ -138,6 +151,11 @@ impl ConnectionLimit {
 
     pub fn hard_max(&self) -> usize {
         self.hard_max
+    }
+
+    /// The per-address cap, if this limit has one.
+    pub fn per_address(&self) -> Option<&PerAddressLimit> {
+        self.per_address.as_ref()
     }
 
     /// Changes the cap; connections already open are never cut.

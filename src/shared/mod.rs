@@ -24,9 +24,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::accounts::password::PasswordScheme;
+use parking_lot::RwLock;
+
 use crate::accounts::users::{UserName, UserTable};
 use crate::net::cidr::Cidr;
 use crate::net::tls::PlaintextAuth;
+use crate::net::tls_slot::TlsSlot;
 use crate::storage::mail_location::{ExpandError, MailLocation};
 use crate::storage::uidl_format::UidlFormat;
 use connections::ConnectionLimit;
@@ -52,12 +55,15 @@ pub struct Shared {
     pub pause: PauseGate,
     /// The flag accept loops and sessions check, and the sockets to wake.
     pub shutdown: Shutdown,
-    /// The per-connection abuse limits from the command line.
-    pub limits: SessionLimits,
+    /// The per-connection abuse limits from the configuration; a reload
+    /// may change them, so each connection reads them through
+    /// [`Shared::limits`].
+    limits: RwLock<SessionLimits>,
     /// Bytes read from a message file per RETR/TOP step.
     pub retr_buffer: usize,
-    /// The TLS settings, when a certificate was given.
-    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// The TLS settings, when a certificate was given; a reload may swap
+    /// them for a renewed certificate.
+    pub tls: Option<Arc<TlsSlot>>,
     /// Where cleartext logins are allowed.
     pub plaintext_auth: PlaintextAuth,
     /// How each message's UIDL is made (`--uidl-format`); every maildrop
@@ -87,9 +93,9 @@ impl Shared {
             connections: Arc::new(connections),
             pause: PauseGate::default(),
             shutdown: Shutdown::default(),
-            limits,
+            limits: RwLock::new(limits),
             retr_buffer,
-            tls,
+            tls: tls.map(|config| Arc::new(TlsSlot::new(config))),
             plaintext_auth,
             uidl_format: UidlFormat::default(),
             password_scheme: PasswordScheme::default(),
@@ -119,7 +125,23 @@ impl Shared {
 
     /// Inactivity allowed after login before autologout (RFC 1939 §3).
     pub fn idle_timeout(&self) -> Duration {
-        self.limits.idle_timeout
+        self.limits.read().idle_timeout
+    }
+
+    /// The abuse limits in force now; a session reads them as it needs
+    /// them, so a reload applies to the next check.
+    pub fn limits(&self) -> SessionLimits {
+        self.limits.read().clone()
+    }
+
+    /// Replaces the abuse limits (on reload).
+    pub fn set_limits(&self, limits: SessionLimits) {
+        *self.limits.write() = limits;
+    }
+
+    /// The TLS settings for one new handshake, if TLS is on.
+    pub fn tls_config(&self) -> Option<Arc<rustls::ServerConfig>> {
+        self.tls.as_ref().map(|slot| slot.current())
     }
 
     /// Where `user`'s Maildir lives, by the mail location and the home

@@ -223,6 +223,15 @@ impl MailLocation {
         &self.text
     }
 
+    /// The directory every user's Maildir lies under: the template's text
+    /// up to the last `/` before its first variable (`/var/vmail/` for
+    /// `/var/vmail/%d/%n`). `None` when the template starts with the home.
+    pub fn root(&self) -> Option<PathBuf> {
+        let Some(Piece::Literal(first)) = self.pieces.first() else { return None };
+        let end = first.rfind('/').map_or(0, |slash| slash + 1);
+        Some(PathBuf::from(if end == 0 { "." } else { &first[..end] }))
+    }
+
     /// True if some user's location needs the home field.
     pub fn uses_home(&self) -> bool {
         self.pieces.contains(&Piece::Variable(Variable::Home))
@@ -314,6 +323,16 @@ mod tests {
 
     fn expand(template: &str, name: &str, home: Option<&str>) -> Result<PathBuf, ExpandError> {
         MailLocation::parse(template).unwrap().expand(&user(name), home.map(Path::new))
+    }
+
+    #[test]
+    fn the_root_is_the_text_before_the_first_variable() {
+        let root = |template: &str| MailLocation::parse(template).unwrap().root();
+        assert_eq!(root("maildir:/var/vmail/%d/%n"), Some(PathBuf::from("/var/vmail/")));
+        assert_eq!(root("/srv/mail/u-%u"), Some(PathBuf::from("/srv/mail/")));
+        assert_eq!(root("%u/Maildir"), Some(PathBuf::from(".")));
+        assert_eq!(root("maildir:~/Maildir"), None);
+        assert_eq!(MailLocation::under(Path::new("/m")).root(), Some(PathBuf::from("/m/")));
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub fn usage(program: &str) -> String {
     let mut text = format!(
         "Usage: {program} [-H host] [-P port] [--tls --ca-file FILE [--server-name NAME]]\n\
          \x20      <version> <user> <password> <command> [args]\n\
+         \x20      {program} [options] --password-file FILE <version> <user> <command> [args]\n\
          \n\
          Sends one command to a pop3d MGMT server (default {DEFAULT_HOST}:{DEFAULT_MGMT_PORT}) and prints its replies.\n\
          <version> is the MGMT protocol version, such as 1.0; this client speaks major version {}.\n\
@@ -30,6 +31,8 @@ pub fn usage(program: &str) -> String {
          --tls               speak TLS (for a server started with --mgmt-tls)\n\
          --ca-file FILE      trust the PEM certificate(s) in FILE; required with --tls\n\
          --server-name NAME  the name the server's certificate must carry (default: the -H host)\n\
+         --password-file FILE  read the password from FILE's first line, in place of <password>\n\
+         \x20                   (so that it stays out of the process list)\n\
          \n\
          Commands:\n  -HELP\n",
         PROTOCOL_VERSION.major
@@ -58,6 +61,9 @@ pub struct MonitorRequest {
     pub args: Vec<String>,
     /// Present with `--tls`.
     pub tls: Option<TlsTarget>,
+    /// With `--password-file`: where the password is, which the binary
+    /// reads into `password` (empty until then).
+    pub password_file: Option<PathBuf>,
 }
 
 /// Whom to trust and which name to check, with `--tls`.
@@ -143,6 +149,7 @@ pub fn parse_args(args: &[String]) -> Result<MonitorInvocation, UsageError> {
     let mut host = DEFAULT_HOST.to_owned();
     let mut port = DEFAULT_MGMT_PORT;
     let (mut tls, mut ca_file, mut server_name) = (false, None, None);
+    let mut password_file = None;
     let mut rest = args;
     loop {
         match rest {
@@ -166,8 +173,13 @@ pub fn parse_args(args: &[String]) -> Result<MonitorInvocation, UsageError> {
                 server_name = Some(value.clone());
                 rest = tail;
             }
+            [flag, value, tail @ ..] if flag == "--password-file" => {
+                password_file = Some(PathBuf::from(value));
+                rest = tail;
+            }
             [flag] => {
-                if let Some(flag) = ["-H", "-P", "--ca-file", "--server-name"].into_iter().find(|f| f == flag) {
+                let with_values = ["-H", "-P", "--ca-file", "--server-name", "--password-file"];
+                if let Some(flag) = with_values.into_iter().find(|f| f == flag) {
                     return Err(UsageError::MissingValue(flag));
                 }
                 break;
@@ -184,7 +196,10 @@ pub fn parse_args(args: &[String]) -> Result<MonitorInvocation, UsageError> {
         return Err(UsageError::UnsupportedVersion(version));
     }
     let user = next("<user>")?.clone();
-    let password = next("<password>")?.clone();
+    let password = match password_file {
+        Some(_) => String::new(),
+        None => next("<password>")?.clone(),
+    };
     let command = next("<command>")?;
     let verb = MONITOR_COMMANDS
         .iter()
@@ -200,7 +215,7 @@ pub fn parse_args(args: &[String]) -> Result<MonitorInvocation, UsageError> {
     if args.iter().any(|arg| unsafe_text(arg)) || unsafe_text(&user) || password.contains(['\r', '\n']) {
         return Err(UsageError::UnsafeArgument);
     }
-    Ok(MonitorInvocation::Run(MonitorRequest { host, port, version, user, password, verb, args, tls }))
+    Ok(MonitorInvocation::Run(MonitorRequest { host, port, version, user, password, verb, args, tls, password_file }))
 }
 
 /// The TLS part of the command line, checked; the server name defaults to
@@ -250,6 +265,15 @@ mod tests {
         assert_eq!(request("1.0 a -pw- -STATUS").password, "-pw-");
         assert_eq!(parse_args(&args("-HELP")), Ok(MonitorInvocation::Help));
         assert_eq!(request("1.0 a b -STATUS").tls, None);
+    }
+
+    #[test]
+    fn the_password_may_come_from_a_file() {
+        let r = request("--password-file /pw 1.0 admin -STATUS");
+        assert_eq!((r.password_file, r.password.as_str(), r.verb), (Some("/pw".into()), "", MgmtVerb::Status));
+        assert_eq!(request("1.0 admin pw -STATUS").password_file, None);
+        assert_eq!(parse_args(&args("1.0 admin --password-file")), Err(UsageError::Missing("<command>")));
+        assert_eq!(parse_args(&args("--password-file")), Err(UsageError::MissingValue("--password-file")));
     }
 
     #[test]
