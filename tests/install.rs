@@ -24,6 +24,8 @@ fn long_options(help: &str) -> Vec<String> {
         // The option names come before the description, two spaces on.
         let names = line.trim_start().split("  ").next().unwrap_or_default();
         for word in names.split(|c: char| c.is_whitespace() || c == ',') {
+            // A wrapped description may start a line with "--name)".
+            let word = word.trim_end_matches(|c: char| !(c.is_ascii_alphanumeric() || c == '-'));
             let name = word.trim_start_matches("--");
             if word.starts_with("--") && !name.is_empty() && !options.contains(&word.to_owned()) {
                 options.push(word.to_owned());

@@ -224,12 +224,18 @@ impl MailLocation {
     }
 
     /// The directory every user's Maildir lies under: the template's text
-    /// up to the last `/` before its first variable (`/var/vmail/` for
+    /// before the last `/` ahead of its first variable (`/var/vmail` for
     /// `/var/vmail/%d/%n`). `None` when the template starts with the home.
     pub fn root(&self) -> Option<PathBuf> {
-        let Some(Piece::Literal(first)) = self.pieces.first() else { return None };
-        let end = first.rfind('/').map_or(0, |slash| slash + 1);
-        Some(PathBuf::from(if end == 0 { "." } else { &first[..end] }))
+        match self.pieces.first()? {
+            Piece::Variable(Variable::Home) => None,
+            Piece::Variable(_) => Some(PathBuf::from(".")),
+            Piece::Literal(first) => Some(PathBuf::from(match first.rfind('/') {
+                Some(0) => "/",
+                Some(slash) => &first[..slash],
+                None => ".",
+            })),
+        }
     }
 
     /// True if some user's location needs the home field.
@@ -328,11 +334,12 @@ mod tests {
     #[test]
     fn the_root_is_the_text_before_the_first_variable() {
         let root = |template: &str| MailLocation::parse(template).unwrap().root();
-        assert_eq!(root("maildir:/var/vmail/%d/%n"), Some(PathBuf::from("/var/vmail/")));
-        assert_eq!(root("/srv/mail/u-%u"), Some(PathBuf::from("/srv/mail/")));
+        assert_eq!(root("maildir:/var/vmail/%d/%n"), Some(PathBuf::from("/var/vmail")));
+        assert_eq!(root("/srv/mail/u-%u"), Some(PathBuf::from("/srv/mail")));
+        assert_eq!(root("/%u"), Some(PathBuf::from("/")));
         assert_eq!(root("%u/Maildir"), Some(PathBuf::from(".")));
         assert_eq!(root("maildir:~/Maildir"), None);
-        assert_eq!(MailLocation::under(Path::new("/m")).root(), Some(PathBuf::from("/m/")));
+        assert_eq!(MailLocation::under(Path::new("/m")).root(), Some(PathBuf::from("/m")));
     }
 
     #[test]
