@@ -13,6 +13,8 @@
 //! outside the mail root, hang a session, or lock the user out of the rest
 //! of the mail.
 
+pub mod listing;
+pub mod listing_cache;
 pub mod lock;
 pub mod maildrop;
 pub mod name;
