@@ -141,8 +141,8 @@ pub fn sessions(
             })
         })
         .collect();
-    let cpu = server.cpu_seconds();
     start.wait();
+    let cpu = server.cpu_seconds();
     let started = Instant::now();
     let (mut latencies, mut resumed, mut first) = (Vec::new(), 0, None);
     for worker in workers {
