@@ -471,29 +471,43 @@ impl Bench<'_> {
                     continue;
                 }
                 let server = self.start(kind, None, Passwords::Plain)?;
-                let idle = scenarios::idle(&server, count, logged_in)?;
-                let per_connection = idle.held_rss.saturating_sub(idle.base_rss) as f64 / count as f64 / 1024.0;
-                eprintln!(
-                    "  {}: {count} {state}: RSS {} -> {} KiB, {} processes",
-                    kind.name(),
-                    idle.base_rss / 1024,
-                    idle.held_rss / 1024,
-                    idle.processes
-                );
-                results.record(
-                    &format!("5. {count} idle, {state}: RSS added per connection"),
-                    "KiB",
-                    kind,
-                    per_connection,
-                );
-                results.record(
-                    &format!("5. {count} idle, {state}: server RSS / connections"),
-                    "KiB",
-                    kind,
-                    idle.held_rss as f64 / count as f64 / 1024.0,
-                );
+                let maildrops = logged_in.then(Maildrops::small);
+                self.idle_row(&server, count, maildrops, &format!("5. {count} idle, {state}"), results)?;
             }
         }
+        // The message list is what a logged-in session costs: sessions on
+        // maildrops of 1,000 messages, one maildrop each.
+        let server = self.start(kind, None, Passwords::Plain)?;
+        let maildrops = Maildrops { user: DataSet::user_of_1000, messages: 1000 };
+        let label = format!("5. {LISTING_USERS} idle, logged in to 1,000 x 4 KiB messages each");
+        self.idle_row(&server, LISTING_USERS, Some(maildrops), &label, results)
+    }
+
+    fn idle_row(
+        &self,
+        server: &Server,
+        count: usize,
+        logged_in: Option<Maildrops>,
+        label: &str,
+        results: &mut Results,
+    ) -> Result<(), Box<dyn Error>> {
+        let kind = server.kind;
+        let idle = scenarios::idle(server, count, logged_in)?;
+        let per_connection = idle.held_rss.saturating_sub(idle.base_rss) as f64 / count as f64 / 1024.0;
+        eprintln!(
+            "  {}: {label}: RSS {} -> {} KiB, {} processes",
+            kind.name(),
+            idle.base_rss / 1024,
+            idle.held_rss / 1024,
+            idle.processes
+        );
+        results.record(&format!("{label}: RSS added per connection"), "KiB", kind, per_connection);
+        results.record(
+            &format!("{label}: server RSS / connections"),
+            "KiB",
+            kind,
+            idle.held_rss as f64 / count as f64 / 1024.0,
+        );
         Ok(())
     }
 

@@ -194,14 +194,18 @@ pub struct Idle {
     pub processes: usize,
 }
 
-pub fn idle(server: &Server, count: usize, logged_in: bool) -> Result<Idle> {
+/// `logged_in` says whose maildrops the sessions log in to, if any.
+pub fn idle(server: &Server, count: usize, logged_in: Option<Maildrops>) -> Result<Idle> {
     settle();
     let base_rss = server.rss_bytes();
     let mut held = Vec::with_capacity(count);
     for index in 0..count {
         let mut client = Client::connect(server.addr)?;
-        if logged_in {
-            client.login(&DataSet::small_user(index), PASSWORD)?;
+        if let Some(maildrops) = logged_in {
+            client.login(&(maildrops.user)(index), PASSWORD)?;
+            if client.stat()?.0 != maildrops.messages {
+                return Err(crate::client::Error::Protocol("idle: STAT counts the wrong messages".to_owned()));
+            }
         }
         held.push(client);
     }
@@ -210,7 +214,7 @@ pub fn idle(server: &Server, count: usize, logged_in: bool) -> Result<Idle> {
     let idle = Idle { base_rss, held_rss: server.rss_bytes(), processes: server.processes() };
     // Every held connection must still answer.
     for client in &mut held {
-        if logged_in {
+        if logged_in.is_some() {
             client.command("NOOP")?;
         }
     }
