@@ -21,8 +21,9 @@
 //!   and parser, the connection loop, the session and its handlers, the
 //!   admin threads; and the `admin_monitor` client.
 //! - [`storage`]: Maildir on disk: file names and UIDLs, sizes, the maildrop
-//!   lock, the numbered, locked maildrop and its commit, and the one safe
-//!   way to open a file there.
+//!   lock, the numbered, locked maildrop and its commit, its compact message
+//!   list and the cache that reuses that list while the Maildir is
+//!   unchanged, and the one safe way to open a file there.
 //! - [`accounts`]: users and passwords, and the users file (`-f`).
 //! - [`shared`]: what threads share: counters, the connection cap, the MGMT
 //!   pause and the shutdown list, each behind its own lock or atomics.

@@ -4,7 +4,7 @@
 //!
 //! A session on a 1,000-message maildrop holds 1,000 entries, and 10,000
 //! such sessions must fit in a few GiB, so a message costs one fixed-size
-//! [`Entry`] (two sizes and three offsets, 32 octets) plus its name, and
+//! `Entry` (two sizes and three offsets, 32 octets) plus its name, and
 //! every name sits in one shared buffer, not an allocation of its own. A
 //! UIDL that is the unique part of the file name (pop3d's default `%f`)
 //! points into the name; any other is appended to the same buffer. A
