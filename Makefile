@@ -85,7 +85,7 @@ soak: ## a few minutes of mixed load on the real server, then leak and lost-mail
 BENCH_OUT := target/bench
 BENCH_USER ?= pop3bench
 
-bench: ## pop3d vs Dovecot on loopback; BENCH_QUICK=1 for a fast, smaller run
+bench: ## pop3d vs Dovecot on loopback; BENCH_QUICK=1 for a fast, smaller run, BENCH_ONLY=row,... for some rows
 	@command -v dovecot >/dev/null && test -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf || \
 		(apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q dovecot-core dovecot-pop3d fonts-dejavu-core)
 	@id -u $(BENCH_USER) >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin $(BENCH_USER)

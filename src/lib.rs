@@ -30,8 +30,9 @@
 //!   thread.
 //! - [`storage`]: Maildir on disk: where each user's Maildir is
 //!   (`--mail-location`), file names and UIDLs, sizes, the maildrop
-//!   lock, the numbered, locked maildrop and its commit, and the one safe
-//!   way to open a file there.
+//!   lock, the numbered, locked maildrop and its commit, its compact
+//!   message list and the cache that reuses that list while the Maildir is
+//!   unchanged, and the one safe way to open a file there.
 //! - [`accounts`]: users and passwords, and the users file (`-f`).
 //! - [`shared`]: what threads share: counters, the connection cap, the MGMT
 //!   pause and the shutdown list, each behind its own lock or atomics.

@@ -268,3 +268,48 @@ fn the_pop3s_port_speaks_tls_only() {
     let _ = raw.reader.read_to_end(&mut buffer);
     assert!(!buffer.starts_with(b"+OK"), "cleartext POP3 on the POP3S port");
 }
+
+/// A client polling again resumes its TLS session instead of a full
+/// handshake: TLS 1.3 with a session ticket, TLS 1.2 with a ticket and,
+/// for a client that offers no ticket support, with a session ID. The
+/// resumed session logs in and reads the mail as a fresh one would.
+#[test]
+fn pop3s_sessions_resume_with_tls_1_3_and_1_2() {
+    let certificate = TestCertificate::new();
+    let server = tls_server(&certificate, "127.0.0.1", &[]);
+    let script = r#"
+import socket, ssl, sys
+cafile, port = sys.argv[1], int(sys.argv[2])
+def poll(context, session):
+    raw = socket.create_connection(("127.0.0.1", port), timeout=20)
+    tls = context.wrap_socket(raw, server_hostname="localhost", session=session)
+    reader = tls.makefile("rb")
+    assert reader.readline().startswith(b"+OK")
+    for command in [b"USER alice", b"PASS alice-pw", b"STAT", b"QUIT"]:
+        tls.sendall(command + b"\r\n")
+        reply = reader.readline()
+        assert reply.startswith(b"+OK"), reply
+        if command == b"STAT":
+            stat = reply.strip().decode()
+    result = (tls.version(), tls.session_reused, stat)
+    session = tls.session
+    tls.close()
+    return result, session
+for version, tickets in [(ssl.TLSVersion.TLSv1_3, True), (ssl.TLSVersion.TLSv1_2, True), (ssl.TLSVersion.TLSv1_2, False)]:
+    context = ssl.create_default_context(cafile=cafile)
+    context.minimum_version = context.maximum_version = version
+    if not tickets:
+        context.options |= ssl.OP_NO_TICKET
+    first, session = poll(context, None)
+    second, _ = poll(context, session)
+    print(version.name, "tickets" if tickets else "ids", first, second, "ticket" if session.has_ticket else "no ticket")
+"#;
+    let args = [certificate.cert.display().to_string(), pop3s_addr(&server).port().to_string()];
+    let output = python(script, &args);
+    for how in ["TLSv1_3 tickets", "TLSv1_2 tickets", "TLSv1_2 ids"] {
+        let protocol = if how.starts_with("TLSv1_3") { "TLSv1.3" } else { "TLSv1.2" };
+        let ticket = if how.ends_with("tickets") { "ticket" } else { "no ticket" };
+        let expected = format!("{how} ('{protocol}', False, '+OK 1 29') ('{protocol}', True, '+OK 1 29') {ticket}\n");
+        assert!(output.contains(&expected), "{expected}:\n{output}");
+    }
+}

@@ -10,9 +10,12 @@
 use std::fmt;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
 use std::time::Duration;
 
 use memchr::memmem;
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection, HandshakeKind, StreamOwned};
 
 /// No reply may take longer than this; a stuck server fails the run.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(120);
@@ -51,19 +54,88 @@ fn protocol<T>(message: impl Into<String>) -> Result<T> {
     Err(Error::Protocol(message.into()))
 }
 
+/// Where a client connects, and how: in clear text, or with implicit TLS
+/// (POP3S, RFC 8314) under a client config. Clients sharing one config
+/// share its session store, so with resumption on, a connection may resume
+/// the TLS session an earlier one (of any thread) was given.
+#[derive(Clone)]
+pub struct Endpoint {
+    pub addr: SocketAddr,
+    pub tls: Option<Arc<ClientConfig>>,
+}
+
+impl Endpoint {
+    pub fn plain(addr: SocketAddr) -> Self {
+        Self { addr, tls: None }
+    }
+
+    /// Connects and reads the greeting, which must be `+OK`.
+    pub fn connect(&self) -> Result<Client> {
+        let mut client = Client::connect_silent(self.addr)?;
+        if let Some(config) = &self.tls {
+            client.start_tls(config)?;
+        }
+        client.status("greeting")?;
+        Ok(client)
+    }
+}
+
+/// The connection under a client: TCP, or TLS over TCP.
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
+    /// Only while switching from one to the other.
+    Switching,
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(stream) => stream.read(buf),
+            Stream::Tls(stream) => stream.read(buf),
+            Stream::Switching => Err(io::Error::other("no stream")),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(stream) => stream.write(buf),
+            Stream::Tls(stream) => stream.write(buf),
+            Stream::Switching => Err(io::Error::other("no stream")),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Plain(stream) => stream.flush(),
+            Stream::Tls(stream) => stream.flush(),
+            Stream::Switching => Ok(()),
+        }
+    }
+}
+
+/// What a TLS handshake agreed on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Negotiated {
+    pub protocol: String,
+    pub cipher: String,
+    /// True if the handshake resumed an earlier session.
+    pub resumed: bool,
+}
+
 /// One connection; the socket is written through the reader's inner stream,
 /// so a held client costs one descriptor (10,000 of them must fit).
 pub struct Client {
-    reader: BufReader<TcpStream>,
+    reader: BufReader<Stream>,
     line: Vec<u8>,
 }
 
 impl Client {
-    /// Connects and reads the greeting, which must be `+OK`.
+    /// Connects in clear text and reads the greeting, which must be `+OK`.
     pub fn connect(addr: SocketAddr) -> Result<Self> {
-        let mut client = Self::connect_silent(addr)?;
-        client.status("greeting")?;
-        Ok(client)
+        Endpoint::plain(addr).connect()
     }
 
     /// Connects without reading the greeting (for holding many sockets
@@ -73,12 +145,43 @@ impl Client {
         stream.set_nodelay(true)?;
         stream.set_read_timeout(Some(REPLY_TIMEOUT))?;
         stream.set_write_timeout(Some(REPLY_TIMEOUT))?;
-        Ok(Self { reader: BufReader::with_capacity(READ_BUFFER, stream), line: Vec::new() })
+        Ok(Self { reader: BufReader::with_capacity(READ_BUFFER, Stream::Plain(stream)), line: Vec::new() })
+    }
+
+    /// Runs the TLS handshake on the fresh connection (implicit TLS: before
+    /// anything is read), verifying the server as 127.0.0.1.
+    fn start_tls(&mut self, config: &Arc<ClientConfig>) -> Result<()> {
+        let Stream::Plain(mut socket) = std::mem::replace(self.reader.get_mut(), Stream::Switching) else {
+            return protocol("TLS started twice");
+        };
+        let name = ServerName::IpAddress(socket.peer_addr()?.ip().into());
+        let mut connection =
+            ClientConnection::new(Arc::clone(config), name).map_err(|e| Error::Protocol(format!("TLS: {e}")))?;
+        while connection.is_handshaking() {
+            connection.complete_io(&mut socket)?;
+        }
+        *self.reader.get_mut() = Stream::Tls(Box::new(StreamOwned::new(connection, socket)));
+        Ok(())
+    }
+
+    /// The TLS protocol, cipher suite and handshake kind; None in clear text.
+    pub fn negotiated(&self) -> Option<Negotiated> {
+        let Stream::Tls(stream) = self.reader.get_ref() else {
+            return None;
+        };
+        let connection = &stream.conn;
+        Some(Negotiated {
+            protocol: connection.protocol_version().map_or("-".to_owned(), |v| format!("{v:?}")),
+            cipher: connection.negotiated_cipher_suite().map_or("-".to_owned(), |c| format!("{:?}", c.suite())),
+            resumed: connection.handshake_kind() == Some(HandshakeKind::Resumed),
+        })
     }
 
     /// Sends raw bytes in one write (pipelining).
     pub fn send(&mut self, bytes: &[u8]) -> Result<()> {
-        self.reader.get_mut().write_all(bytes)?;
+        let stream = self.reader.get_mut();
+        stream.write_all(bytes)?;
+        stream.flush()?;
         Ok(())
     }
 

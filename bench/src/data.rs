@@ -23,6 +23,13 @@ pub const SMALL_PER_USER: usize = 5;
 /// Accounts given `{SHA512-CRYPT}` passwords for the hashed-login row: the
 /// first small users, the ones that row's clients log in as.
 pub const HASHED_USERS: usize = 50;
+/// Users whose maildrops hold many messages, as mail left on the server
+/// (the default of most POP3 clients) makes them: this many of each size.
+pub const LISTING_USERS: usize = 50;
+/// The sizes, in 4 KiB messages, of those maildrops.
+pub const LISTING_MESSAGES: [usize; 2] = [100, 1_000];
+/// Bumped whenever the listing maildrops change.
+const LISTING_VERSION: u32 = 1;
 
 /// How big the data set is.
 #[derive(Debug, Clone)]
@@ -56,12 +63,39 @@ impl DataSet {
         format!("first{:02}", index + 1)
     }
 
+    /// Holder `index` of a maildrop of [`LISTING_MESSAGES`]`[0]` messages.
+    pub fn user_of_100(index: usize) -> String {
+        format!("l100-{:02}", index + 1)
+    }
+
+    /// Holder `index` of a maildrop of [`LISTING_MESSAGES`]`[1]` messages.
+    pub fn user_of_1000(index: usize) -> String {
+        format!("l1000-{:02}", index + 1)
+    }
+
+    fn listing_user(messages: usize, index: usize) -> String {
+        format!("l{messages}-{:02}", index + 1)
+    }
+
+    /// The certificate both servers present over TLS (self-signed, for
+    /// 127.0.0.1; the client trusts exactly it).
+    pub fn certificate(&self) -> PathBuf {
+        self.root.join("cert.pem")
+    }
+
+    pub fn private_key(&self) -> PathBuf {
+        self.root.join("key.pem")
+    }
+
     /// Every account, for the servers' user lists.
     pub fn users(&self) -> Vec<String> {
         let mut users = vec!["big".to_owned(), "many".to_owned()];
         users.extend((0..self.sizes.downloaders).map(Self::downloader));
         users.extend((0..self.sizes.first_login_users).map(Self::first_login_user));
         users.extend((0..self.sizes.small_users).map(Self::small_user));
+        for messages in LISTING_MESSAGES {
+            users.extend((0..LISTING_USERS).map(|index| Self::listing_user(messages, index)));
+        }
         users
     }
 
@@ -88,6 +122,13 @@ pub fn ensure(root: &Path, sizes: Sizes) -> io::Result<DataSet> {
         generate(&set)?;
         File::create(&stamp)?;
     }
+    let stamp = root.join(format!("complete-listing-v{LISTING_VERSION}"));
+    if !stamp.exists() {
+        eprintln!("generating the listing maildrops in {} ...", root.display());
+        generate_listing(&set)?;
+        File::create(&stamp)?;
+    }
+    ensure_certificate(&set)?;
     write_passwd(&set)?;
     Ok(set)
 }
@@ -134,6 +175,57 @@ fn generate(set: &DataSet) -> io::Result<()> {
     for index in 0..sizes.many_messages {
         let (path, (size, virtual_size)) = &small[index % SMALL_POOL];
         link_into(&many, path, &next_name(*size, *virtual_size))?;
+    }
+    Ok(())
+}
+
+/// The [`LISTING_USERS`] maildrops of each size in [`LISTING_MESSAGES`]:
+/// small messages hard-linked from the pool, with sizes in their names.
+fn generate_listing(set: &DataSet) -> io::Result<()> {
+    let pool = set.root.join("pool");
+    for messages in LISTING_MESSAGES {
+        for user in 0..LISTING_USERS {
+            let maildir = set.mail.join(DataSet::listing_user(messages, user));
+            if maildir.exists() {
+                fs::remove_dir_all(&maildir)?;
+            }
+            make_maildir(&maildir)?;
+            for index in 0..messages {
+                let path = pool.join(format!("small{}", (user + index) % SMALL_POOL));
+                let (size, virtual_size) = sizes_of(&path)?;
+                let name = format!("{}.M{index}P3Q{user}.bench,S={size},W={virtual_size}:2,", 1_700_000_000 + index);
+                fs::hard_link(&path, maildir.join("cur").join(name))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Octets on disk and octets with CRLF line ends of a pool file.
+fn sizes_of(path: &Path) -> io::Result<(u64, u64)> {
+    let content = fs::read(path)?;
+    let lines = content.iter().filter(|&&b| b == b'\n').count() as u64;
+    Ok((content.len() as u64, content.len() as u64 + lines))
+}
+
+/// Makes the self-signed certificate both servers use, once.
+fn ensure_certificate(set: &DataSet) -> io::Result<()> {
+    if set.certificate().exists() && set.private_key().exists() {
+        return Ok(());
+    }
+    let output = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"])
+        .args(["-days", "3650", "-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+        // A server certificate, not a CA: rustls refuses a CA as the server.
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .arg("-keyout")
+        .arg(set.private_key())
+        .arg("-out")
+        .arg(set.certificate())
+        .output()?;
+    if !output.status.success() {
+        return Err(io::Error::other(format!("openssl: {}", String::from_utf8_lossy(&output.stderr).trim())));
     }
     Ok(())
 }

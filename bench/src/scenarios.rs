@@ -5,13 +5,13 @@
 
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::client::{Client, Result};
+use crate::client::{Client, Endpoint, Negotiated, Result};
 use crate::data::{DataSet, PASSWORD, SMALL_PER_USER};
 use crate::servers::Server;
 
@@ -24,8 +24,8 @@ pub struct BigRetr {
     pub cpu_seconds_per_gb: f64,
 }
 
-pub fn retr_big(server: &Server) -> Result<BigRetr> {
-    let mut client = Client::connect(server.addr)?;
+pub fn retr_big(server: &Server, endpoint: &Endpoint) -> Result<BigRetr> {
+    let mut client = endpoint.connect()?;
     client.login("big", PASSWORD)?;
     let size = client.list_one(1)?;
     let cpu = server.cpu_seconds();
@@ -48,14 +48,14 @@ pub struct Concurrent {
     pub aggregate_megabytes_per_second: f64,
 }
 
-pub fn concurrent_downloads(server: &Server, clients: usize) -> Result<Concurrent> {
+pub fn concurrent_downloads(endpoint: &Endpoint, clients: usize) -> Result<Concurrent> {
     let start = Arc::new(Barrier::new(clients + 1));
-    let addr = server.addr;
     let workers: Vec<_> = (0..clients)
         .map(|index| {
             let start = Arc::clone(&start);
+            let endpoint = endpoint.clone();
             thread::spawn(move || -> Result<(f64, u64)> {
-                let mut client = Client::connect(addr)?;
+                let mut client = endpoint.connect()?;
                 client.login(&DataSet::downloader(index), PASSWORD)?;
                 let size = client.list_one(1)?;
                 start.wait();
@@ -86,55 +86,105 @@ pub struct Sessions {
     pub per_second: f64,
     pub p50_ms: f64,
     pub p99_ms: f64,
+    /// Server CPU seconds per session, over the whole row.
+    pub cpu_ms: f64,
+    /// Over TLS: what the first handshake agreed on, and the share of
+    /// sessions whose handshake resumed an earlier TLS session.
+    pub tls: Option<(Negotiated, f64)>,
 }
 
-pub fn sessions(server: &Server, clients: usize, duration: Duration) -> Result<Sessions> {
-    let addr = server.addr;
+/// Whose maildrops a sessions row reads: client `i` logs in as `user(i)`,
+/// whose maildrop holds `messages` messages.
+#[derive(Clone, Copy)]
+pub struct Maildrops {
+    pub user: fn(usize) -> String,
+    pub messages: u64,
+}
+
+impl Maildrops {
+    /// The 5-message maildrops of the small users.
+    pub fn small() -> Self {
+        Self { user: DataSet::small_user, messages: SMALL_PER_USER as u64 }
+    }
+}
+
+pub fn sessions(
+    server: &Server,
+    endpoint: &Endpoint,
+    maildrops: Maildrops,
+    clients: usize,
+    duration: Duration,
+) -> Result<Sessions> {
     let start = Arc::new(Barrier::new(clients + 1));
     let workers: Vec<_> = (0..clients)
         .map(|index| {
             let start = Arc::clone(&start);
-            thread::spawn(move || -> Result<Vec<f64>> {
-                let user = DataSet::small_user(index);
+            let endpoint = endpoint.clone();
+            thread::spawn(move || -> Result<(Vec<f64>, usize, Option<Negotiated>)> {
+                let user = (maildrops.user)(index);
+                // One untimed session first: each server has then seen every
+                // maildrop once (Dovecot builds its index on the first).
+                one_session(&endpoint, &user, maildrops.messages)?;
                 start.wait();
                 let deadline = Instant::now() + duration;
-                let mut latencies = Vec::new();
+                let (mut latencies, mut resumed, mut first) = (Vec::new(), 0, None);
                 while Instant::now() < deadline {
                     let started = Instant::now();
-                    one_session(addr, &user)?;
+                    let negotiated = one_session(&endpoint, &user, maildrops.messages)?;
                     latencies.push(started.elapsed().as_secs_f64());
+                    if let Some(negotiated) = negotiated {
+                        resumed += usize::from(negotiated.resumed);
+                        first.get_or_insert(negotiated);
+                    }
                 }
-                Ok(latencies)
+                Ok((latencies, resumed, first))
             })
         })
         .collect();
     start.wait();
+    let cpu = server.cpu_seconds();
     let started = Instant::now();
-    let mut latencies = Vec::new();
+    let (mut latencies, mut resumed, mut first) = (Vec::new(), 0, None);
     for worker in workers {
-        latencies.extend(worker.join().expect("session thread panicked")?);
+        let (times, resumed_here, negotiated) = worker.join().expect("session thread panicked")?;
+        latencies.extend(times);
+        resumed += resumed_here;
+        if first.is_none() {
+            first = negotiated;
+        }
     }
     let wall = started.elapsed().as_secs_f64();
+    let cpu = server.cpu_seconds() - cpu;
     latencies.sort_by(f64::total_cmp);
     let percentile = |p: f64| latencies[((latencies.len() - 1) as f64 * p).round() as usize] * 1000.0;
-    Ok(Sessions { per_second: latencies.len() as f64 / wall, p50_ms: percentile(0.50), p99_ms: percentile(0.99) })
+    let count = latencies.len() as f64;
+    Ok(Sessions {
+        per_second: count / wall,
+        p50_ms: percentile(0.50),
+        p99_ms: percentile(0.99),
+        cpu_ms: cpu * 1000.0 / count,
+        tls: first.map(|negotiated| (negotiated, resumed as f64 / count)),
+    })
 }
 
-/// connect, USER, PASS, STAT, LIST, UIDL, RETR 1, QUIT.
-fn one_session(addr: SocketAddr, user: &str) -> Result<()> {
-    let mut client = Client::connect(addr)?;
+/// connect, USER, PASS, STAT, LIST, UIDL, RETR 1, QUIT; returns what TLS
+/// agreed on, if used.
+fn one_session(endpoint: &Endpoint, user: &str, messages: u64) -> Result<Option<Negotiated>> {
+    let mut client = endpoint.connect()?;
+    let negotiated = client.negotiated();
     client.login(user, PASSWORD)?;
     let (count, octets) = client.stat()?;
     let listing = client.list()?;
     let listed: u64 = listing.iter().map(|(_, size)| size).sum();
-    if count != SMALL_PER_USER as u64 || listing.len() as u64 != count || listed != octets {
+    if count != messages || listing.len() as u64 != count || listed != octets {
         return Err(crate::client::Error::Protocol(format!("{user}: STAT {count} {octets} disagrees with LIST")));
     }
     if client.uidl()? != listing.len() {
         return Err(crate::client::Error::Protocol(format!("{user}: UIDL and LIST disagree")));
     }
     client.retr(1, listing[0].1)?;
-    client.quit()
+    client.quit()?;
+    Ok(negotiated)
 }
 
 /// Row 5: RSS while `count` connections are held open, logged in or not.
@@ -144,14 +194,18 @@ pub struct Idle {
     pub processes: usize,
 }
 
-pub fn idle(server: &Server, count: usize, logged_in: bool) -> Result<Idle> {
+/// `logged_in` says whose maildrops the sessions log in to, if any.
+pub fn idle(server: &Server, count: usize, logged_in: Option<Maildrops>) -> Result<Idle> {
     settle();
     let base_rss = server.rss_bytes();
     let mut held = Vec::with_capacity(count);
     for index in 0..count {
         let mut client = Client::connect(server.addr)?;
-        if logged_in {
-            client.login(&DataSet::small_user(index), PASSWORD)?;
+        if let Some(maildrops) = logged_in {
+            client.login(&(maildrops.user)(index), PASSWORD)?;
+            if client.stat()?.0 != maildrops.messages {
+                return Err(crate::client::Error::Protocol("idle: STAT counts the wrong messages".to_owned()));
+            }
         }
         held.push(client);
     }
@@ -160,7 +214,7 @@ pub fn idle(server: &Server, count: usize, logged_in: bool) -> Result<Idle> {
     let idle = Idle { base_rss, held_rss: server.rss_bytes(), processes: server.processes() };
     // Every held connection must still answer.
     for client in &mut held {
-        if logged_in {
+        if logged_in.is_some() {
             client.command("NOOP")?;
         }
     }

@@ -48,6 +48,8 @@ impl Kind {
 pub struct Server {
     pub kind: Kind,
     pub addr: SocketAddr,
+    /// The implicit-TLS (POP3S) listener, with the data set's certificate.
+    pub tls_addr: SocketAddr,
     child: Child,
     pid_file: PathBuf,
 }
@@ -65,6 +67,7 @@ impl Server {
     ) -> io::Result<Self> {
         let port = free_port()?;
         let mgmt_port = free_port()?;
+        let tls_port = free_port()?;
         let log = run_dir.join("pop3d.log");
         let mut command = Command::new(binary);
         command.arg("127.0.0.1").arg(port.to_string()).arg("-d").arg(&set.mail).args([
@@ -72,7 +75,10 @@ impl Server {
             &max_connections.to_string(),
             "--mgmt-port",
             &mgmt_port.to_string(),
+            "--tls-port",
+            &tls_port.to_string(),
         ]);
+        command.arg("--tls-cert").arg(set.certificate()).arg("--tls-key").arg(set.private_key());
         match passwords {
             Passwords::Plain => command.arg("-u").args(set.users().iter().map(|user| format!("{user}:{PASSWORD}"))),
             Passwords::Sha512Crypt => command.arg("-f").arg(set.hashed_passwd_file()),
@@ -82,7 +88,7 @@ impl Server {
             Some(size) => command.env("POP3D_RETR_BUFFER", size.to_string()),
             None => command.env_remove("POP3D_RETR_BUFFER"),
         };
-        let server = Self::spawn(Kind::Pop3d, command, port, run_dir)?;
+        let server = Self::spawn(Kind::Pop3d, command, port, tls_port, run_dir)?;
         wait_for_log(&log, "pop3d ready", &server)?;
         Ok(server)
     }
@@ -91,12 +97,13 @@ impl Server {
     /// the passwd-file `passwords` names.
     pub fn dovecot(set: &DataSet, run_dir: &Path, system_user: &str, passwords: Passwords) -> io::Result<Self> {
         let port = free_port()?;
+        let tls_port = free_port()?;
         let dir = run_dir.join("dovecot");
         let passwd = match passwords {
             Passwords::Plain => set.passwd_file(),
             Passwords::Sha512Crypt => set.hashed_passwd_file(),
         };
-        let config = write_dovecot_config(set, &passwd, &dir, system_user, port)?;
+        let config = write_dovecot_config(set, &passwd, &dir, system_user, port, tls_port)?;
         let mut command = Command::new("dovecot");
         command
             .arg("-F")
@@ -105,7 +112,7 @@ impl Server {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(File::create(dir.join("stderr.log"))?);
-        let server = Self::spawn(Kind::Dovecot, command, port, run_dir)?;
+        let server = Self::spawn(Kind::Dovecot, command, port, tls_port, run_dir)?;
         let deadline = Instant::now() + START_PATIENCE;
         while crate::client::Client::connect(server.addr).is_err() {
             if Instant::now() > deadline {
@@ -116,12 +123,13 @@ impl Server {
         Ok(server)
     }
 
-    fn spawn(kind: Kind, mut command: Command, port: u16, run_dir: &Path) -> io::Result<Self> {
+    fn spawn(kind: Kind, mut command: Command, port: u16, tls_port: u16, run_dir: &Path) -> io::Result<Self> {
         let child =
             command.spawn().map_err(|e| io::Error::new(e.kind(), format!("cannot start {}: {e}", kind.name())))?;
         let pid_file = run_dir.join(format!("{}.pid", kind.name()));
         fs::write(&pid_file, child.id().to_string())?;
-        Ok(Self { kind, addr: SocketAddr::from(([127, 0, 0, 1], port)), child, pid_file })
+        let addr = |port| SocketAddr::from(([127, 0, 0, 1], port));
+        Ok(Self { kind, addr: addr(port), tls_addr: addr(tls_port), child, pid_file })
     }
 
     pub fn pid(&self) -> u32 {
@@ -247,13 +255,22 @@ fn process_tree(root: u32) -> Vec<u32> {
     tree
 }
 
-/// Dovecot at its fastest for this load: no SSL, login processes that
+/// Dovecot at its fastest for this load: login processes that
 /// serve many clients each (`service_count = 0`), pop3 processes reused
 /// across sessions, no flag updates after RETR, indexes and control files
 /// outside the Maildir, and limits high enough for 10,000 connections.
 /// Passwords come from `passwd`; a `{SCHEME}` prefix there overrides the
-/// default PLAIN. No auth cache (Dovecot's default).
-fn write_dovecot_config(set: &DataSet, passwd: &Path, dir: &Path, system_user: &str, port: u16) -> io::Result<PathBuf> {
+/// default PLAIN. No auth cache (Dovecot's default). POP3S on `tls_port`
+/// with the data set's certificate and Dovecot's shipped TLS defaults
+/// (Debian's `ssl_dh`, everything else as compiled in).
+fn write_dovecot_config(
+    set: &DataSet,
+    passwd: &Path,
+    dir: &Path,
+    system_user: &str,
+    port: u16,
+    tls_port: u16,
+) -> io::Result<PathBuf> {
     if dir.exists() {
         fs::remove_dir_all(dir)?;
     }
@@ -266,6 +283,8 @@ fn write_dovecot_config(set: &DataSet, passwd: &Path, dir: &Path, system_user: &
     let d = dir.display();
     let mail = set.mail.display();
     let passwd = passwd.display();
+    let (cert, key) = (set.certificate(), set.private_key());
+    let (cert, key) = (cert.display(), key.display());
     let config = format!(
         r#"# Throwaway configuration written by pop3-bench.
 base_dir = {d}/base
@@ -273,7 +292,10 @@ state_dir = {d}/state
 instance_name = pop3bench
 protocols = pop3
 listen = 127.0.0.1
-ssl = no
+ssl = yes
+ssl_cert = <{cert}
+ssl_key = <{key}
+ssl_dh = </usr/share/dovecot/dh.pem
 disable_plaintext_auth = no
 auth_mechanisms = plain
 log_path = {d}/dovecot.log
@@ -299,6 +321,11 @@ service pop3-login {{
   inet_listener pop3 {{
     address = 127.0.0.1
     port = {port}
+  }}
+  inet_listener pop3s {{
+    address = 127.0.0.1
+    port = {tls_port}
+    ssl = yes
   }}
   service_count = 0
   process_min_avail = 2

@@ -60,12 +60,20 @@ pub fn server_config(cert_path: &Path, key_path: &Path) -> Result<Arc<ServerConf
     let key = rustls_pemfile::private_key(&mut key_pem)
         .map_err(read_error(key_path))?
         .ok_or_else(|| TlsError::NoKey(key_path.to_owned()))?;
-    let config = ServerConfig::builder_with_provider(provider())
+    let mut config = ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(VERSIONS)
         .map_err(TlsError::Rejected)?
         .with_no_client_auth()
         .with_single_cert(certs, key)
         .map_err(TlsError::Rejected)?;
+    // Clients that poll every few minutes resume instead of repeating the
+    // full handshake: stateless session tickets (TLS 1.3, and RFC 5077 in
+    // TLS 1.2), so any number of clients resume without server memory per
+    // client. The keys are random, kept in memory only and rotated every
+    // 6 hours; a TLS 1.3 resumption still does a fresh (EC)DHE exchange.
+    // TLS 1.2 clients without tickets resume by session ID from rustls's
+    // default in-memory cache (256 sessions).
+    config.ticketer = rustls::crypto::ring::Ticketer::new().map_err(TlsError::Rejected)?;
     Ok(Arc::new(config))
 }
 

@@ -9,6 +9,9 @@
 //! order, as Dovecot numbers them, and mail the uidlist does not list yet
 //! is moved and given its UIDs under Dovecot's lock, as Dovecot would.
 //! Numbers are fixed for the life of the [`Maildrop`] (RFC 1939 §4).
+//! The list is kept compactly ([`Listing`]); with a format that needs no
+//! uidlist, a login to a maildrop unchanged since an earlier one reuses
+//! that login's list from the [`listing_cache`](super::listing_cache) without reading cur/.
 //! Nothing is ever removed from disk except by [`Maildrop::commit`], which
 //! the session calls only for QUIT in TRANSACTION state (RFC 1939 §6); a
 //! maildrop dropped any other way deletes nothing.
@@ -26,7 +29,10 @@ use std::num::NonZeroU32;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use super::listing::{ListedMessage, Listing};
+use super::listing_cache::{DirStamps, ListingCache};
 use super::lock::MaildropLock;
 use super::name::SizeFields;
 use super::size::VirtualSize;
@@ -35,11 +41,10 @@ use super::uidlist::{Uidlist, UIDLIST_FILE_NAME};
 use super::uidlist_lock::UidlistLock;
 use super::{name, regular_file};
 
-/// One message of the maildrop.
+/// One message of a maildrop being listed, before it is numbered.
 #[derive(Debug, Clone)]
-pub struct Message {
-    /// File name in cur/ (any bytes); updated if another program renames
-    /// the file.
+struct ScannedMessage {
+    /// File name in cur/ (any bytes).
     file_name: OsString,
     /// Seconds since the epoch at delivery, from the name: the sort key.
     delivered: Option<u64>,
@@ -50,18 +55,41 @@ pub struct Message {
     /// The IMAP UID `dovecot-uidlist` gives it; 0 when the format needs none.
     uid: u32,
     /// The RFC 1939 §7 unique-id, fixed when the maildrop is opened.
-    uidl: Box<str>,
-    deleted: bool,
+    uidl: String,
 }
 
-impl Message {
-    pub fn size(&self) -> u64 {
-        self.size
+impl ScannedMessage {
+    fn listed(&self) -> ListedMessage<'_> {
+        ListedMessage {
+            file_name: self.file_name.as_bytes(),
+            uidl: &self.uidl,
+            size: self.size,
+            file_size: self.file_size,
+        }
+    }
+}
+
+/// One message of an open maildrop, as the session numbers it.
+#[derive(Debug, Clone, Copy)]
+pub struct Message<'a> {
+    listing: &'a Listing,
+    index: usize,
+}
+
+impl<'a> Message<'a> {
+    /// Octets as RETR sends it before byte-stuffing (RFC 1939 §11).
+    pub fn size(self) -> u64 {
+        self.listing.size(self.index)
     }
 
     /// The RFC 1939 §7 unique-id of this message.
-    pub fn uidl(&self) -> String {
-        self.uidl.to_string()
+    pub fn uidl(self) -> String {
+        String::from_utf8_lossy(self.uidl_bytes()).into_owned()
+    }
+
+    /// The unique-id as octets (printable ASCII), for writing it out.
+    pub fn uidl_bytes(self) -> &'a [u8] {
+        self.listing.uidl(self.index)
     }
 }
 
@@ -152,7 +180,13 @@ pub struct CommitReport {
 #[derive(Debug)]
 pub struct Maildrop {
     cur: PathBuf,
-    messages: Vec<Message>,
+    /// Shared with the listing cache and with later sessions; never changed.
+    listing: Arc<Listing>,
+    /// By message index; empty until the first DELE.
+    deleted: Vec<bool>,
+    /// Files another program renamed (to change their flags) since the
+    /// listing, found again by their unique part: (index, name now).
+    renamed: Vec<(usize, OsString)>,
     _lock: MaildropLock,
 }
 
@@ -168,65 +202,81 @@ impl Maildrop {
         let lock = MaildropLock::acquire(maildir)?;
         let cur = maildir.join("cur");
         let new = maildir.join("new");
-        let messages = if format.needs_uidlist() {
-            open_with_uidlist(maildir, &new, &cur, format)?
+        let listing = if format.needs_uidlist() {
+            let messages = open_with_uidlist(maildir, &new, &cur, format)?;
+            let listed: Vec<ListedMessage<'_>> = messages.iter().map(ScannedMessage::listed).collect();
+            Arc::new(Listing::build(&listed)?)
         } else {
-            deliver_new(&new, &cur, |_| false)?;
-            let mut messages = scan_cur(&cur, |_| SizeFields::default())?.messages;
-            for message in &mut messages {
-                let base = name::unique_part(&message.file_name);
-                let fields = UidlFields { uid: 0, uid_validity: 0, file_name: base, guid: base };
-                message.uidl = name::legal_uidl(&format.expand(&fields)).into();
-            }
-            // File names are unique, so an unstable sort gives one order.
-            messages.sort_unstable_by(|a, b| {
-                (a.delivered, a.file_name.as_bytes()).cmp(&(b.delivered, b.file_name.as_bytes()))
-            });
-            messages
+            list_by_delivery(&new, &cur, format, ListingCache::global())?
         };
-        Ok(Self { cur, messages, _lock: lock })
+        Ok(Self { cur, listing, deleted: Vec::new(), renamed: Vec::new(), _lock: lock })
+    }
+
+    fn is_deleted(&self, index: usize) -> bool {
+        self.deleted.get(index).copied().unwrap_or(false)
     }
 
     /// Messages not marked deleted, with their numbers.
-    pub fn live_messages(&self) -> impl Iterator<Item = (NonZeroU32, &Message)> {
-        self.messages
-            .iter()
-            .zip(1u32..)
-            .filter(|(message, _)| !message.deleted)
-            .map(|(message, number)| (NonZeroU32::new(number).expect("numbers start at 1"), message))
+    pub fn live_messages(&self) -> impl Iterator<Item = (NonZeroU32, Message<'_>)> {
+        (0..self.listing.len())
+            .filter(|&index| !self.is_deleted(index))
+            .map(|index| (number_of(index), Message { listing: &self.listing, index }))
     }
 
     /// Count and total size of the messages not marked deleted (STAT).
     pub fn stat(&self) -> (usize, u64) {
-        self.live_messages().fold((0, 0), |(count, octets), (_, message)| (count + 1, octets + message.size))
+        if !self.deleted.contains(&true) {
+            return (self.listing.len(), self.listing.total_size());
+        }
+        self.live_messages().fold((0, 0), |(count, octets), (_, message)| (count + 1, octets + message.size()))
     }
 
     /// The message numbered `number`, unless absent or marked deleted.
-    pub fn message(&self, number: NonZeroU32) -> Result<&Message, MessageError> {
-        let message = self.messages.get(index(number)).ok_or(MessageError::NoSuchMessage)?;
-        if message.deleted {
+    pub fn message(&self, number: NonZeroU32) -> Result<Message<'_>, MessageError> {
+        let index = index(number);
+        if index >= self.listing.len() {
+            return Err(MessageError::NoSuchMessage);
+        }
+        if self.is_deleted(index) {
             return Err(MessageError::Deleted);
         }
-        Ok(message)
+        Ok(Message { listing: &self.listing, index })
     }
 
     pub fn mark_deleted(&mut self, number: NonZeroU32) -> Result<(), MessageError> {
         self.message(number)?;
-        self.messages[index(number)].deleted = true;
+        if self.deleted.is_empty() {
+            self.deleted = vec![false; self.listing.len()];
+        }
+        self.deleted[index(number)] = true;
         Ok(())
     }
 
     /// Unmarks every message (RSET).
     pub fn reset(&mut self) {
-        self.messages.iter_mut().for_each(|message| message.deleted = false);
+        self.deleted.clear();
+    }
+
+    /// The file name of message `index` now, as far as this session knows.
+    fn file_name(&self, index: usize) -> &OsStr {
+        match self.renamed.iter().find(|(renamed, _)| *renamed == index) {
+            Some((_, file_name)) => file_name,
+            None => self.listing.file_name(index),
+        }
+    }
+
+    /// Octets of memory this session's message list holds (shared with the
+    /// listing cache and other sessions of the same maildrop state).
+    pub fn heap_size(&self) -> usize {
+        self.listing.heap_size() + self.deleted.capacity()
     }
 
     /// Opens message `number` for reading, checking it is the file listed:
     /// the one lookup RETR and TOP need. Whatever was swapped in at its name
     /// since LIST, only a regular file of the listed size is returned.
     pub fn open_message(&mut self, number: NonZeroU32) -> Result<MessageFile, MessageError> {
-        let message = self.message(number)?;
-        let file = match regular_file::open(&self.cur.join(&message.file_name)) {
+        self.message(number)?;
+        let file = match regular_file::open(&self.cur.join(self.file_name(index(number)))) {
             Ok(file) => file,
             Err(error) if error.kind() == io::ErrorKind::NotFound => self.reopen_renamed(number)?,
             Err(error) => return Err(MessageError::Io(error)),
@@ -234,37 +284,37 @@ impl Maildrop {
         // The size of the file opened (fstat), not of whatever the name now
         // names: the sizes announced are only right for the file listed.
         let on_disk = file.metadata().map_err(MessageError::Io)?.len();
-        let message = &self.messages[index(number)];
-        if on_disk != message.file_size {
+        let (size, file_size) = (self.listing.size(index(number)), self.listing.file_size(index(number)));
+        if on_disk != file_size {
             return Err(MessageError::Changed);
         }
-        Ok(MessageFile { file, size: message.size, file_size: message.file_size })
+        Ok(MessageFile { file, size, file_size })
     }
 
     /// Another Maildir client may rename a file to change its flags (the
     /// part after `:`); find it again by its unique part.
     fn reopen_renamed(&mut self, number: NonZeroU32) -> Result<File, MessageError> {
-        let message = &mut self.messages[index(number)];
-        let renamed = find_by_unique_part(&self.cur, name::unique_part(&message.file_name))
+        let index = index(number);
+        let renamed = find_by_unique_part(&self.cur, name::unique_part(self.file_name(index)))
             .map_err(MessageError::Io)?
             .ok_or(MessageError::Changed)?;
         let file = regular_file::open(&self.cur.join(&renamed)).map_err(MessageError::Io)?;
-        message.file_name = renamed;
+        self.renamed.retain(|(known, _)| *known != index);
+        self.renamed.push((index, renamed));
         Ok(file)
     }
 
     /// Removes every message marked deleted (the RFC 1939 §6 UPDATE state).
     pub fn commit(mut self) -> CommitReport {
         let mut report = CommitReport::default();
-        for number in 1..=self.messages.len() {
-            if !self.messages[number - 1].deleted {
+        for index in 0..self.deleted.len() {
+            if !self.deleted[index] {
                 continue;
             }
-            let number = NonZeroU32::new(number as u32).expect("numbers start at 1");
-            match self.remove(number) {
+            match self.remove(index) {
                 Ok(()) => report.removed += 1,
                 Err(error) => {
-                    log::warn!("cannot remove {:?}: {error}", self.messages[index(number)].file_name);
+                    log::warn!("cannot remove {:?}: {error}", self.file_name(index));
                     report.failed += 1;
                 }
             }
@@ -272,8 +322,8 @@ impl Maildrop {
         report
     }
 
-    fn remove(&mut self, number: NonZeroU32) -> io::Result<()> {
-        let file_name = &self.messages[index(number)].file_name;
+    fn remove(&mut self, index: usize) -> io::Result<()> {
+        let file_name = self.file_name(index);
         match fs::remove_file(self.cur.join(file_name)) {
             Err(error) if error.kind() == io::ErrorKind::NotFound => {
                 match find_by_unique_part(&self.cur, name::unique_part(file_name))? {
@@ -290,6 +340,51 @@ fn index(number: NonZeroU32) -> usize {
     number.get() as usize - 1
 }
 
+fn number_of(index: usize) -> NonZeroU32 {
+    // A listing holds fewer than u32::MAX messages (its offsets are u32).
+    NonZeroU32::new(index as u32 + 1).expect("numbers start at 1")
+}
+
+/// The messages in delivery order, UIDLs by `format` (one that needs no
+/// uidlist): from `cache` when cur/ and new/ are as an earlier listing
+/// found them, else by moving new/ mail into cur/ and reading cur/. A
+/// complete listing is offered to the cache with the directories' stamps
+/// taken after the move and before the reading, so a change made at any
+/// moment after the stamps makes them differ (see [`super::listing_cache`]).
+fn list_by_delivery(
+    new: &Path,
+    cur: &Path,
+    format: &UidlFormat,
+    cache: &parking_lot::Mutex<ListingCache>,
+) -> io::Result<Arc<Listing>> {
+    let format_key = format.to_string();
+    if let Ok(stamps) = DirStamps::take(cur, new) {
+        if let Some(listing) = cache.lock().lookup(cur, &format_key, &stamps) {
+            log::debug!("{}: unchanged since an earlier login; its listing reused", cur.display());
+            return Ok(listing);
+        }
+    }
+    deliver_new(new, cur, |_| false)?;
+    let stamps = DirStamps::take(cur, new);
+    let new_is_empty = !has_mail_to_deliver(new)?;
+    let found = scan_cur(cur, |_| SizeFields::default())?;
+    let complete = found.left_out.is_empty() && found.sizes_not_in_name == 0 && new_is_empty;
+    let mut messages = found.messages;
+    for message in &mut messages {
+        let base = name::unique_part(&message.file_name);
+        let fields = UidlFields { uid: 0, uid_validity: 0, file_name: base, guid: base };
+        message.uidl = name::legal_uidl(&format.expand(&fields));
+    }
+    // File names are unique, so an unstable sort gives one order.
+    messages.sort_unstable_by(|a, b| (a.delivered, a.file_name.as_bytes()).cmp(&(b.delivered, b.file_name.as_bytes())));
+    let listed: Vec<ListedMessage<'_>> = messages.iter().map(ScannedMessage::listed).collect();
+    let listing = Arc::new(Listing::build(&listed)?);
+    if let (Ok(stamps), true) = (stamps, complete) {
+        cache.lock().store(cur, &format_key, stamps, &listing);
+    }
+    Ok(listing)
+}
+
 /// Opens the messages as Dovecot's Maildir storage sees them, by
 /// `dovecot-uidlist`. A login that finds every file listed and nothing in
 /// new/ reads the uidlist once and writes nothing; otherwise it takes
@@ -297,7 +392,12 @@ fn index(number: NonZeroU32) -> usize {
 /// meanwhile), moves new/ mail into cur/, lists cur/ and gives the files
 /// the uidlist does not list yet their UIDs: the order of Dovecot's own
 /// synchronisation, so no file is ever seen by one and missed by the other.
-fn open_with_uidlist(maildir: &Path, new: &Path, cur: &Path, format: &UidlFormat) -> Result<Vec<Message>, OpenError> {
+fn open_with_uidlist(
+    maildir: &Path,
+    new: &Path,
+    cur: &Path,
+    format: &UidlFormat,
+) -> Result<Vec<ScannedMessage>, OpenError> {
     let path = maildir.join(UIDLIST_FILE_NAME);
     if let Some(uidlist) = Uidlist::read(&path)? {
         if !has_mail_to_deliver(new)? {
@@ -322,8 +422,8 @@ fn open_with_uidlist(maildir: &Path, new: &Path, cur: &Path, format: &UidlFormat
 
 /// The messages of `found` with their UIDs and UIDLs, in UID order (the
 /// order of Dovecot's POP3 server).
-fn number_by_uid(found: CurListing, uidlist: &Uidlist, format: &UidlFormat) -> Vec<Message> {
-    let mut messages: Vec<Message> = found
+fn number_by_uid(found: CurListing, uidlist: &Uidlist, format: &UidlFormat) -> Vec<ScannedMessage> {
+    let mut messages: Vec<ScannedMessage> = found
         .messages
         .into_iter()
         .filter_map(|mut message| {
@@ -333,7 +433,7 @@ fn number_by_uid(found: CurListing, uidlist: &Uidlist, format: &UidlFormat) -> V
                 return None;
             };
             message.uid = uid;
-            message.uidl = name::legal_uidl(&id).into();
+            message.uidl = name::legal_uidl(&id);
             Some(message)
         })
         .collect();
@@ -379,7 +479,10 @@ fn has_mail_to_deliver(new: &Path) -> io::Result<bool> {
 /// What a listing of cur/ found.
 struct CurListing {
     /// In no particular order.
-    messages: Vec<Message>,
+    messages: Vec<ScannedMessage>,
+    /// How many of them had sizes from elsewhere than their name (the
+    /// uidlist, or the file itself, which may change without its name).
+    sizes_not_in_name: usize,
     /// Every other name not hidden: what Dovecot would count as a message
     /// but this session leaves out (a symbolic link, a FIFO, a file it
     /// cannot read). Dovecot gives them UIDs too.
@@ -397,7 +500,7 @@ impl CurListing {
 /// Lists cur/ with each message's sizes: from its name, else from `known`
 /// (what the uidlist notes), else by reading the file.
 fn scan_cur(cur: &Path, known: impl Fn(&OsStr) -> SizeFields) -> io::Result<CurListing> {
-    let mut found = CurListing { messages: Vec::new(), left_out: Vec::new() };
+    let mut found = CurListing { messages: Vec::new(), sizes_not_in_name: 0, left_out: Vec::new() };
     for entry in fs::read_dir(cur)? {
         let entry = entry?;
         let Some(file_name) = regular_file_name(&entry) else {
@@ -411,6 +514,9 @@ fn scan_cur(cur: &Path, known: impl Fn(&OsStr) -> SizeFields) -> io::Result<CurL
         // login to thousands of messages opens none of them. RETR checks
         // the file when it opens it.
         let fields = name::size_fields(&file_name);
+        if fields.file_size.is_none() || fields.virtual_size.is_none() {
+            found.sizes_not_in_name += 1;
+        }
         let noted = known(&file_name);
         let sizes = match (fields.file_size.or(noted.file_size), fields.virtual_size.or(noted.virtual_size)) {
             (Some(file_size), Some(size)) => Some((file_size, size)),
@@ -423,7 +529,7 @@ fn scan_cur(cur: &Path, known: impl Fn(&OsStr) -> SizeFields) -> io::Result<CurL
             continue;
         };
         let delivered = name::delivery_time(&file_name);
-        let message = Message { file_name, delivered, file_size, size, uid: 0, uidl: Box::default(), deleted: false };
+        let message = ScannedMessage { file_name, delivered, file_size, size, uid: 0, uidl: String::new() };
         found.messages.push(message);
     }
     Ok(found)

@@ -12,9 +12,35 @@ pub fn parse_decimal(text: &str) -> Option<u64> {
     text.parse().ok()
 }
 
+/// Appends `value` in base 10 to `out`: the writing side of
+/// [`parse_decimal`], for replies built octet by octet (LIST, UIDL).
+pub fn push_decimal(out: &mut Vec<u8>, mut value: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decimals_written_read_back() {
+        for value in [0, 1, 9, 10, 99, 100, 4096, 1_000_000_007, u64::MAX] {
+            let mut out = b"x".to_vec();
+            push_decimal(&mut out, value);
+            assert_eq!(out, format!("x{value}").into_bytes());
+            assert_eq!(parse_decimal(std::str::from_utf8(&out[1..]).unwrap()), Some(value));
+        }
+    }
 
     #[test]
     fn only_plain_digits_are_numbers() {
