@@ -285,8 +285,6 @@ fn options() -> Options {
         .optopt("", "password-scheme", "store new passwords as SHA512-CRYPT (default), SHA256-CRYPT, BLF-CRYPT, ARGON2ID, SSHA512 or PLAIN", "SCHEME")
         .optopt("l", "log-level", "off, error, warn, info (default), debug or trace", "LEVEL")
         .optflag("", "hash-password", "read a password on stdin, print its hash (in --password-scheme) and exit")
-        .optflag("h", "help", "print this help and exit")
-        .optflag("V", "version", "print the version and exit")
         .optopt("", "haproxy-trusted-networks", "load balancers whose connections start with a PROXY protocol header naming the client (comma-separated, e.g. 10.0.0.0/8,::1)", "CIDR[,CIDR...]")
         .optopt("", "lock-stale-seconds", "a maildrop lock of another host is broken once its heartbeat is this old (default 300)", "SECS")
         .optopt("", "metrics-addr", "serve Prometheus metrics on http://IP:PORT/metrics (default: off)", "IP:PORT")
@@ -296,7 +294,9 @@ fn options() -> Options {
         .optopt("", "admin-user", "the management account's name, with --admin-password-file (default admin)", "NAME")
         .optopt("", "admin-password-file", "read the management password from FILE's first line, in place of -a", "FILE")
         .optopt("", "run-as", "after binding and reading the TLS key as root, switch to this user for good", "USER")
-        .optopt("", "run-as-group", "with --run-as: this group in place of the user's own", "GROUP");
+        .optopt("", "run-as-group", "with --run-as: this group in place of the user's own", "GROUP")
+        .optflag("h", "help", "print this help and exit")
+        .optflag("V", "version", "print the version and exit");
     options
 }
 
