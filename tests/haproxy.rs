@@ -195,9 +195,14 @@ fn clients_keep_their_address_and_are_capped_by_it() {
             == 2
     });
     // The cap is 127.0.0.5's, not HAProxy's: another client gets in.
-    let (mut other, greeting, _) = connect_through(&haproxy, "127.0.0.6", &servers).expect("a greeting");
+    let (mut other, greeting, served_by) = connect_through(&haproxy, "127.0.0.6", &servers).expect("a greeting");
     assert!(greeting.starts_with("+OK"), "{greeting}");
     assert!(login(&mut other).starts_with("+OK"));
+    // MGMT's WHO shows the client's address too, not HAProxy's.
+    let mut admin = servers[served_by].admin();
+    assert_eq!(admin.command("WHO"), "+OK WHO");
+    let who = admin.data_lines();
+    assert!(who.iter().any(|line| line.starts_with("alice 127.0.0.6 tls=no")), "{who:?}");
     assert!(other.command("QUIT").starts_with("+OK"));
     // Health checks arrive with LOCAL headers: the balancer's own address,
     // logged at debug level.
