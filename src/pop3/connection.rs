@@ -60,6 +60,11 @@ use crate::wire::reply::{self, Failure, ResponseCode};
 const READ_BUFFER: usize = 4096;
 /// Replies are written once this much is waiting (or on flush).
 const WRITE_BUFFER: usize = 4096;
+/// The same over TLS: the most plaintext one TLS record carries (RFC 8446
+/// §5.1, 2^14 octets). Each write becomes records of its own, so 4 KiB
+/// writes would cost four records' encryption and framing where one would
+/// do; RETR still reads the file 4 KiB at a time.
+const TLS_WRITE_BUFFER: usize = 16 * 1024;
 
 /// Serves one client until it quits, goes away or times out. Never panics
 /// on client input; the `permit` frees the connection slot when this
@@ -256,6 +261,9 @@ struct Pop3Connection<'a> {
     reader: BufReader<Transport<DeadlineCountingSocket<'a>>>,
     /// Replies waiting for the next flush.
     outbox: Vec<u8>,
+    /// How much may wait in `outbox` before it is written:
+    /// [`WRITE_BUFFER`] in clear, [`TLS_WRITE_BUFFER`] once TLS is on.
+    write_batch: usize,
     /// TCP_CORK is set: a reply too long for the outbox is going out.
     corked: bool,
     /// A write to the client failed (it timed out, or the client is gone).
@@ -273,6 +281,7 @@ impl<'a> Pop3Connection<'a> {
             stats,
             reader: BufReader::with_capacity(READ_BUFFER, transport),
             outbox: Vec::new(),
+            write_batch: WRITE_BUFFER,
             corked: false,
             write_failed: false,
         }
@@ -318,6 +327,7 @@ impl<'a> Pop3Connection<'a> {
         let plain = std::mem::replace(&mut self.reader, BufReader::with_capacity(0, standby));
         let secured = plain.into_inner().start_tls(config)?;
         self.reader = BufReader::with_capacity(READ_BUFFER, secured);
+        self.write_batch = TLS_WRITE_BUFFER;
         Ok(dropped)
     }
 
@@ -391,14 +401,14 @@ impl<'a> Pop3Connection<'a> {
 /// in the outbox and leave with the flush.
 impl Write for Pop3Connection<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if self.outbox.is_empty() && buf.len() >= WRITE_BUFFER {
+        if self.outbox.is_empty() && buf.len() >= self.write_batch {
             // A whole encoded RETR chunk: one write, no copy.
             self.cork()?;
             self.send_with_deadline(|transport| transport.write_all(buf))?;
             return Ok(buf.len());
         }
         self.outbox.extend_from_slice(buf);
-        if self.outbox.len() >= WRITE_BUFFER {
+        if self.outbox.len() >= self.write_batch {
             self.cork()?;
             self.flush_outbox()?;
         }
