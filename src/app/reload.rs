@@ -47,12 +47,18 @@ pub fn reload(current: &mut Config, shared: &Shared, users_file: Option<&UsersFi
         reloaded.push(format!("log-level {new_level}"));
     }
     let what = if reloaded.is_empty() { "nothing changed".to_owned() } else { reloaded.join(", ") };
-    // Said at the more verbose of the two levels, so it shows either way.
-    if new_level > old_level {
-        log::set_max_level(new_level);
-    }
-    log::info!("reloaded: {what}");
+    // The new level first, so nothing logged after this line is filtered
+    // by the old one; the line itself goes straight to the logger (which
+    // passes every level) so that it shows even when the new level is
+    // quieter than info.
     log::set_max_level(new_level);
+    log::logger().log(
+        &log::Record::builder()
+            .level(log::Level::Info)
+            .target(module_path!())
+            .args(format_args!("reloaded: {what}"))
+            .build(),
+    );
     *current = new;
 }
 
