@@ -383,8 +383,6 @@ impl<'a> Pop3Connection<'a> {
             self.outbox = outbox;
             written?;
             self.outbox.clear();
-            // A burst (a long LIST) must not leave a large buffer behind.
-            self.outbox.shrink_to(WRITE_BUFFER);
         }
         Ok(())
     }
@@ -418,6 +416,10 @@ impl Write for Pop3Connection<'_> {
     /// Writes every waiting reply to the client and uncorks the socket.
     fn flush(&mut self) -> io::Result<()> {
         self.flush_outbox()?;
+        // A burst (a long LIST, a RETR over TLS) must not leave a large
+        // buffer behind an idle session; shrinking once the reply is out,
+        // not at every write within it, spares a reallocation per write.
+        self.outbox.shrink_to(WRITE_BUFFER);
         self.send_with_deadline(|transport| transport.flush())?;
         if self.corked {
             self.corked = false;
