@@ -189,7 +189,8 @@ pub fn start(config: &Config) -> Result<Running, StartError> {
     let shared = Arc::new(
         Shared::new(
             config.mail_root.clone(),
-            UserTable::with_name_case(config.user_name_case, admin, users, config.max_users),
+            UserTable::with_name_case(config.user_name_case, admin, users, config.max_users)
+                .with_command_line_users(config.users.iter().map(|user| user.name.clone())),
             ConnectionLimit::new(config.max_connections, allowed, per_address),
             config.limits.clone(),
             config.retr_buffer,

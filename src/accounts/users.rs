@@ -249,6 +249,10 @@ pub struct UserTable {
     next_id: AtomicU64,
     /// Spares repeated logins the slow hash check.
     verified: VerifiedCache,
+    /// Users given on the command line (`-u`), which win over the users
+    /// file: a re-read of the file ([`UserTable::refresh_from_file`])
+    /// leaves them alone.
+    command_line: Vec<UserName>,
 }
 
 impl UserTable {
@@ -274,6 +278,7 @@ impl UserTable {
             max_users: AtomicUsize::new(usize::MAX),
             next_id: AtomicU64::new(1),
             verified: VerifiedCache::default(),
+            command_line: Vec::new(),
         };
         {
             let mut accounts = table.accounts.write();
@@ -404,12 +409,20 @@ impl UserTable {
         }
     }
 
+    /// The same, with `names` given on the command line (`-u`): the users
+    /// file never overrides or removes them.
+    pub fn with_command_line_users(self, names: impl IntoIterator<Item = UserName>) -> Self {
+        let command_line = names.into_iter().map(|name| self.case.apply(name)).collect();
+        Self { command_line, ..self }
+    }
+
     /// Brings the accounts a users file defines from `old` (what the file
     /// said when last read) to `new` (what it says now), as a re-read
     /// after a hand edit needs: users gone from the file are deleted,
     /// users new to it added, users whose line changed take its password
-    /// and home, and users whose line did not change are left alone (so a
-    /// `-u` that overrode the file still does). The admin is never touched:
+    /// and home, and users whose line did not change are left alone. Users
+    /// given with `-u` are never touched, whatever the file says of them,
+    /// and neither is the admin:
     /// it stays the one MGMT logs in with until a restart. A changed user
     /// keeps its account id, so its open sessions go on, as after
     /// [`UserTable::set_password`]; a deleted one's sessions notice it.
@@ -419,13 +432,14 @@ impl UserTable {
     pub fn refresh_from_file(&self, old: &[Credentials], new: &[Credentials]) -> FileRefresh {
         let mut refresh = FileRefresh::default();
         let mut accounts = self.accounts.write();
-        for gone in old.iter().filter(|o| o.name != self.admin && !new.iter().any(|n| n.name == o.name)) {
+        let from_file = |user: &&Credentials| user.name != self.admin && !self.command_line.contains(&user.name);
+        for gone in old.iter().filter(from_file).filter(|o| !new.iter().any(|n| n.name == o.name)) {
             if let Some(account) = accounts.remove(&gone.name) {
                 self.verified.forget(account.id);
                 refresh.removed += 1;
             }
         }
-        for user in new.iter().filter(|n| n.name != self.admin) {
+        for user in new.iter().filter(from_file) {
             if old.iter().any(|o| o == user) {
                 continue;
             }
@@ -537,6 +551,17 @@ mod tests {
         assert!(table.authenticate_admin("admin", "admin"), "the admin is left alone");
         assert_eq!(table.max_users(), 5, "grown to fit the file");
         assert_eq!(table.refresh_from_file(&new, &new), FileRefresh::default());
+    }
+
+    #[test]
+    fn a_reread_file_never_touches_command_line_users() {
+        let table = UserTable::new(credentials("admin:admin"), [credentials("carol:flag"), credentials("dan:d")], 3)
+            .with_command_line_users([UserName::parse("Carol").unwrap(), UserName::parse("dan").unwrap()]);
+        // The file gains a carol line, and loses the dan line it had.
+        let refresh = table.refresh_from_file(&[credentials("dan:file")], &[credentials("carol:file")]);
+        assert_eq!(refresh, FileRefresh::default());
+        assert!(table.authenticate("carol", "flag").is_some() && table.authenticate("carol", "file").is_none());
+        assert!(table.authenticate("dan", "d").is_some(), "-u dan stays");
     }
 
     #[test]

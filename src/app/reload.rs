@@ -157,22 +157,13 @@ fn reload_users(
     }
     let Some(file) = users_file else { return };
     match file.reload(&shared.users) {
-        Ok(Some(refresh)) => {
-            // `-u` stays on top, as at start: a line for the same name the
-            // file gained does not replace the command line's password.
-            for user in &new.users {
-                if shared.users.set_password(user.name.as_str(), user.password.clone()).is_err() {
-                    let _ = shared.users.add(user.clone());
-                }
-            }
-            reloaded.push(format!(
-                "users file {} ({} added, {} changed, {} removed)",
-                file.path().display(),
-                refresh.added,
-                refresh.changed,
-                refresh.removed
-            ));
-        }
+        Ok(Some(refresh)) => reloaded.push(format!(
+            "users file {} ({} added, {} changed, {} removed)",
+            file.path().display(),
+            refresh.added,
+            refresh.changed,
+            refresh.removed
+        )),
         Ok(None) => {}
         Err(error) => log::error!("reload: {error}; keeping the users loaded before"),
     }
