@@ -130,8 +130,8 @@ pub struct Pop3Session<'a> {
     pub activity: Activity,
     /// The client's address: the one place a session keeps it, for the
     /// log lines a ban tool reads and for WHO. The connection loop sets it
-    /// from the socket's peer; code that learns the real client otherwise
-    /// (a proxy header) sets it here.
+    /// to the socket's peer, or for a trusted balancer to the client its
+    /// PROXY header names.
     pub client: Option<IpAddr>,
     /// The listener the client came in on, for the log lines and counters.
     pub service: ListenerKind,
