@@ -63,6 +63,7 @@ test: ## run every test (unit, integration against the real server, real clients
 
 interop: all ## fetch the demo mailbox with fetchmail, mpop and getmail6, in clear text and over TLS
 	tests/interop/run.sh
+	tests/interop/thunderbird.sh
 
 # Fuzzing (cargo-fuzz, libFuzzer). libFuzzer needs the nightly-only flags
 # -Zsanitizer=address and -Cpasses=sancov-module; this machine has only a
