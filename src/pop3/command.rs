@@ -145,7 +145,11 @@ pub fn parse(line: &[u8]) -> Result<Pop3Command, Pop3CommandError> {
     if keyword.is_empty() {
         return Err(Pop3CommandError::Empty);
     }
-    let mut args = rest.split_ascii_whitespace();
+    // RFC 1939 §3: arguments are printable ASCII, "separated by a single
+    // SPACE character". Runs of spaces are forgiven, but a tab or another
+    // control stays inside its argument, which then fails to parse: "LIST
+    // 1<TAB>" is refused, not read as "LIST 1" (Dovecot refuses it too).
+    let mut args = rest.split(' ').filter(|arg| !arg.is_empty());
     let Some(verb) = Pop3Verb::from_keyword(keyword) else {
         return Err(unknown(keyword));
     };
@@ -291,6 +295,11 @@ mod tests {
             (b"USER a b", TooManyArguments),
             (b"PASS", MissingArgument("password")),
             (b"USER \xff", NotText),
+            (b"LIST 1\t", BadMessageNumber),
+            (b"RETR \t1", BadMessageNumber),
+            (b"UIDL \t", BadMessageNumber),
+            (b"TOP 1\t0", BadMessageNumber),
+            (b"NOOP \t", TooManyArguments),
         ];
         for (line, expected) in cases {
             assert_eq!(parse(line).as_ref(), Err(expected), "{:?}", String::from_utf8_lossy(line));
