@@ -143,19 +143,23 @@ fn lines_over_255_octets_get_err_and_the_session_goes_on() {
 }
 
 /// Bytes that are not text (invalid UTF-8, NUL, other controls) in a command
-/// get `-ERR` and the session goes on.
+/// get `-ERR` and the session goes on. A user name or password that is not
+/// UTF-8 is refused as a wrong one, with `[AUTH]`.
 #[test]
 fn binary_garbage_gets_err_and_the_session_goes_on() {
     let server = server_with_one_message();
     let mut client = server.connect();
-    for garbage in [&b"\xff\xfe\xfd\r\n"[..], b"USER \xc3\x28\r\n", b"US\0ER alice\r\n", b"\x1b[2J\r\n", b"\0\r\n"] {
+    for garbage in [&b"\xff\xfe\xfd\r\n"[..], b"US\0ER alice\r\n", b"\x1b[2J\r\n", b"\0\r\n"] {
         client.send_raw(garbage);
         let reply = client.line();
         assert!(reply.starts_with("-ERR"), "{garbage:?}: {reply}");
     }
+    client.send_raw(b"USER \xc3\x28\r\n");
+    assert_eq!(client.line(), "-ERR [AUTH] invalid user name");
     assert!(client.command("USER alice").starts_with("+OK"));
     client.send_raw(b"PASS alice-pw\xff\r\n");
-    assert!(client.line().starts_with("-ERR"), "a password with a bad byte is refused");
+    assert_eq!(client.line(), "-ERR [AUTH] invalid user name or password", "a password with a bad byte is wrong");
+    assert_eq!(client.command("PASS alice-pw"), "-ERR send USER first", "and USER starts again");
     assert!(client.command("USER alice").starts_with("+OK"));
     assert!(client.command("PASS alice-pw").starts_with("+OK"));
 }

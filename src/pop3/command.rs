@@ -16,13 +16,27 @@ use crate::wire::number::parse_decimal;
 /// numbers ... are always base 10" and start at 1).
 pub type MessageNumber = NonZeroU32;
 
+/// The argument of USER or PASS.
+///
+/// RFC 1939 §3 makes arguments printable ASCII. Octets that are not even
+/// UTF-8 are no account's name or password, so they get the reply a wrong
+/// name or password gets rather than the one for a malformed command: a
+/// client that sends a password with a Latin-1 letter hears `-ERR [AUTH]`
+/// (RFC 3206 §5, AUTH-RESP-CODE), as Dovecot tells it, and asks its user
+/// again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    Text(String),
+    NotText,
+}
+
 /// One parsed POP3 command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Pop3Command {
-    User(String),
+    User(Credential),
     /// The password is everything after `PASS `, spaces included, as in
     /// RFC 1939 §7 ("the password ... may contain spaces").
-    Pass(String),
+    Pass(Credential),
     Quit,
     Stat,
     List(Option<MessageNumber>),
@@ -140,23 +154,34 @@ impl std::error::Error for Pop3CommandError {}
 
 /// Parses one command line (without its CRLF).
 pub fn parse(line: &[u8]) -> Result<Pop3Command, Pop3CommandError> {
-    let text = std::str::from_utf8(line).map_err(|_| Pop3CommandError::NotText)?;
-    let (keyword, rest) = split_keyword(text);
+    let (keyword, rest) = split_keyword(line);
+    let keyword = std::str::from_utf8(keyword).map_err(|_| Pop3CommandError::NotText)?;
     if keyword.is_empty() {
         return Err(Pop3CommandError::Empty);
     }
-    let mut args = rest.split_ascii_whitespace();
     let Some(verb) = Pop3Verb::from_keyword(keyword) else {
         return Err(unknown(keyword));
     };
+    let Ok(rest) = std::str::from_utf8(rest) else {
+        return match verb {
+            Pop3Verb::User => Ok(Pop3Command::User(Credential::NotText)),
+            Pop3Verb::Pass => Ok(Pop3Command::Pass(Credential::NotText)),
+            _ => Err(Pop3CommandError::NotText),
+        };
+    };
+    // RFC 1939 §3: arguments are printable ASCII, "separated by a single
+    // SPACE character". Runs of spaces are forgiven, but a tab or another
+    // control stays inside its argument, which then fails to parse: "LIST
+    // 1<TAB>" is refused, not read as "LIST 1" (Dovecot refuses it too).
+    let mut args = rest.split(' ').filter(|arg| !arg.is_empty());
     let command = match verb {
-        Pop3Verb::User => Pop3Command::User(required(args.next(), "user name")?.to_owned()),
+        Pop3Verb::User => Pop3Command::User(Credential::Text(required(args.next(), "user name")?.to_owned())),
         Pop3Verb::Pass => {
             // Only the one separating space belongs to the syntax.
             if rest.is_empty() {
                 return Err(Pop3CommandError::MissingArgument("password"));
             }
-            return Ok(Pop3Command::Pass(rest.to_owned()));
+            return Ok(Pop3Command::Pass(Credential::Text(rest.to_owned())));
         }
         Pop3Verb::Quit => Pop3Command::Quit,
         Pop3Verb::Stat => Pop3Command::Stat,
@@ -196,11 +221,14 @@ fn unknown(keyword: &str) -> Pop3CommandError {
 }
 
 /// Splits `KEYWORD rest` at the first space; `rest` keeps inner spaces.
-fn split_keyword(text: &str) -> (&str, &str) {
-    let text = text.trim_start_matches(' ');
-    match text.split_once(' ') {
-        Some((keyword, rest)) => (keyword, rest),
-        None => (text, ""),
+/// Octets, not text: only the keyword need be UTF-8 for the verb to be
+/// known.
+fn split_keyword(line: &[u8]) -> (&[u8], &[u8]) {
+    let start = line.iter().position(|&octet| octet != b' ').unwrap_or(line.len());
+    let line = &line[start..];
+    match line.iter().position(|&octet| octet == b' ') {
+        Some(space) => (&line[..space], &line[space + 1..]),
+        None => (line, b""),
     }
 }
 
@@ -223,6 +251,10 @@ mod tests {
         NonZeroU32::new(value).unwrap()
     }
 
+    fn text(value: &str) -> Credential {
+        Credential::Text(value.to_owned())
+    }
+
     #[test]
     fn keywords_are_case_insensitive() {
         for keyword in ["stat", "STAT", "Stat", "sTaT"] {
@@ -234,9 +266,10 @@ mod tests {
     #[test]
     fn every_command_with_its_arguments() {
         let cases: &[(&str, Pop3Command)] = &[
-            ("USER alice", Pop3Command::User("alice".into())),
-            ("PASS secret", Pop3Command::Pass("secret".into())),
-            ("PASS two words ", Pop3Command::Pass("two words ".into())),
+            ("USER alice", Pop3Command::User(text("alice"))),
+            ("USER alice\t", Pop3Command::User(text("alice\t"))),
+            ("PASS secret", Pop3Command::Pass(text("secret"))),
+            ("PASS two words ", Pop3Command::Pass(text("two words "))),
             ("QUIT", Pop3Command::Quit),
             ("LIST", Pop3Command::List(None)),
             ("LIST 2", Pop3Command::List(Some(n(2)))),
@@ -260,6 +293,17 @@ mod tests {
         for (line, expected) in cases {
             assert_eq!(parse(line.as_bytes()).as_ref(), Ok(expected), "{line}");
         }
+    }
+
+    /// A name or password that is not UTF-8 is still a USER or PASS, to be
+    /// refused as a wrong one; other commands are refused as not text.
+    #[test]
+    fn credentials_that_are_not_text_are_still_credentials() {
+        assert_eq!(parse(b"USER caf\xe9"), Ok(Pop3Command::User(Credential::NotText)));
+        assert_eq!(parse(b" pass caf\xe9 au lait"), Ok(Pop3Command::Pass(Credential::NotText)));
+        assert_eq!(parse(b"PASS \xff"), Ok(Pop3Command::Pass(Credential::NotText)));
+        assert_eq!(parse(b"RETR \xff"), Err(Pop3CommandError::NotText));
+        assert_eq!(parse(b"\xff"), Err(Pop3CommandError::NotText));
     }
 
     #[test]
@@ -290,7 +334,13 @@ mod tests {
             (b"USER", MissingArgument("user name")),
             (b"USER a b", TooManyArguments),
             (b"PASS", MissingArgument("password")),
-            (b"USER \xff", NotText),
+            (b"US\xffER alice", NotText),
+            (b"NOOP \xff", NotText),
+            (b"LIST 1\t", BadMessageNumber),
+            (b"RETR \t1", BadMessageNumber),
+            (b"UIDL \t", BadMessageNumber),
+            (b"TOP 1\t0", BadMessageNumber),
+            (b"NOOP \t", TooManyArguments),
         ];
         for (line, expected) in cases {
             assert_eq!(parse(line).as_ref(), Err(expected), "{:?}", String::from_utf8_lossy(line));

@@ -90,6 +90,13 @@ impl Dovecot {
     /// Starts Dovecot serving `<mail_root>/<user>` as Maildir for each
     /// `(user, uidl_format)`; each user's password is `<user>-pw`.
     pub fn start(mail_root: &Path, users: &[(&str, &str)]) -> Self {
+        Self::start_with_settings(mail_root, users, "")
+    }
+
+    /// Like [`start`](Self::start), with `settings` (lines of
+    /// `dovecot.conf`, such as `auth_failure_delay = 0`) added to the
+    /// configuration.
+    pub fn start_with_settings(mail_root: &Path, users: &[(&str, &str)], settings: &str) -> Self {
         let (uid, gid) = mail_user();
         let dir = open_temp_dir();
         let d = dir.path();
@@ -108,7 +115,7 @@ impl Dovecot {
         fs::write(d.join("passwd"), passwd).unwrap();
         let passwd = d.join("passwd");
         let location = format!("maildir:{}/%u", mail_root.display());
-        Self::start_in(dir, &passwd, &location, DOVECOT_DEFAULT_FORMAT)
+        Self::start_in(dir, &passwd, &location, DOVECOT_DEFAULT_FORMAT, settings)
     }
 
     /// Starts Dovecot on a passwd-file of the test's own (as its passdb and
@@ -116,10 +123,10 @@ impl Dovecot {
     /// `mail_location` and `pop3_uidl_format` as given: a site's own
     /// configuration, which pop3d is then pointed at.
     pub fn start_shared(passwd: &Path, mail_location: &str, uidl_format: &str) -> Self {
-        Self::start_in(open_temp_dir(), passwd, mail_location, uidl_format)
+        Self::start_in(open_temp_dir(), passwd, mail_location, uidl_format, "")
     }
 
-    fn start_in(dir: tempfile::TempDir, passwd: &Path, mail_location: &str, uidl_format: &str) -> Self {
+    fn start_in(dir: tempfile::TempDir, passwd: &Path, mail_location: &str, uidl_format: &str, settings: &str) -> Self {
         let d = dir.path();
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let config = format!(
@@ -152,6 +159,7 @@ service pop3-login {{
     port = {port}
   }}
 }}
+{settings}
 "#,
             d = d.display(),
             passwd = passwd.display(),

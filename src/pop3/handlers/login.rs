@@ -12,6 +12,7 @@
 use std::io::Write;
 
 use crate::accounts::users::UserName;
+use crate::pop3::command::Credential;
 use crate::pop3::sasl::{self, SaslError};
 use crate::pop3::session::{ok_and_continue, Pop3Flow, Pop3Handled, Pop3Refusal, Pop3Session, Pop3State, Transaction};
 use crate::shared::audit::{self, AuthFailure, RemoteIp};
@@ -32,27 +33,35 @@ pub(crate) fn offers_stls(session: &Pop3Session<'_>) -> bool {
 }
 
 /// USER: remembers the name for PASS.
-pub(crate) fn user(session: &mut Pop3Session<'_>, name: String, out: &mut impl Write) -> Pop3Handled {
+pub(crate) fn user(session: &mut Pop3Session<'_>, name: Credential, out: &mut impl Write) -> Pop3Handled {
     refuse_cleartext(session)?;
     let authorization = session.state.authorization()?;
-    // A name that can never exist is refused here; an unknown but valid
-    // one is accepted so that USER does not reveal which users exist.
-    if UserName::parse(&name).is_err() {
-        authorization.user = None;
-        return Err(Pop3Refusal::Misuse(Failure::with_code(ResponseCode::Auth, "invalid user name")));
-    }
+    // A name that can never exist (not even text, or not a legal name) is
+    // refused here; an unknown but valid one is accepted so that USER does
+    // not reveal which users exist.
+    let name = match name {
+        Credential::Text(name) if UserName::parse(&name).is_ok() => name,
+        _ => {
+            authorization.user = None;
+            return Err(Pop3Refusal::Misuse(Failure::with_code(ResponseCode::Auth, "invalid user name")));
+        }
+    };
     authorization.user = Some(name);
     ok_and_continue(out, "send PASS")
 }
 
 /// PASS: logs in the user named by USER.
-pub(crate) fn pass(session: &mut Pop3Session<'_>, password: &str, out: &mut impl Write) -> Pop3Handled {
+pub(crate) fn pass(session: &mut Pop3Session<'_>, password: &Credential, out: &mut impl Write) -> Pop3Handled {
     refuse_cleartext(session)?;
     // RFC 1939 §7: after a failed PASS the client starts again with USER.
     let Some(name) = session.state.authorization()?.user.take() else {
         return Err(Pop3Refusal::Misuse(Failure::new("send USER first")));
     };
-    log_in(session, &name, password, out)
+    match password {
+        Credential::Text(password) => log_in(session, &name, password, out),
+        // No account's password: the reply and cost of a wrong one.
+        Credential::NotText => wrong_credentials(session, &name),
+    }
 }
 
 /// RFC 5034 AUTH: no mechanism lists them; PLAIN with or without an
@@ -136,14 +145,21 @@ fn finish_plain(session: &mut Pop3Session<'_>, response: &str, out: &mut impl Wr
     }
 }
 
+/// The refusal of a wrong user name or password, the same for both: logged
+/// for ban tools, then delayed and counted by the session.
+fn wrong_credentials(session: &mut Pop3Session<'_>, name: &str) -> Pop3Handled {
+    let shared = session.shared;
+    audit::auth_failed(&shared.stats, session.service, session.client, name, AuthFailure::Password);
+    session.state.authorization()?.failed_name = Some(name.to_owned());
+    Err(Pop3Refusal::LoginFailed(Failure::with_code(ResponseCode::Auth, "invalid user name or password")))
+}
+
 /// Checks the credentials, locks and opens the maildrop, and enters the
 /// TRANSACTION state.
 fn log_in(session: &mut Pop3Session<'_>, name: &str, password: &str, out: &mut impl Write) -> Pop3Handled {
     let shared = session.shared;
     let Some((account, user)) = shared.users.authenticate(name, password) else {
-        audit::auth_failed(&shared.stats, session.service, session.client, name, AuthFailure::Password);
-        session.state.authorization()?.failed_name = Some(name.to_owned());
-        return Err(Pop3Refusal::LoginFailed(Failure::with_code(ResponseCode::Auth, "invalid user name or password")));
+        return wrong_credentials(session, name);
     };
     let maildir = match shared.maildir_of(&user) {
         Ok(maildir) => maildir,
