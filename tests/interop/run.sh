@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # `make interop`: fetch mail from ./run with real POP3 clients (fetchmail,
-# mpop, getmail6, and Claws Mail, a GTK client, under Xvfb) and check what
-# they got, in clear text and over TLS. Installs the clients with apt-get
-# when they are missing.
+# mpop, getmail6, Claws Mail, a GTK client, under Xvfb, and a small Java
+# program on Jakarta Mail's POP3 provider, tests/interop/JakartaFetch.java,
+# compiled here) and check what they got, in clear text and over TLS.
+# Installs the clients with apt-get when they are missing.
 #
 # Modes: "plain" (no TLS configured), "stls" (RFC 2595 STLS on the POP3
 # port) and "pop3s" (implicit TLS, RFC 8314, on the --tls-port listener).
-# fetchmail, mpop and Claws run in all three, getmail in "plain". The TLS
+# getmail runs in "plain", the others in all three. The TLS
 # modes use a throwaway CA and a server certificate it signed for 127.0.0.1
 # and localhost, made with openssl in the temporary directory, and the
 # clients verify the certificate against that CA and nothing else. Once
@@ -36,20 +37,27 @@ cd "$(dirname "$0")/../.."
 PATIENCE=60
 # client:mode pairs, in the order they run.
 RUNS=(
-  fetchmail:plain mpop:plain getmail:plain claws:plain
+  fetchmail:plain mpop:plain getmail:plain claws:plain jakarta:plain
   fetchmail:stls fetchmail:pop3s mpop:stls mpop:pop3s claws:stls claws:pop3s
+  jakarta:stls jakarta:pop3s
 )
 # The clients that store each message exactly as it came (but for line
 # ends), adding no header.
-EXACT_CLIENTS=(claws)
+EXACT_CLIENTS=(claws jakarta)
 # The clients that speak TLS here, for the wrong-CA check.
-TLS_CLIENTS=(fetchmail mpop)
+TLS_CLIENTS=(fetchmail mpop jakarta)
 # What the clients need, as COMMAND:PACKAGE (or /FILE:PACKAGE). getmail6
 # comes apart: from pip where Debian has no package for it.
 NEEDS=(
   python3:python3 openssl:openssl fetchmail:fetchmail mpop:mpop
   claws-mail:claws-mail xvfb-run:xvfb xauth:xauth
+  javac:default-jdk-headless
+  /usr/share/java/jakarta-mail.jar:libjakarta-mail-java
+  /usr/share/java/jakarta-activation.jar:libjakarta-activation-java
 )
+# Jakarta Mail (its POP3 provider is in jakarta-mail.jar) and the
+# activation framework it needs, as Debian installs them.
+JAKARTA_JARS=/usr/share/java/jakarta-mail.jar:/usr/share/java/jakarta-activation.jar
 
 say() { echo "interop: $*" >&2; }
 
@@ -243,6 +251,11 @@ EOF
       ;;
     claws)
       run_claws "$user" "$which" "$store" || status=$?
+      ;;
+    jakarta)
+      timeout "$PATIENCE" java -Djava.net.preferIPv4Stack=true -cp "$java_classes:$JAKARTA_JARS" JakartaFetch \
+        "$mode" "$port" "$user" "$user" "$which" "$store" "$state/uids" "$ca" \
+        >>"$state/log" 2>&1 || status=$?
       ;;
     getmail)
       [ "$mode" = plain ] || { say "getmail runs only in clear text here"; return 1; }
@@ -572,6 +585,9 @@ install_clients
 work=$(mktemp -d "${TMPDIR:-/tmp}/pop3d-interop.XXXXXX")
 certs="$work/certs"
 make_certificates "$certs"
+# The Jakarta Mail client is compiled here, never kept as a binary.
+java_classes="$work/java"
+javac -d "$java_classes" -cp "$JAKARTA_JARS" tests/interop/JakartaFetch.java
 failed=0
 # chosen CLIENT: true unless INTEROP_ONLY (clients, comma-separated) leaves
 # CLIENT out.
