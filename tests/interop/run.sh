@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `make interop`: fetch mail from ./run with real POP3 clients (fetchmail,
-# mpop, getmail6, Claws Mail, a GTK client, under Xvfb, and a small Java
+# mpop, getmail6, Claws Mail, a GTK client, under Xvfb, a small Java
 # program on Jakarta Mail's POP3 provider, tests/interop/JakartaFetch.java,
-# compiled here) and check what they got, in clear text and over TLS.
+# compiled here, and neomutt on a pseudo-terminal) and check what they
+# got, in clear text and over TLS.
 # Installs the clients with apt-get when they are missing.
 #
 # Modes: "plain" (no TLS configured), "stls" (RFC 2595 STLS on the POP3
@@ -11,9 +12,10 @@
 # modes use a throwaway CA and a server certificate it signed for 127.0.0.1
 # and localhost, made with openssl in the temporary directory, and the
 # clients verify the certificate against that CA and nothing else. Once
-# per command-line TLS client, a run that trusts a different CA must fail
-# without logging in, which proves verification is on (Claws, given a
-# certificate it cannot verify, asks its user in a dialog and waits).
+# per TLS client but Claws, a run that trusts a different CA must fail
+# without logging in, which proves verification is on (neomutt asks
+# whether to accept the certificate and is told to reject it; Claws asks
+# in a dialog and waits, which is not checked).
 #
 # INTEROP_ONLY=claws,mpop runs only those clients; INTEROP_KEEP=1 keeps the
 # temporary directory (server logs, client logs and mail) and says where.
@@ -37,21 +39,24 @@ cd "$(dirname "$0")/../.."
 PATIENCE=60
 # client:mode pairs, in the order they run.
 RUNS=(
-  fetchmail:plain mpop:plain getmail:plain claws:plain jakarta:plain
+  fetchmail:plain mpop:plain getmail:plain claws:plain jakarta:plain neomutt:plain
   fetchmail:stls fetchmail:pop3s mpop:stls mpop:pop3s claws:stls claws:pop3s
-  jakarta:stls jakarta:pop3s
+  jakarta:stls jakarta:pop3s neomutt:stls neomutt:pop3s
 )
 # The clients that store each message exactly as it came (but for line
 # ends), adding no header.
-EXACT_CLIENTS=(claws jakarta)
+EXACT_CLIENTS=(claws jakarta neomutt)
+# The clients that fetch all the mail on the server each time they keep
+# it there, having no record of what they fetched before.
+REFETCHING_CLIENTS=(neomutt)
 # The clients that speak TLS here, for the wrong-CA check.
-TLS_CLIENTS=(fetchmail mpop jakarta)
+TLS_CLIENTS=(fetchmail mpop jakarta neomutt)
 # What the clients need, as COMMAND:PACKAGE (or /FILE:PACKAGE). getmail6
 # comes apart: from pip where Debian has no package for it.
 NEEDS=(
   python3:python3 openssl:openssl fetchmail:fetchmail mpop:mpop
   claws-mail:claws-mail xvfb-run:xvfb xauth:xauth
-  javac:default-jdk-headless
+  javac:default-jdk-headless neomutt:neomutt script:bsdutils
   /usr/share/java/jakarta-mail.jar:libjakarta-mail-java
   /usr/share/java/jakarta-activation.jar:libjakarta-activation-java
 )
@@ -257,6 +262,9 @@ EOF
         "$mode" "$port" "$user" "$user" "$which" "$store" "$state/uids" "$ca" \
         >>"$state/log" 2>&1 || status=$?
       ;;
+    neomutt)
+      run_neomutt "$user" "$which" "$store" || status=$?
+      ;;
     getmail)
       [ "$mode" = plain ] || { say "getmail runs only in clear text here"; return 1; }
       cat >"$state/getmailrc" <<EOF
@@ -398,6 +406,71 @@ EOF
   return "$status"
 }
 
+# run_neomutt USER WHICH STORE: neomutt, the terminal mail reader, on a
+# pseudo-terminal that `script` gives it, with a muttrc of its own: its
+# <fetch-mail> delivers every message on the server into STORE (its
+# spool_file), deleting them if WHICH is "all", then <quit>. It has no
+# "only new": with pop_last it asks LAST, which RFC 1939 dropped, and
+# fetches everything when the server does not answer it.
+run_neomutt() {
+  local user=$1 which=$2 store=$3
+  local url="pop://127.0.0.1:$port" tls=no
+  case "$mode" in
+    stls) tls=yes ;;
+    pop3s) url="pops://127.0.0.1:$port" tls=yes ;;
+  esac
+  local delete=no
+  [ "$which" = all ] && delete=yes
+  # ssl_force_tls makes it refuse a connection without TLS, STLS or not;
+  # ssl_ca_certificates_file is then all it trusts. A certificate that does
+  # not verify is put to the user.
+  cat >"$state/muttrc" <<EOF
+set pop_host="$url"
+set pop_user="$user"
+set pop_pass="$user"
+set pop_delete=$delete
+set pop_last=yes
+set ssl_starttls=$tls
+set ssl_force_tls=$tls
+set ssl_ca_certificates_file="$ca"
+set certificate_file="$state/certificates"
+set mbox_type=Maildir
+set folder="$state"
+set spool_file="$store"
+set header_cache=""
+set message_cachedir=""
+set quit=yes
+# It would pause a second after showing the TLS connection's parameters.
+set sleep_time=0
+EOF
+  chmod 600 "$state/muttrc"
+  # Its keyboard is a FIFO: the one key it may get is "r", which rejects a
+  # certificate that did not verify when it asks whether to accept it.
+  local keys="$state/keys"
+  rm -f "$keys"
+  mkfifo "$keys"
+  HOME="$state" TERM=xterm timeout "$PATIENCE" \
+    script --quiet --return --command "neomutt -n -F '$state/muttrc' -e 'push <fetch-mail><quit>'" /dev/null \
+    <"$keys" >>"$state/log" 2>&1 &
+  local pid=$! keyboard asked="" status=0
+  exec {keyboard}>"$keys"
+  # Bounded: the timeout ends the process.
+  while kill -0 "$pid" 2>/dev/null; do
+    if [ -z "$asked" ] && grep -q "(r)eject" "$state/log"; then
+      printf r >&"$keyboard"
+      asked=1
+    fi
+    sleep 0.1
+  done
+  wait "$pid" || status=$?
+  exec {keyboard}>&-
+  if [ -n "$asked" ]; then
+    say "neomutt asked whether to accept the server's certificate, and was told to reject it"
+    status=1
+  fi
+  return "$status"
+}
+
 # fetch CLIENT USER WHICH STORE: run_client, failing loudly on an error.
 fetch() {
   local client=$1 user=$2 which=$3 store=$4 status=0
@@ -504,9 +577,14 @@ check_client() {
   same_messages "$dir/fetch1" "${alice[@]}"
   expect_on_server alice "${#alice[@]}"
 
+  # What a fetch that keeps mail gets of the mail it has already fetched:
+  # nothing, but for a client that cannot tell old mail from new.
+  local again=()
+  [[ " ${REFETCHING_CLIENTS[*]} " == *" $client "* ]] && again=("${alice[@]}")
+
   new_store "$dir/fetch2"
   fetch "$client" alice keep "$dir/fetch2"
-  same_messages "$dir/fetch2"
+  same_messages "$dir/fetch2" "${again[@]}"
   expect_on_server alice "${#alice[@]}"
 
   local delivered="$dir/delivered"
@@ -515,7 +593,7 @@ check_client() {
   cp "$delivered" "$dir/mail/alice/new/1800000000.M1P1.interop"
   new_store "$dir/fetch3"
   fetch "$client" alice keep "$dir/fetch3"
-  same_messages "$dir/fetch3" "$delivered"
+  same_messages "$dir/fetch3" "${again[@]}" "$delivered"
   expect_on_server alice $((${#alice[@]} + 1))
 
   new_store "$dir/fetch4"
