@@ -61,7 +61,7 @@ demo: all ## run the server on 127.0.0.1:1110 (POP3S on 1995) with a copy of tes
 test: ## run every test (unit, integration against the real server, real clients)
 	$(CARGO) test --release
 
-interop: all ## fetch the demo mailbox with fetchmail, mpop and getmail6, in clear text and over TLS
+interop: all ## fetch the demo mailbox with fetchmail, mpop, getmail6, Claws Mail, Jakarta Mail, neomutt and Thunderbird, in clear text and over TLS
 	tests/interop/run.sh
 	tests/interop/thunderbird.sh
 
