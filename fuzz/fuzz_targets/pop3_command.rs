@@ -7,7 +7,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pop3d::pop3::command::{parse, Pop3Command};
+use pop3d::pop3::command::{parse, Credential, Pop3Command};
 
 fuzz_target!(|line: &[u8]| {
     let parsed = parse(line);
@@ -21,7 +21,7 @@ fuzz_target!(|line: &[u8]| {
                 String::from_utf8_lossy(line)
             );
             let canonical = canonical(command);
-            assert_eq!(parse(canonical.as_bytes()).as_ref(), Ok(command), "canonical form {canonical:?}");
+            assert_eq!(parse(&canonical).as_ref(), Ok(command), "canonical form {:?}", String::from_utf8_lossy(&canonical));
         }
         Err(error) => {
             let reason = error.to_string();
@@ -48,11 +48,29 @@ fn first_word(line: &[u8]) -> &[u8] {
     &rest[..rest.iter().position(|&b| b == b' ').unwrap_or(rest.len())]
 }
 
-fn canonical(command: &Pop3Command) -> String {
+/// A USER or PASS argument written back out: its text, or, for octets that
+/// were not UTF-8, one such octet, which parses back to the same `NotText`.
+fn credential(keyword: &str, credential: &Credential) -> Vec<u8> {
+    let mut line = format!("{keyword} ").into_bytes();
+    match credential {
+        Credential::Text(text) => line.extend_from_slice(text.as_bytes()),
+        Credential::NotText => line.push(0xff),
+    }
+    line
+}
+
+fn canonical(command: &Pop3Command) -> Vec<u8> {
+    match command {
+        Pop3Command::User(name) => credential("USER", name),
+        Pop3Command::Pass(password) => credential("PASS", password),
+        other => canonical_text(other).into_bytes(),
+    }
+}
+
+fn canonical_text(command: &Pop3Command) -> String {
     let optional = |n: &Option<std::num::NonZeroU32>| n.map(|n| format!(" {n}")).unwrap_or_default();
     match command {
-        Pop3Command::User(name) => format!("USER {name}"),
-        Pop3Command::Pass(password) => format!("PASS {password}"),
+        Pop3Command::User(_) | Pop3Command::Pass(_) => unreachable!("written by canonical"),
         Pop3Command::Quit => "QUIT".into(),
         Pop3Command::Stat => "STAT".into(),
         Pop3Command::List(n) => format!("LIST{}", optional(n)),
